@@ -1,0 +1,29 @@
+# The two commands of the README; each creates the virtualenv and installs when needed.
+#   make run    open workbench on the demo data
+#   make test   run the test suite
+VENV   ?= .venv
+PYTHON ?= python3
+# torch first, pinned exactly: pip takes these from the local wheel store where one exists.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet $(TORCH)
+	$(VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/workbench --run configs/shapes.yaml
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+check: $(STAMP)
+	$(VENV)/bin/workbench check configs/shapes.yaml
+
+clean:
+	rm -rf $(VENV) *.egg-info
