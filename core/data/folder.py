@@ -1,0 +1,155 @@
+"""Listing a folder of class folders: `<path>/<class>/*` or `<path>/train|val/<class>/*`.
+
+Only files directly inside a class folder are used (no recursion, so symlink loops are
+harmless). Hidden and system folders are never classes; files without an image extension
+and broken links are listed as ignored.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.data.images import is_image_file
+from core.errors import DataError
+
+SYSTEM_FOLDERS = frozenset({
+    "__MACOSX", "__pycache__", "@eaDir", "$RECYCLE.BIN", "System Volume Information",
+    "lost+found", "node_modules",
+})
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: Path
+    reason: str
+
+
+@dataclass
+class FolderListing:
+    classes: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    layout: str  # "split" (train/ and val/ folders) or "classes" (split by val_split)
+    ignored: list[SkippedFile] = field(default_factory=list)
+
+
+def scan_folder(path: Path, val_split: float, seed: int) -> FolderListing:
+    """List the images of a dataset folder; DataError (with a hint) when it cannot be used.
+
+    With `<path>/train` and `<path>/val` the classes are the union of both, sorted.
+    Otherwise every class folder is split: a seeded, stratified `val_split` fraction
+    (at least one image when a class has two or more) goes to validation.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise DataError(f"data folder {path} {what}\n    hint: {_LAYOUT_HINT.format(path=path)}")
+    if (path / "train").is_dir() and (path / "val").is_dir():
+        return _scan_split(path)
+    if (path / "train").is_dir():
+        raise DataError(f"{path} has a train/ folder but no val/ folder\n"
+                        f"    hint: add {path}/val/<class>/ folders, or move the class folders up to {path}/<class>/")
+    return _scan_classes(path, val_split, seed)
+
+
+_LAYOUT_HINT = "expected {path}/<class>/*.jpg or {path}/train/<class>/... and {path}/val/<class>/..."
+
+
+def _scan_split(path: Path) -> FolderListing:
+    train_files, ignored = _class_files(path / "train")
+    val_files, val_ignored = _class_files(path / "val")
+    classes = sorted(set(train_files) | set(val_files))
+    _check_classes(path, classes)
+    for name in classes:
+        if name not in train_files:
+            raise DataError(f"class '{name}' has no training images: {path / 'train' / name} is missing\n"
+                            f"    hint: add images there, or remove {path / 'val' / name}")
+    labels = {name: i for i, name in enumerate(classes)}
+    train = [Sample(p, labels[c]) for c in classes for p in train_files[c]]
+    val = [Sample(p, labels[c]) for c in classes for p in val_files.get(c, [])]
+    return FolderListing(classes, train, val, "split", ignored + val_ignored)
+
+
+def _scan_classes(path: Path, val_split: float, seed: int) -> FolderListing:
+    files, ignored = _class_files(path)
+    classes = sorted(files)
+    _check_classes(path, classes)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    for label, name in enumerate(classes):
+        paths = files[name]
+        n_val = min(len(paths) - 1, max(1, round(len(paths) * val_split)))
+        held = set(random.Random(f"{seed}/{name}").sample(range(len(paths)), n_val))
+        train += [Sample(p, label) for i, p in enumerate(paths) if i not in held]
+        val += [Sample(p, label) for i, p in enumerate(paths) if i in held]
+    return FolderListing(classes, train, val, "classes", ignored)
+
+
+def _check_classes(path: Path, classes: list[str]) -> None:
+    if not classes:
+        raise DataError(f"no class folders in {path}\n    hint: {_LAYOUT_HINT.format(path=path)}")
+    if len(classes) < 2:
+        raise DataError(f"only one class ('{classes[0]}') in {path}; a classifier needs at least 2\n"
+                        f"    hint: {_LAYOUT_HINT.format(path=path)}")
+
+
+def _class_files(parent: Path) -> tuple[dict[str, list[Path]], list[SkippedFile]]:
+    """Image files of every class folder under `parent`, sorted by name; the rest as ignored."""
+    files: dict[str, list[Path]] = {}
+    ignored: list[SkippedFile] = []
+    for entry in _sorted_entries(parent):
+        if _is_class_folder(entry):
+            images, skipped = _images_in(Path(entry.path))
+            if not images:
+                raise DataError(f"class '{entry.name}' in {parent} has no images\n"
+                                f"    hint: add .jpg/.png files to {entry.path}, or remove the folder")
+            files[entry.name] = images
+            ignored += skipped
+    return files, ignored
+
+
+def _images_in(folder: Path) -> tuple[list[Path], list[SkippedFile]]:
+    images: list[Path] = []
+    ignored: list[SkippedFile] = []
+    for entry in _sorted_entries(folder):
+        path = Path(entry.path)
+        if entry.name.startswith("."):
+            continue
+        if _safe(entry.is_dir):
+            ignored.append(SkippedFile(path, "a folder inside a class folder (not searched)"))
+        elif not _safe(entry.is_file):
+            ignored.append(SkippedFile(path, "broken link"))
+        elif not is_image_file(path):
+            ignored.append(SkippedFile(path, "not an image file"))
+        else:
+            images.append(path)
+    return images, ignored
+
+
+def _sorted_entries(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+
+
+def _is_class_folder(entry: os.DirEntry) -> bool:
+    name = entry.name
+    return not name.startswith(".") and name not in SYSTEM_FOLDERS and _safe(entry.is_dir)
+
+
+def _safe(check) -> bool:
+    """A DirEntry check that treats an unreadable entry (e.g. a symlink loop) as False."""
+    try:
+        return check()
+    except OSError:
+        return False

@@ -1,0 +1,93 @@
+"""The one image decoder: training and classifying both read files through `open_image`."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import DataError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+MAX_PIXELS = 89_478_485  # Pillow's own default; anything larger is treated as a decompression bomb
+
+# Pillow warns (and decodes) between MAX_PIXELS and twice that; make it an error instead.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+_HIGH_DEPTH_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """True when the file name has an image extension (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+class UnreadableImage(DataError):
+    """A file that cannot be decoded as an image; `reason` is short and human."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+
+def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Fully decode an image file as "RGB" (channels=3) or "L" (channels=1).
+
+    EXIF orientation is applied. Transparent images (RGBA, LA, P with transparency) are
+    composited on a white background. Any decoding problem (missing, empty, truncated, not
+    an image, more than MAX_PIXELS pixels) raises UnreadableImage; nothing is half-loaded.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    try:
+        if os.path.getsize(path) == 0:
+            raise UnreadableImage(path, "empty file")
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise UnreadableImage(path, f"too large ({img.width}x{img.height} pixels)")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        return _convert(img, "RGB" if channels == 3 else "L")
+    except UnreadableImage:
+        raise
+    except Exception as exc:  # Pillow raises many types for corrupt files; all mean "unreadable"
+        raise UnreadableImage(path, _reason(exc)) from exc
+
+
+def _convert(img: Image.Image, mode: str) -> Image.Image:
+    if img.mode in _HIGH_DEPTH_MODES:
+        img = _to_8bit(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return img.convert(mode)
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit and float greyscale to "L", scaled rather than clipped."""
+    values = np.asarray(img, dtype=np.float64)
+    peak = values.max(initial=0)
+    scale = 255.0 if img.mode == "F" and peak <= 1.0 else (255.0 / 65535.0 if peak > 255 else 1.0)
+    return Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image"
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return "too large (decompression bomb)"
+    text = str(exc)
+    if "truncat" in text.lower() or isinstance(exc, EOFError):
+        return "truncated image"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"corrupt image ({type(exc).__name__}: {text[:80]})" if text else f"corrupt image ({type(exc).__name__})"
