@@ -1,0 +1,36 @@
+"""Choosing the training device: auto, cpu, cuda, cuda:N or mps."""
+from __future__ import annotations
+
+import torch
+
+from core.errors import WorkbenchError
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn a config's device name into an available torch.device, or explain why not."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise WorkbenchError(f"train.device is '{name}' but CUDA is not available here; use 'auto' or 'cpu'")
+        count = torch.cuda.device_count()
+        if (device.index or 0) >= count:
+            raise WorkbenchError(f"train.device is '{name}' but this machine has {count} CUDA device(s): cuda:0..cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise WorkbenchError("train.device is 'mps' but MPS is not available here; use 'auto' or 'cpu'")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """A human name for a device, e.g. 'cuda:0 (NVIDIA H100)' or 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)

@@ -1,0 +1,97 @@
+"""What the training engine reports: frozen dataclasses of plain values, never tensors.
+
+Every event serialises to one JSON object with a snake_case `type` (`epoch_ended`, ...), the
+line format of a run's events.jsonl; `event_from_dict` reads such a line back.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    @classmethod
+    def type_name(cls) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name(), **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    run_dir: str
+    name: str
+    device: str
+    epochs: int
+    classes: list[str]
+    train_samples: int
+    val_samples: int
+    batches_per_epoch: int
+    parameters: int
+    skipped_files: int
+
+
+@dataclass(frozen=True)
+class BatchEnded(Event):
+    epoch: int
+    batch: int
+    batches: int
+    step: int
+    loss: float
+    samples_per_second: float
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+    samples_per_second: float
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    path: str
+    kind: str  # "last" or "best"
+    epoch: int
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    status: str  # "finished" or "stopped"
+    epochs_done: int
+    best_epoch: int | None
+    best_val_accuracy: float | None
+    seconds: float
+    run_dir: str
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    error: str
+    kind: str  # "input" for a user-fixable problem, "crash" for anything else
+    run_dir: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name(): cls for cls in (RunStarted, BatchEnded, EpochEnded, CheckpointSaved, RunFinished, RunFailed)
+}
+
+Emit = Callable[[Event], None]
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form (unknown extra keys are ignored)."""
+    cls = EVENT_TYPES[data["type"]]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

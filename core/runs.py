@@ -1,0 +1,136 @@
+"""The run directory: one folder per training run, written by the engine itself.
+
+    runs/<YYYYmmdd-HHMMSS>-<name>/
+      config.yaml      the resolved config        events.jsonl   one JSON event per line
+      metrics.csv      one row per epoch          status.json    state, pid, times, best epoch
+      tensorboard/     SummaryWriter output       checkpoints/   last.pt, best.pt
+      train.log        human-readable log, tracebacks included
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.config import RunConfig, save_config
+from core.events import BatchEnded, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
+from core.files import atomic_write_json
+
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run's directory."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, runs_root: Path, name: str, config: RunConfig | None = None) -> "RunDir":
+        """Make a new, uniquely named run directory (and write config.yaml when given)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        runs_root.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            path = runs_root / f"{stamp}-{name}{suffix}"
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free run directory name under {runs_root}")
+        run = cls(path)
+        run.checkpoints_dir.mkdir()
+        if config is not None:
+            save_config(config, run.config_path)
+        return run
+
+    config_path = property(lambda self: self.path / "config.yaml")
+    events_path = property(lambda self: self.path / "events.jsonl")
+    metrics_path = property(lambda self: self.path / "metrics.csv")
+    status_path = property(lambda self: self.path / "status.json")
+    log_path = property(lambda self: self.path / "train.log")
+    tensorboard_dir = property(lambda self: self.path / "tensorboard")
+    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+
+    def read_status(self) -> dict[str, Any]:
+        return json.loads(self.status_path.read_text())
+
+    def read_events(self) -> list[dict[str, Any]]:
+        with self.events_path.open() as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+
+class RunRecorder:
+    """Writes every event of a run into its directory: events, metrics, status and log."""
+
+    def __init__(self, run: RunDir, epochs: int) -> None:
+        self.run = run
+        self._events = run.events_path.open("a", encoding="utf-8")
+        self._log = run.log_path.open("a", encoding="utf-8")
+        self._status: dict[str, Any] = {
+            "state": "running", "pid": os.getpid(), "started": _now(), "ended": None,
+            "epochs": epochs, "epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "error": None,
+        }
+        atomic_write_json(run.status_path, self._status)
+
+    def record(self, event: Event) -> None:
+        self._events.write(json.dumps(event.to_dict()) + "\n")
+        self._events.flush()
+        if isinstance(event, EpochEnded):
+            self._append_metrics(event)
+            self._update_status(epochs_done=event.epoch)
+        elif isinstance(event, CheckpointSaved) and event.kind == "best":
+            self._update_status(best_epoch=event.epoch)
+        elif isinstance(event, RunFinished):
+            self._update_status(state=event.status, ended=_now(), best_val_accuracy=event.best_val_accuracy)
+        elif isinstance(event, RunFailed):
+            self._update_status(state="failed", ended=_now(), error=event.error)
+        if not isinstance(event, BatchEnded):
+            self.log(_describe(event))
+
+    def log(self, text: str) -> None:
+        self._log.write(f"{_now()} {text}\n")
+        self._log.flush()
+
+    def close(self) -> None:
+        self._events.close()
+        self._log.close()
+
+    def _append_metrics(self, event: EpochEnded) -> None:
+        new = not self.run.metrics_path.exists()
+        with self.run.metrics_path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(METRICS_COLUMNS)
+            writer.writerow([getattr(event, column) for column in METRICS_COLUMNS])
+
+    def _update_status(self, **changes: Any) -> None:
+        self._status.update(changes)
+        atomic_write_json(self.run.status_path, self._status)
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _describe(event: Event) -> str:
+    if isinstance(event, RunStarted):
+        return (f"run started on {event.device}: {event.train_samples} training and {event.val_samples} "
+                f"validation images, {len(event.classes)} classes, {event.parameters:,} parameters")
+    if isinstance(event, EpochEnded):
+        return (f"epoch {event.epoch}/{event.epochs} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f} "
+                f"val_accuracy={event.val_accuracy:.4f} lr={event.lr:g} {event.seconds:.1f}s "
+                f"{event.samples_per_second:.0f} samples/s")
+    if isinstance(event, CheckpointSaved):
+        return f"saved {event.kind} checkpoint {event.path} (epoch {event.epoch})"
+    if isinstance(event, RunFinished):
+        return f"run {event.status} after {event.epochs_done} epoch(s), {event.seconds:.1f}s"
+    if isinstance(event, RunFailed):
+        return f"run failed ({event.kind}): {event.error}"
+    return json.dumps(event.to_dict())

@@ -1,0 +1,150 @@
+"""The engine end to end on tiny generated data: events, run directory, checkpoints, stop, failure."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoints import load_checkpoint
+from core.config import RunConfig, load_config, parse_config
+from core.data import load_data
+from core.errors import DataError
+from core.events import Event
+from core.inference import Classifier
+from core.runs import RunDir
+from core.training import fit
+
+TINY = """\
+name: tiny
+seed: 3
+data:
+  source: shapes
+  path: {data}
+  image_size: [16, 16]
+  batch_size: 32
+  shapes: {{train_per_class: 24, val_per_class: 8, size: 16}}
+model:
+  layers:
+    - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+    - relu
+    - maxpool2d: {{kernel_size: 2}}
+    - flatten
+    - linear: {{out_features: auto}}
+train:
+  epochs: 2
+  device: cpu
+  optimizer: {{name: adam, lr: 0.01}}
+"""
+
+
+@pytest.fixture(scope="module")
+def shapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data") / "shapes"
+
+
+def tiny_config(shapes_root: Path, *overrides: str) -> RunConfig:
+    return parse_config(TINY.format(data=shapes_root), list(overrides))
+
+
+def train(config: RunConfig, runs: Path, should_stop=lambda: False) -> tuple[RunDir, list[Event]]:
+    events: list[Event] = []
+    run = RunDir.create(runs, config.name, config)
+    fit(config, run, emit=events.append, should_stop=should_stop)
+    return run, events
+
+
+def test_events_come_in_order(shapes_root: Path, tmp_path: Path) -> None:
+    _, events = train(tiny_config(shapes_root), tmp_path)
+    kinds = [e.type_name() for e in events if e.type_name() != "batch_ended"]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("epoch_ended") == 2
+    assert kinds[kinds.index("epoch_ended") + 1] == "checkpoint_saved"
+    batch_events = [e for e in events if e.type_name() == "batch_ended"]
+    assert batch_events and all(e.batches == 4 for e in batch_events)
+    assert batch_events[-1].batch == 4 and batch_events[-1].epoch == 2
+    saved = [(e.kind, e.epoch) for e in events if e.type_name() == "checkpoint_saved"]
+    assert saved[:2] == [("last", 1), ("best", 1)] and ("last", 2) in saved
+
+
+def test_run_directory_is_complete(shapes_root: Path, tmp_path: Path) -> None:
+    run, events = train(tiny_config(shapes_root), tmp_path)
+    assert load_config(run.config_path) == tiny_config(shapes_root)
+    assert [e["type"] for e in run.read_events()] == [e.type_name() for e in events]
+    with run.metrics_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"} <= set(rows[0])
+    status = run.read_status()
+    assert status["state"] == "finished" and status["epochs_done"] == 2 and status["ended"]
+    assert status["best_epoch"] in (1, 2)
+    assert "epoch 2/2" in run.log_path.read_text()
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_tensorboard_has_losses_accuracy_and_samples(shapes_root: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = train(tiny_config(shapes_root), tmp_path)
+    accumulator = EventAccumulator(str(run.tensorboard_dir))
+    accumulator.Reload()
+    tags = accumulator.Tags()
+    assert {"train/loss", "val/loss", "val/accuracy"} <= set(tags["scalars"])
+    assert [s.step for s in accumulator.Scalars("val/accuracy")] == [1, 2]
+    assert "samples" in tags["images"]
+
+
+def test_best_checkpoint_rebuilds_and_reproduces_accuracy(shapes_root: Path, tmp_path: Path) -> None:
+    config = tiny_config(shapes_root)
+    run, _ = train(config, tmp_path)
+    checkpoint = load_checkpoint(run.checkpoints_dir / "best.pt")
+    assert {"model", "state_dict", "classes", "preprocess", "config", "epoch", "metrics"} <= set(checkpoint)
+    assert checkpoint["classes"] == load_data(config.data, config.seed).classes
+    classifier = Classifier(checkpoint)
+    val = load_data(config.data, config.seed).val
+    accuracy = (classifier.logits(val.images).argmax(1) == val.labels).float().mean().item()
+    assert accuracy == pytest.approx(checkpoint["metrics"]["val_accuracy"], abs=1e-6)
+
+
+def test_same_seed_same_metrics(shapes_root: Path, tmp_path: Path) -> None:
+    def metrics(folder: str) -> list[tuple[float, float]]:
+        _, events = train(tiny_config(shapes_root), tmp_path / folder)
+        return [(e.train_loss, e.val_accuracy) for e in events if e.type_name() == "epoch_ended"]
+
+    assert metrics("a") == metrics("b")
+
+
+def test_stop_request_saves_last_and_reports_stopped(shapes_root: Path, tmp_path: Path) -> None:
+    calls = iter(range(10_000))
+    run, events = train(tiny_config(shapes_root), tmp_path, should_stop=lambda: next(calls) >= 2)
+    assert events[-1].type_name() == "run_finished" and events[-1].status == "stopped"
+    assert run.read_status()["state"] == "stopped"
+    checkpoint = load_checkpoint(run.checkpoints_dir / "last.pt")
+    assert checkpoint["epoch"] == 0 and "optimizer" in checkpoint
+
+
+def test_bad_data_fails_the_run_with_a_record(tmp_path: Path) -> None:
+    config = tiny_config(tmp_path / "shapes", "data.source=folder", f"data.path={tmp_path / 'missing'}")
+    run = RunDir.create(tmp_path / "runs", config.name, config)
+    events: list[Event] = []
+    with pytest.raises(DataError, match="missing"):
+        fit(config, run, emit=events.append, should_stop=lambda: False)
+    assert events[-1].type_name() == "run_failed" and events[-1].kind == "input"
+    assert run.read_status()["state"] == "failed"
+    assert "missing" in run.read_status()["error"]
+
+
+def test_a_crash_is_recorded_with_its_traceback(shapes_root: Path, tmp_path: Path, monkeypatch) -> None:
+    def explode(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(torch.optim.Adam, "step", explode)
+    config = tiny_config(shapes_root)
+    run = RunDir.create(tmp_path, config.name, config)
+    with pytest.raises(RuntimeError):
+        fit(config, run, emit=lambda e: None, should_stop=lambda: False)
+    assert run.read_status()["state"] == "failed"
+    log = run.log_path.read_text()
+    assert "Traceback" in log and "simulated" in log
+    assert run.read_events()[-1]["type"] == "run_failed"

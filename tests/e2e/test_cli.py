@@ -1,0 +1,112 @@
+"""The `workbench` command as a real process: exit codes, output, the run directory, Ctrl-C."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """\
+name: cli
+data:
+  source: shapes
+  path: {data}
+  image_size: [16, 16]
+  shapes: {{train_per_class: 24, val_per_class: 8, size: 16}}
+model:
+  layers: [flatten, {{linear: {{out_features: 32}}}}, relu, {{linear: {{out_features: auto}}}}]
+train: {{epochs: {epochs}, device: cpu}}
+"""
+
+
+def write_config(tmp_path: Path, epochs: int = 2) -> Path:
+    path = tmp_path / "cli.yaml"
+    path.write_text(CONFIG.format(data=tmp_path / "shapes", epochs=epochs))
+    return path
+
+
+def workbench(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240, **kwargs)
+
+
+def test_run_trains_and_prints_plain_epoch_lines(tmp_path: Path) -> None:
+    result = workbench("--run", str(write_config(tmp_path)), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/2", "2/2"]
+    run_dir = Path(lines[-1].removeprefix("run directory: "))
+    assert run_dir.parent == tmp_path / "runs" and run_dir.name.endswith("-cli")
+    assert (run_dir / "checkpoints" / "best.pt").exists()
+
+
+def test_runs_go_to_the_current_folder_and_set_overrides(tmp_path: Path) -> None:
+    result = workbench("--run", str(write_config(tmp_path)), "--set", "train.epochs=1", "--set", "name=quick",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert run_dir.name.endswith("-quick")
+    assert "epochs: 1" in (run_dir / "config.yaml").read_text()
+
+
+def test_typo_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("epochs:", "epoch:"))
+    result = workbench("--run", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "train.epoch" in result.stderr and "did you mean 'epochs'?" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_folder_exits_2_naming_the_path(tmp_path: Path) -> None:
+    result = workbench("--run", str(write_config(tmp_path)), "--set", "data.source=folder",
+                       "--set", f"data.path={tmp_path / 'nowhere'}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(tmp_path / "nowhere") in result.stderr
+
+
+def test_headless_run_never_imports_textual(tmp_path: Path) -> None:
+    code = ("import sys\nfrom workbench.cli import main\n"
+            f"code = main(['--run', {str(write_config(tmp_path, epochs=1))!r}])\n"
+            "print('textual loaded:', 'textual' in sys.modules, 'exit:', code)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240)
+    assert result.stdout.strip().splitlines()[-1] == "textual loaded: False exit: 0", result.stderr
+
+
+def test_ctrl_c_saves_last_and_exits_130(tmp_path: Path) -> None:
+    config = write_config(tmp_path, epochs=10_000)
+    process = subprocess.Popen([sys.executable, "-m", "workbench", "--run", str(config)], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "runs").glob("*/metrics.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+    assert '"state": "stopped"' in (run_dir / "status.json").read_text()
+    assert "run directory:" in stdout
+
+
+def test_check_prints_the_layer_table(tmp_path: Path) -> None:
+    result = workbench("check", str(write_config(tmp_path)), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "linear" in result.stdout and "5 classes" in result.stdout
+
+
+def test_check_exits_nonzero_on_a_shape_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[flatten, ", "["))
+    result = workbench("check", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "linear #0" in result.stderr and "flatten" in result.stderr

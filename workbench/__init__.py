@@ -1,0 +1,1 @@
+"""workbench: a terminal training workbench for PyTorch image classification."""

@@ -1,0 +1,55 @@
+"""Command-line entry point. Parsing imports nothing heavy: `workbench --help` never loads torch."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DESCRIPTION = """\
+A terminal training workbench for PyTorch image classification.
+
+  workbench --run CONFIG            train headless (scripts, nohup, CI)
+  workbench check CONFIG            print the layer table and shape checks
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
+    _add_config_options(parser)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
+                        help="where run directories are created (default: ./runs)")
+    return parser
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench check",
+                                     description="Validate a config and print its layer table with shapes.")
+    parser.add_argument("config", type=Path, metavar="CONFIG")
+    _add_config_options(parser)
+    return parser
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:
+        args = build_check_parser().parse_args(argv[1:])
+        from workbench.check import run_check
+
+        return run_check(args.config, args.overrides)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.run is None:
+        parser.print_help()
+        return EXIT_INVALID
+    from workbench.headless import run_headless
+
+    return run_headless(args.run, args.overrides, args.runs_dir)
