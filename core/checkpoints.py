@@ -2,18 +2,18 @@
 
 A checkpoint is a dict of plain values and tensors:
   format      {"name": "workbench.checkpoint", "version": 1}
-  model       {"layers": [resolved layer entries], "input_shape": [C, H, W]}
+  model       the plain model spec (core/model/build.py): {"layers": [resolved layer entries],
+              "input_shape": [C, H, W]}, or {"torchvision": {...}} or {"module": ...} in place of layers
   state_dict  the model's weights
   classes     class names, index = label
   preprocess  {"image_size": [H, W], "channels": C, "mean": [...], "std": [...]}
   config      the resolved run config (plain data)
   epoch       epochs completed;  metrics  the last epoch's metrics
   optimizer   optimizer state (last.pt only, for resuming)
-Rebuilding goes through the layer registry (an allowlist), never through pickle.
+Rebuilding goes through the layer registry or the torchvision allowlist, never through pickle.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: no such file") from exc
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+    except Exception as exc:  # torch.load raises many types for a file that is not a checkpoint
         raise CheckpointError(
             f"{path} is not a workbench checkpoint ({_first_line(exc)}). A whole model saved with "
             "torch.save(model) is not loaded: unpickling it would run code from the file."
@@ -52,14 +52,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def rebuild_model(checkpoint: dict[str, Any]) -> nn.Sequential:
-    """The checkpoint's model with its weights, in eval mode, on the CPU."""
-    from core.model.registry import parse_stack
-    from core.model.stack import build_model
+def rebuild_model(checkpoint: dict[str, Any], *, allow_user_code: bool = False) -> nn.Module:
+    """The checkpoint's model with its weights, in eval mode, on the CPU.
 
-    spec = checkpoint["model"]
-    layers = parse_stack(spec["layers"], path=("model", "layers"))
-    model, _ = build_model(layers, tuple(spec["input_shape"]), len(checkpoint["classes"]))
+    A layer stack or torchvision model is rebuilt through an allowlist; a `module:` model imports
+    and runs the user's own code, so it is only rebuilt with allow_user_code=True.
+    """
+    from core.model.build import rebuild
+
+    model = rebuild(checkpoint["model"], len(checkpoint["classes"]), allow_user_code=allow_user_code)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval()
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 from torch import nn
 
 from core.errors import ConfigError, ConfigIssue, KeyPath
+from core.model.modules import Residual
 
 REQUIRED = object()
 
@@ -29,7 +30,14 @@ class LayerSpec:
         """Plain YAML-able data: 'relu', or {kind: {param: value}} with tuples as lists."""
         if not self.params:
             return self.kind
-        return {self.kind: {name: list(v) if isinstance(v, tuple) else v for name, v in self.params.items()}}
+        return {self.kind: {name: _plain(value) for name, value in self.params.items()}}
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, nested layer specs as entries."""
+    if isinstance(value, (list, tuple)):
+        return [item.to_entry() if isinstance(item, LayerSpec) else item for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class ParamType:
 
     expects: str
     accepts: Callable[[Any], bool]
+    nested: Callable[[Any, KeyPath], Any] | None = None  # parses a value at a key path (a layer list)
 
     def convert(self, value: Any) -> Any:
         """The value with [h, w] lists as tuples; ValueError when not accepted."""
@@ -97,16 +106,65 @@ SIZE = ParamType("a positive integer or [height, width]", lambda v: _int_or_pair
 STRIDE_OR_NULL = ParamType("a positive integer, [height, width] or null (= kernel_size)",
                            lambda v: v is None or _int_or_pair(v, 1))
 PADDING = ParamType("an integer >= 0 or [height, width]", lambda v: _int_or_pair(v, 0))
-CONV_PADDING = ParamType("an integer >= 0, [height, width], 'same' or 'valid'",
-                         lambda v: v in ("same", "valid") or _int_or_pair(v, 0))
+CONV_PADDING = ParamType("an integer >= 0, [height, width], 'same', 'valid' or 'full'",
+                         lambda v: v in ("same", "valid", "full") or _int_or_pair(v, 0))
+SIDES = ParamType("an integer >= 0 or [left, right, top, bottom]",
+                  lambda v: (_is_int(v) and v >= 0) or (isinstance(v, (list, tuple)) and len(v) == 4
+                                                         and all(_is_int(x) and x >= 0 for x in v)))
+NORM_SHAPE = ParamType("'auto', a positive integer or a list of them (the trailing sizes to normalise)",
+                       lambda v: v == "auto" or POSITIVE_INT.accepts(v) or (
+                           isinstance(v, (list, tuple)) and 1 <= len(v) <= 3 and all(POSITIVE_INT.accepts(x) for x in v)))
 PROBABILITY = ParamType("a number from 0 up to (not including) 1", lambda v: _is_number(v) and 0 <= v < 1)
 BOOLEAN = ParamType("true or false", lambda v: isinstance(v, bool))
 NUMBER = ParamType("a number", _is_number)
+POSITIVE_NUMBER = ParamType("a number greater than 0", lambda v: _is_number(v) and v > 0)
+
+
+def _parse_body(value: Any, path: KeyPath) -> tuple[LayerSpec, ...]:
+    return tuple(parse_stack(value, path))
+
+
+LAYER_LIST = ParamType("a list of layers", lambda v: isinstance(v, list) and len(v) > 0, nested=_parse_body)
+
+
+def conv_padding(params: dict[str, Any]) -> tuple[int, int, int, int] | tuple[int, int]:
+    """A conv2d's padding in numbers: (h, w), or (left, right, top, bottom) when 'same' is uneven."""
+    padding = params["padding"]
+    if not isinstance(padding, str):
+        return as_pair(padding)
+    totals = [d * (k - 1) for k, d in zip(as_pair(params["kernel_size"]), as_pair(params["dilation"]))]
+    if padding == "valid":
+        return (0, 0)
+    if padding == "full":
+        return tuple(totals)
+    if all(total % 2 == 0 for total in totals):
+        return (totals[0] // 2, totals[1] // 2)
+    (top, left), (bottom, right) = ((t // 2 for t in totals), (t - t // 2 for t in totals))
+    return (left, right, top, bottom)
+
+
+def _conv2d(padding: Any, **params: Any) -> nn.Module:
+    """nn.Conv2d with numeric padding; an uneven 'same' gets an nn.ZeroPad2d in front."""
+    numbers = conv_padding({"padding": padding, **params})
+    if len(numbers) == 4:
+        return nn.Sequential(nn.ZeroPad2d(numbers), nn.Conv2d(**params, padding=0))
+    return nn.Conv2d(**params, padding=numbers)
+
+
+def _residual(layers: Sequence[LayerSpec]) -> nn.Module:
+    return Residual(nn.Sequential(*(build_layer(spec) for spec in layers)))
 
 
 def _check_conv(params: dict[str, Any]) -> dict[str, str]:
     if params["padding"] == "same" and as_pair(params["stride"]) != (1, 1):
         return {"padding": "padding 'same' needs stride 1; give the padding as a number"}
+    return {}
+
+
+def _check_transpose(params: dict[str, Any]) -> dict[str, str]:
+    limit = [max(s, d) for s, d in zip(as_pair(params["stride"]), as_pair(params["dilation"]))]
+    if any(p >= m for p, m in zip(as_pair(params["output_padding"]), limit)):
+        return {"output_padding": "output_padding must be smaller than stride or dilation"}
     return {}
 
 
@@ -117,38 +175,79 @@ def _check_pool(params: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def _check_body(params: dict[str, Any]) -> dict[str, str]:
+    if any(spec.kind == "linear" and spec.params["out_features"] == "auto" for spec in params["layers"]):
+        return {"layers": "out_features: auto is not allowed inside a residual body (it must keep its input's size)"}
+    return {}
+
+
+def _conv_params(padding: ParamType, *extra: Param) -> tuple[Param, ...]:
+    return (Param("in_channels", AUTO_INT, "auto", auto="channels"), Param("out_channels", POSITIVE_INT),
+            Param("kernel_size", SIZE), Param("stride", SIZE, 1), Param("padding", padding, 0), *extra,
+            Param("dilation", SIZE, 1), Param("groups", POSITIVE_INT, 1), Param("bias", BOOLEAN, True))
+
+
 _POOL_PARAMS = (Param("kernel_size", SIZE), Param("stride", STRIDE_OR_NULL, None), Param("padding", PADDING, 0))
+_PAD_PARAMS = (Param("padding", SIDES),)
+_OUTPUT_SIZE = (Param("output_size", SIZE, 1),)
+_P = (Param("p", PROBABILITY, 0.5),)
 
 LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("conv2d", "2-D convolution: out_channels learned filters of kernel_size slide over the image",
-             nn.Conv2d, (Param("in_channels", AUTO_INT, "auto", auto="channels"), Param("out_channels", POSITIVE_INT),
-                         Param("kernel_size", SIZE), Param("stride", SIZE, 1), Param("padding", CONV_PADDING, 0),
-                         Param("bias", BOOLEAN, True)), takes="image", check=_check_conv),
+             _conv2d, _conv_params(CONV_PADDING), takes="image", check=_check_conv),
+    LayerDef("convtranspose2d", "transposed convolution: upsamples the image (stride 2 doubles its size)",
+             nn.ConvTranspose2d, _conv_params(PADDING, Param("output_padding", PADDING, 0)), takes="image",
+             check=_check_transpose),
     LayerDef("maxpool2d", "max pooling: keeps the largest value of each kernel_size window",
-             nn.MaxPool2d, _POOL_PARAMS, takes="image", check=_check_pool),
+             nn.MaxPool2d, _POOL_PARAMS + (Param("dilation", SIZE, 1), Param("ceil_mode", BOOLEAN, False)),
+             takes="image", check=_check_pool),
     LayerDef("avgpool2d", "average pooling: averages each kernel_size window",
-             nn.AvgPool2d, _POOL_PARAMS, takes="image", check=_check_pool),
+             nn.AvgPool2d, _POOL_PARAMS + (Param("ceil_mode", BOOLEAN, False),
+                                           Param("count_include_pad", BOOLEAN, True)),
+             takes="image", check=_check_pool),
+    LayerDef("adaptiveavgpool2d", "average pooling to a fixed output_size, whatever the image size",
+             nn.AdaptiveAvgPool2d, _OUTPUT_SIZE, takes="image"),
+    LayerDef("adaptivemaxpool2d", "max pooling to a fixed output_size, whatever the image size",
+             nn.AdaptiveMaxPool2d, _OUTPUT_SIZE, takes="image"),
+    LayerDef("zeropad2d", "pads the image border with zeros", nn.ZeroPad2d, _PAD_PARAMS, takes="image"),
+    LayerDef("reflectionpad2d", "pads the image border by mirroring it", nn.ReflectionPad2d, _PAD_PARAMS,
+             takes="image"),
+    LayerDef("replicationpad2d", "pads the image border by repeating the edge pixels", nn.ReplicationPad2d,
+             _PAD_PARAMS, takes="image"),
     LayerDef("batchnorm2d", "batch normalisation of each channel",
              nn.BatchNorm2d, (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="image",
              keeps_shape=True),
+    LayerDef("batchnorm1d", "batch normalisation of each feature",
+             nn.BatchNorm1d, (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="features",
+             keeps_shape=True),
+    LayerDef("groupnorm", "normalises groups of channels per image (works with small batches)",
+             nn.GroupNorm, (Param("num_groups", POSITIVE_INT), Param("num_channels", AUTO_INT, "auto", auto="channels")),
+             takes="image", keeps_shape=True),
+    LayerDef("layernorm", "normalises each sample over its trailing sizes (auto: all of them)",
+             nn.LayerNorm, (Param("normalized_shape", NORM_SHAPE, "auto", auto="shape"),
+                            Param("elementwise_affine", BOOLEAN, True)), keeps_shape=True),
     LayerDef("relu", "ReLU activation: max(0, x)", nn.ReLU, keeps_shape=True),
     LayerDef("leakyrelu", "leaky ReLU: x, or negative_slope * x below 0",
              nn.LeakyReLU, (Param("negative_slope", NUMBER, 0.01),), keeps_shape=True),
+    LayerDef("elu", "ELU activation: x, or alpha * (exp(x) - 1) below 0",
+             nn.ELU, (Param("alpha", POSITIVE_NUMBER, 1.0),), keeps_shape=True),
     LayerDef("gelu", "GELU activation (smooth ReLU)", nn.GELU, keeps_shape=True),
+    LayerDef("silu", "SiLU (swish) activation: x * sigmoid(x)", nn.SiLU, keeps_shape=True),
     LayerDef("sigmoid", "sigmoid activation: squashes to (0, 1)", nn.Sigmoid, keeps_shape=True),
     LayerDef("tanh", "tanh activation: squashes to (-1, 1)", nn.Tanh, keeps_shape=True),
     LayerDef("softmax", "softmax over channels or features (the loss already applies it: rarely needed)",
              partial(nn.Softmax, dim=1), keeps_shape=True),
-    LayerDef("dropout", "zeroes each value with probability p while training",
-             nn.Dropout, (Param("p", PROBABILITY, 0.5),), keeps_shape=True),
+    LayerDef("dropout", "zeroes each value with probability p while training", nn.Dropout, _P, keeps_shape=True),
     LayerDef("dropout2d", "zeroes whole channels with probability p while training",
-             nn.Dropout2d, (Param("p", PROBABILITY, 0.5),), takes="image", keeps_shape=True),
+             nn.Dropout2d, _P, takes="image", keeps_shape=True),
     LayerDef("flatten", "flattens a channels x height x width feature map into features", nn.Flatten),
     LayerDef("linear", "fully connected layer: in_features to out_features",
              nn.Linear, (Param("in_features", AUTO_INT, "auto", auto="features"),
                          Param("out_features", AUTO_INT, auto="classes"), Param("bias", BOOLEAN, True)),
              takes="features"),
     LayerDef("identity", "passes its input through unchanged", nn.Identity, keeps_shape=True),
+    LayerDef("residual", "a skip connection: output = layers(x) + x; the layers must keep the shape",
+             _residual, (Param("layers", LAYER_LIST),), check=_check_body),
 )}
 
 AUTO_OUTPUTS_RULE = "out_features: auto (the number of classes) is allowed only on the last linear"
@@ -165,7 +264,14 @@ def describe(kind: str) -> str:
 
 
 def layer_label(spec: LayerSpec) -> str:
-    """A short label: the kind and the params that differ from their defaults, e.g. 'conv2d(out_channels=32, ...)'."""
+    """A short label: the kind and the params that differ from their defaults, e.g. 'conv2d(out_channels=32, ...)'.
+
+    A kind outside the registry (a torchvision or user module's part) is its own label.
+    """
+    if spec.kind not in LAYERS:
+        return spec.kind
+    if spec.kind == "residual":
+        return f"residual({len(spec.params['layers'])} layers)"
     changed = [f"{param.name}={_show(spec.params[param.name]).strip(chr(39))}"
                for param in LAYERS[spec.kind].params if spec.params[param.name] != param.default]
     return f"{spec.kind}({', '.join(changed)})" if changed else spec.kind
@@ -245,6 +351,12 @@ def _parse_params(layer: LayerDef, raw: dict, path: KeyPath) -> tuple[dict[str, 
             if param.default is REQUIRED:
                 issues.append(ConfigIssue(path + (param.name,), f"{param.name} is required ({param.type.expects})"))
             params[param.name] = param.default
+            continue
+        if param.type.nested and param.type.accepts(raw[param.name]):
+            try:
+                params[param.name] = param.type.nested(raw[param.name], path + (param.name,))
+            except ConfigError as exc:
+                issues += exc.issues
             continue
         try:
             params[param.name] = param.type.convert(raw[param.name])

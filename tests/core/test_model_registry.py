@@ -34,13 +34,14 @@ def test_entry_forms_without_params(entry):
 def test_conv2d_defaults_are_filled_in():
     [spec] = parse_stack([{"conv2d": {"out_channels": 32, "kernel_size": 5}}])
     assert spec.params == {"in_channels": "auto", "out_channels": 32, "kernel_size": 5,
-                           "stride": 1, "padding": 0, "bias": True}
+                           "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
 
 
 def test_pairs_are_tuples_in_specs_and_lists_in_entries():
     [spec] = parse_stack([{"maxpool2d": {"kernel_size": [2, 3], "padding": [1, 0]}}])
     assert spec.params["kernel_size"] == (2, 3)
-    assert spec.to_entry() == {"maxpool2d": {"kernel_size": [2, 3], "stride": None, "padding": [1, 0]}}
+    assert spec.to_entry() == {"maxpool2d": {"kernel_size": [2, 3], "stride": None, "padding": [1, 0],
+                                             "dilation": 1, "ceil_mode": False}}
 
 
 def test_to_entry_round_trips():
@@ -86,7 +87,7 @@ def test_param_on_a_layer_without_params():
 
 @pytest.mark.parametrize("param, value, shown", [
     ("kernel_size", "five", "'five'"), ("kernel_size", 0, "0"), ("kernel_size", [3, 3, 3], "[3, 3, 3]"),
-    ("kernel_size", True, "true"), ("stride", 1.5, "1.5"), ("padding", -1, "-1"), ("padding", "full", "'full'"),
+    ("kernel_size", True, "true"), ("stride", 1.5, "1.5"), ("padding", -1, "-1"), ("padding", "half", "'half'"),
     ("bias", "yes", "'yes'"), ("in_channels", "automatic", "'automatic'"),
 ])
 def test_wrong_type_or_range_says_what_was_received(param, value, shown):

@@ -27,6 +27,20 @@ EXAMPLES = {
     "flatten": ("flatten", (3, 4, 5)),
     "linear": ({"linear": {"out_features": 9, "bias": False}}, (12,)),
     "identity": ("identity", (3, 4, 4)),
+    "convtranspose2d": ({"convtranspose2d": {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1,
+                                             "output_padding": 1, "dilation": 1}}, (6, 5, 7)),
+    "adaptiveavgpool2d": ({"adaptiveavgpool2d": {"output_size": [2, 3]}}, (4, 9, 10)),
+    "adaptivemaxpool2d": ("adaptivemaxpool2d", (4, 9, 10)),
+    "zeropad2d": ({"zeropad2d": {"padding": [1, 2, 0, 3]}}, (2, 5, 5)),
+    "reflectionpad2d": ({"reflectionpad2d": {"padding": 2}}, (2, 5, 5)),
+    "replicationpad2d": ({"replicationpad2d": {"padding": [0, 1, 2, 3]}}, (2, 5, 5)),
+    "batchnorm1d": ("batchnorm1d", (7,)),
+    "groupnorm": ({"groupnorm": {"num_groups": 3}}, (6, 4, 4)),
+    "layernorm": ("layernorm", (3, 4, 4)),
+    "elu": ({"elu": {"alpha": 0.5}}, (7,)),
+    "silu": ("silu", (3, 4, 4)),
+    "residual": ({"residual": {"layers": [{"conv2d": {"out_channels": 3, "kernel_size": 3, "padding": "same"}},
+                                          "relu"]}}, (3, 6, 6)),
 }
 
 CIFAR10 = [
@@ -171,9 +185,8 @@ def test_auto_out_features_before_the_last_linear():
 
 
 @pytest.mark.parametrize("unchecked", [
-    LayerSpec("maxpool2d", {"kernel_size": 2, "stride": None, "padding": 2}),
-    LayerSpec("conv2d", {"in_channels": "auto", "out_channels": 4, "kernel_size": 3, "stride": 2,
-                         "padding": "same", "bias": True}),
+    LayerSpec("maxpool2d", {"kernel_size": 2, "stride": None, "padding": 2, "dilation": 1, "ceil_mode": False}),
+    LayerSpec("reflectionpad2d", {"padding": 8}),
 ])
 def test_errors_from_building_or_the_meta_forward_are_wrapped(unchecked):
     report = check_stack([LayerSpec("relu", {}), unchecked], (3, 8, 8), 10)

@@ -1,0 +1,35 @@
+"""`workbench export-code CONFIG [-o FILE]`: the config's model as a readable PyTorch module."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from workbench.check import load_and_check, print_problems
+from workbench.cli import EXIT_INVALID, EXIT_OK
+
+
+def run_export(config_path: Path, overrides: list[str], output: Path | None) -> int:
+    from core.errors import WorkbenchError
+    from core.model.build import plan_for
+    from core.model.export import export_code
+    from core.preflight import input_shape
+
+    checked = load_and_check(config_path, overrides)
+    if checked is None:
+        return EXIT_INVALID
+    config, classes, report = checked
+    if report.error is not None:
+        print_problems(config, report)
+        return EXIT_INVALID
+    _, plain = plan_for(config.model, input_shape(config), len(classes), config.data.batch_size)
+    try:
+        code = export_code(plain, report, len(classes))
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if output is None:
+        sys.stdout.write(code)
+    else:
+        output.write_text(code, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    return EXIT_OK
