@@ -8,8 +8,9 @@ data, so a config can always be written back to YAML and stored in a checkpoint.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -54,20 +55,131 @@ class NormalizeStats(StrictModel):
         return self
 
 
-class DataConfig(StrictModel):
-    source: Literal["shapes", "folder"] = "shapes"
-    path: str | None = Field(None, description="dataset folder; data/shapes for the shapes source")
-    val_split: float = Field(0.2, gt=0, lt=1, description="fraction held out when there is no val/ folder")
-    image_size: tuple[int, int] = Field((32, 32), description="[height, width] after resizing")
+SourceName = Literal["shapes", "folder", "csv", "filename", "cifar10", "cifar100", "mnist", "fashion_mnist"]
+TORCHVISION_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+
+
+def _size_pair(value: Any) -> Any:
+    """One number means a square: 32 -> (32, 32)."""
+    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SourceConfig(StrictModel):
+    """One place images come from; see docs/config.md for each source."""
+
+    _prefix: ClassVar[str] = ""  # how messages name this section's keys
+
+    source: SourceName = "folder"
+    path: str | None = Field(None, description="folder, CSV file, or root of a torchvision set (data/<source>)")
+    label: str | None = Field(None, description="folder only: every image directly in path has this class")
+    separator: str | None = Field(None, min_length=1, description="filename only: the label is the name before it")
+    pattern: str | None = Field(None, description="filename only: regex with a (?P<label>...) group")
+    download: bool = Field(False, description="torchvision sets: fetch into path when missing")
+
+    @field_validator("pattern")
+    @classmethod
+    def _label_group(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        if "label" not in compiled.groupindex:
+            raise ValueError("the pattern needs a named group (?P<label>...)")
+        return pattern
+
+    @model_validator(mode="after")
+    def _options_fit_source(self) -> "SourceConfig":
+        source = self.source
+        if self.path is None:
+            if source == "shapes":
+                self.path = DEFAULT_SHAPES_PATH
+            elif source in TORCHVISION_SOURCES:
+                self.path = f"data/{source}"
+            elif source != "combined":
+                raise ValueError(f"{self._prefix}path is required for source '{source}'")
+        if source == "filename" and (self.separator is None) == (self.pattern is None):
+            raise ValueError("source 'filename' needs exactly one of separator (e.g. '_') or pattern")
+        for key, allowed in (("separator", ("filename",)), ("pattern", ("filename",)),
+                             ("label", ("folder",)), ("download", TORCHVISION_SOURCES)):
+            if getattr(self, key) not in (None, False) and source not in allowed:
+                raise ValueError(f"{self._prefix}{key} applies to source {' or '.join(allowed)}, not '{source}'; remove it")
+        return self
+
+
+class ColorJitterOptions(StrictModel):
+    """Random factors in [1 - x, 1 + x], as transforms.ColorJitter(brightness, contrast, saturation)."""
+
+    brightness: float = Field(0.0, ge=0, le=1)
+    contrast: float = Field(0.0, ge=0, le=1)
+    saturation: float = Field(0.0, ge=0, le=1)
+
+
+class AugmentConfig(StrictModel):
+    """Training-only augmentation, applied per batch on the training device, in this order."""
+
+    random_crop_padding: int = Field(0, ge=0, le=256, description="RandomCrop(image_size, padding=N); 0 = off")
+    horizontal_flip: bool = Field(False, description="RandomHorizontalFlip(p=0.5)")
+    rotation: float = Field(0.0, ge=0, le=180, description="RandomRotation(degrees): up to this many either way")
+    color_jitter: ColorJitterOptions = ColorJitterOptions()
+    grayscale: float = Field(0.0, ge=0, le=1, description="RandomGrayscale(p)")
+
+    @property
+    def enabled(self) -> bool:
+        jitter = self.color_jitter
+        return bool(self.random_crop_padding or self.horizontal_flip or self.rotation or self.grayscale
+                    or jitter.brightness or jitter.contrast or jitter.saturation)
+
+
+class LoaderConfig(StrictModel):
+    """How batches are drawn; the worker options apply to the streaming path (no cache)."""
+
+    shuffle: bool = True
+    drop_last: bool = False
+    num_workers: Union[Literal["auto"], int] = Field("auto", description="auto = up to 8, one per CPU core")
+    pin_memory: Union[Literal["auto"], bool] = Field("auto", description="auto = on when training on CUDA")
+    persistent_workers: bool = True
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if value != "auto" and not 0 <= value <= 64:
+            raise ValueError("num_workers must be between 0 and 64, or auto")
+        return value
+
+
+class DataConfig(SourceConfig):
+    _prefix: ClassVar[str] = "data."
+
+    source: Union[SourceName, Literal["combined"]] = "shapes"
+    sources: list[SourceConfig] = Field([], description="several sources combined into one dataset")
+    val_split: float = Field(0.2, gt=0, lt=1, description="fraction held out when a source has no validation set")
+    image_size: tuple[int, int] = Field((32, 32), description="[height, width] the model sees")
+    resize: Union[int, tuple[int, int], None] = Field(
+        None, description="int: shorter side (keeps aspect), [h, w]: exact; then center-cropped to image_size")
     channels: Literal[1, 3] = 3
     normalize: Union[Literal["auto", "none"], NormalizeStats] = "auto"
+    augment: AugmentConfig = AugmentConfig()
     batch_size: int = Field(64, ge=1, le=65_536)
+    on_error: Literal["skip", "fail"] = Field("skip", description="unreadable image: skip and report, or stop")
+    cache: Literal["auto", "on", "off"] = Field("auto", description="decode once into memory (auto: if it fits)")
+    memory_budget_mb: int = Field(2048, ge=1, description="largest decoded cache for cache: auto")
+    cache_dir: str | None = Field(None, description="save the decoded cache here and reuse it while files are unchanged")
+    loader: LoaderConfig = LoaderConfig()
     shapes: ShapesOptions = ShapesOptions()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _combined_when_sources(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("sources") and "source" not in raw:
+            return {**raw, "source": "combined"}
+        return raw
 
     @field_validator("image_size", mode="before")
     @classmethod
     def _square_from_int(cls, value: Any) -> Any:
-        return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+        return _size_pair(value)
 
     @field_validator("image_size")
     @classmethod
@@ -76,12 +188,21 @@ class DataConfig(StrictModel):
             raise ValueError("height and width must be between 1 and 4096")
         return value
 
+    @field_validator("resize")
+    @classmethod
+    def _positive_resize(cls, value: Any) -> Any:
+        sides = value if isinstance(value, tuple) else (value,) if value is not None else ()
+        if any(not 1 <= side <= 8192 for side in sides):
+            raise ValueError("resize sides must be between 1 and 8192")
+        return value
+
     @model_validator(mode="after")
-    def _path_for_source(self) -> "DataConfig":
-        if self.path is None:
-            if self.source != "shapes":
-                raise ValueError(f"data.path is required for source '{self.source}'")
-            self.path = DEFAULT_SHAPES_PATH
+    def _consistent(self) -> "DataConfig":
+        if (self.source == "combined") != bool(self.sources):
+            raise ValueError("source 'combined' goes with a list of sources; list them under data.sources"
+                             if self.sources == [] else "with data.sources, leave data.source out (or set it to combined)")
+        if self.sources and (self.path is not None or self.label or self.separator or self.pattern or self.download):
+            raise ValueError("with data.sources, give path, label, pattern, separator and download per source")
         if isinstance(self.normalize, NormalizeStats) and len(self.normalize.mean) not in (1, self.channels):
             raise ValueError(f"normalize has {len(self.normalize.mean)} values for {self.channels} channels")
         return self
@@ -90,8 +211,66 @@ class DataConfig(StrictModel):
 LayerEntry = Union[str, dict[str, Any]]
 
 
+MODULE_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class TorchvisionModel(StrictModel):
+    """A torchvision classification model, its head replaced for the data's classes."""
+
+    name: str = Field(description="a torchvision classification model name, e.g. resnet18")
+    weights: str = Field("none", min_length=1, description="none, default (torchvision's download) or a local file")
+    freeze_backbone: bool = Field(False, description="train only the new head (and the appended layers)")
+    append: list[LayerEntry] = Field([], description="layers in place of the old head; [] = one linear")
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        from core.model.vision import check_name  # the allowlist of torchvision classification models
+
+        return check_name(name)
+
+
+class BudgetConfig(StrictModel):
+    """Limits checked on the meta device before a model is allocated."""
+
+    max_parameters: int = Field(500_000_000, ge=1)
+    max_activation_mb: float = Field(8192, gt=0, description="activations kept for one training batch")
+
+
 class ModelConfig(StrictModel):
-    layers: list[LayerEntry] = Field(min_length=1, description="assembled into nn.Sequential")
+    """Exactly one of layers, torchvision or module, plus the budget."""
+
+    layers: list[LayerEntry] | None = Field(None, min_length=1, description="assembled into nn.Sequential")
+    torchvision: TorchvisionModel | None = None
+    module: str | None = Field(None, pattern=MODULE_PATH, description="your own nn.Module: 'package.module:Class'")
+    module_args: dict[str, Any] = Field({}, description="keyword arguments for the module's class")
+    budget: BudgetConfig = BudgetConfig()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ModelConfig":
+        given = [key for key in ("layers", "torchvision", "module") if getattr(self, key) is not None]
+        if len(given) != 1:
+            got = f" (got {' and '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one of model.layers, model.torchvision or model.module{got}")
+        if self.module_args and self.module is None:
+            raise ValueError("module_args applies to model.module only; remove it")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """'layers', 'torchvision' or 'module'."""
+        return next(key for key in ("layers", "torchvision", "module") if getattr(self, key) is not None)
+
+
+def _normalise_layers(model: ModelConfig) -> None:
+    """Validate layer entries with the registry and keep them with every param filled in."""
+    from core.model.registry import parse_stack  # the registry validates layer entries
+
+    if model.layers is not None:
+        model.layers = [spec.to_entry() for spec in parse_stack(model.layers, path=("model", "layers"))]
+    if model.torchvision is not None:
+        specs = parse_stack(model.torchvision.append, path=("model", "torchvision", "append"))
+        model.torchvision.append = [spec.to_entry() for spec in specs]
 
 
 class OptimizerConfig(StrictModel):
@@ -155,18 +334,15 @@ def parse_config(text: str, overrides: list[str] = (), source: str | None = None
 
 def validate_config(raw: dict[str, Any], source: str | None = None, lines: dict[KeyPath, int] | None = None) -> RunConfig:
     """Validate plain data as a RunConfig, layers included."""
-    from core.model.registry import parse_stack  # the registry validates layer entries
-
     lines = lines or {}
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_issue_from_pydantic(err, lines) for err in exc.errors()], source) from exc
     try:
-        specs = parse_stack(config.model.layers, path=("model", "layers"))
+        _normalise_layers(config.model)
     except ConfigError as exc:
         raise ConfigError([_with_line(issue, lines) for issue in exc.issues], source) from exc
-    config.model.layers = [spec.to_entry() for spec in specs]
     return config
 
 

@@ -30,6 +30,8 @@ class Classifier:
         preprocess = checkpoint["preprocess"]
         self.image_size = tuple(preprocess["image_size"])
         self.channels = int(preprocess["channels"])
+        resize = preprocess.get("resize")  # absent in older checkpoints
+        self.resize = tuple(resize) if isinstance(resize, list) else resize
         self.mean = torch.tensor(preprocess["mean"], device=self.device).view(-1, 1, 1)
         self.std = torch.tensor(preprocess["std"], device=self.device).view(-1, 1, 1)
 
@@ -44,7 +46,7 @@ class Classifier:
 
     def classify(self, paths: list[str | Path], top_k: int = 5) -> list[Prediction]:
         """Top-k classes with probabilities for each image file (UnreadableImage if one cannot be read)."""
-        batch = torch.stack([image_tensor(Path(p), self.image_size, self.channels) for p in paths])
+        batch = torch.stack([image_tensor(Path(p), self.image_size, self.channels, self.resize) for p in paths])
         probabilities = self.logits(batch).softmax(dim=1).cpu()
         k = min(top_k, len(self.classes))
         values, indices = probabilities.topk(k, dim=1)

@@ -1,22 +1,16 @@
 """Checks a config before any training: which classes, what input shape, do the layers fit."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.config import RunConfig
-from core.model.registry import parse_stack
-from core.model.stack import StackReport, check_stack
+from core.model.build import check_for
+from core.model.stack import StackReport
 
 
 def config_classes(config: RunConfig) -> list[str]:
     """The class names the config's data source gives, without decoding any image."""
-    if config.data.source == "shapes":
-        from core.data.shapes import SHAPE_CLASSES
+    from core.data.sources import class_names
 
-        return list(SHAPE_CLASSES)
-    from core.data.folder import scan_folder
-
-    return scan_folder(Path(config.data.path), config.data.val_split, config.seed).classes
+    return class_names(config.data, config.seed)
 
 
 def input_shape(config: RunConfig) -> tuple[int, int, int]:
@@ -25,6 +19,5 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
 
 
 def check_config_model(config: RunConfig, num_classes: int) -> StackReport:
-    """The layer table for the config's model on its input shape."""
-    specs = parse_stack(config.model.layers, path=("model", "layers"))
-    return check_stack(specs, input_shape(config), num_classes)
+    """The layer table for the config's model on its input shape, with the budget checked for a batch."""
+    return check_for(config.model, input_shape(config), num_classes, config.data.batch_size)

@@ -10,7 +10,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,11 @@ from torch import nn
 
 from core.checkpoints import FORMAT, save_checkpoint
 from core.config import RunConfig
-from core.data import ImageData, TensorSplit, load_data
-from core.data.loading import normalize_batch
+from core.data.batches import Batch, Feed
 from core.devices import describe_device, resolve_device
 from core.errors import DataError, WorkbenchError
 from core.events import BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunStarted
-from core.model.registry import parse_stack
-from core.model.stack import build_model
+from core.model.build import build_for
 from core.runs import RunDir, RunRecorder
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
@@ -63,21 +61,19 @@ def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[],
         recorder.close()
 
 
-def evaluate(model: nn.Module, split: TensorSplit, mean: torch.Tensor, std: torch.Tensor,
-             batch_size: int, channels_last: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `model` on a split."""
+def evaluate(model: nn.Module, batches: Iterable[Batch], device: torch.device) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` over normalised batches on `device`."""
     model.eval()
-    device = mean.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
+    count = 0
     with torch.inference_mode():
-        for start in range(0, len(split), batch_size):
-            images = _batch(split.images[start:start + batch_size], mean, std, channels_last)
-            labels = split.labels[start:start + batch_size].to(device)
+        for images, labels in batches:
             logits = model(images)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum")
             correct += (logits.argmax(1) == labels).sum()
-    count = max(len(split), 1)
+            count += len(labels)
+    count = max(count, 1)
     return loss_sum.item() / count, correct.item() / count
 
 
@@ -94,17 +90,16 @@ class _Trainer:
     def train(self) -> RunResult:
         started = time.perf_counter()
         torch.manual_seed(self.config.seed)
-        data = load_data(self.config.data, self.config.seed)
-        if len(data.val) == 0:
-            raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
-        for skipped in data.skipped:
-            self.log(f"skipped {skipped.path}: {skipped.reason}")
         self.device = resolve_device(self.config.train.device)
+        data = Feed(self.config.data, self.config.seed, self.device)
+        if data.val_count == 0:
+            raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
+        self._log_skipped(data.skipped)
         self._prepare(data)
         from torch.utils.tensorboard import SummaryWriter  # slow import, only when training
 
         with SummaryWriter(str(self.run.tensorboard_dir)) as self.writer:
-            self.writer.add_image("samples", _sample_grid(data.train))
+            self.writer.add_image("samples", _sample_grid(data.sample_images()))
             epochs_done, stopped = self._epochs()
         status = "stopped" if stopped else "finished"
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
@@ -112,27 +107,22 @@ class _Trainer:
                               run_dir=str(self.run.path)))
         return RunResult(status, self.run.path, epochs_done, self.best_epoch, self.best_accuracy)
 
-    def _prepare(self, data: ImageData) -> None:
+    def _prepare(self, data: Feed) -> None:
         config = self.config
         self.data = data
         self.input_shape = (config.data.channels, *config.data.image_size)
-        specs = parse_stack(config.model.layers, path=("model", "layers"))
-        model, self.resolved = build_model(specs, self.input_shape, len(data.classes))
+        model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.batch_size)
         self.channels_last = self.device.type in ("cpu", "cuda") and any(
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)
         self.optimizer = _make_optimizer(self.model, config)
-        self.mean = torch.tensor(data.mean, device=self.device).view(-1, 1, 1)
-        self.std = torch.tensor(data.std, device=self.device).view(-1, 1, 1)
-        self.train_split = _to_device(data.train, self.device)
-        self.val_split = _to_device(data.val, self.device)
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.batches = -(-len(self.train_split) // config.data.batch_size)
+        data.memory_format = memory_format
+        self.batches = data.batches_per_epoch
         self.emit(RunStarted(
             run_dir=str(self.run.path), name=config.name, device=describe_device(self.device),
-            epochs=config.train.epochs, classes=list(data.classes), train_samples=len(data.train),
-            val_samples=len(data.val), batches_per_epoch=self.batches,
+            epochs=config.train.epochs, classes=list(data.classes), train_samples=data.train_count,
+            val_samples=data.val_count, batches_per_epoch=self.batches,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped)))
 
     def _epochs(self) -> tuple[int, bool]:
@@ -145,8 +135,8 @@ class _Trainer:
                 self._save("last", epoch - 1)
                 return epoch - 1, True
             train_seconds = time.perf_counter() - epoch_started
-            val_loss, val_accuracy = evaluate(self.model, self.val_split, self.mean, self.std,
-                                              2 * self.config.data.batch_size, self.channels_last)
+            val_loss, val_accuracy = evaluate(self.model, self.data.val_batches(), self.device)
+            self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
                                  val_accuracy=val_accuracy, lr=self.optimizer.param_groups[0]["lr"],
@@ -164,19 +154,16 @@ class _Trainer:
     def _train_one_epoch(self, epoch: int) -> tuple[float, int, bool]:
         """One pass over the training data: (mean loss, samples seen, stopped early)."""
         self.model.train()
-        split, batch_size = self.train_split, self.config.data.batch_size
-        order = torch.randperm(len(split), generator=self.generator).to(self.device)
         loss_sum = torch.zeros((), device=self.device)
         samples, last_report, window_start, window_samples = 0, time.perf_counter(), time.perf_counter(), 0
-        for batch, indices in enumerate(order.split(batch_size), start=1):
-            images = _batch(split.images[indices], self.mean, self.std, self.channels_last)
-            loss = F.cross_entropy(self.model(images), split.labels[indices])
+        for batch, (images, labels) in enumerate(self.data.train_batches(), start=1):
+            loss = F.cross_entropy(self.model(images), labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            loss_sum += loss.detach() * len(indices)
-            samples += len(indices)
-            window_samples += len(indices)
+            loss_sum += loss.detach() * len(labels)
+            samples += len(labels)
+            window_samples += len(labels)
             now = time.perf_counter()
             if now - last_report >= BATCH_EVENT_SECONDS or batch == self.batches:
                 step = (epoch - 1) * self.batches + batch
@@ -186,8 +173,12 @@ class _Trainer:
                                      samples_per_second=window_samples / max(now - window_start, 1e-9)))
                 last_report, window_start, window_samples = now, now, 0
             if self.should_stop():
-                return loss_sum.item() / samples, samples, True
+                return loss_sum.item() / max(samples, 1), samples, True
         return loss_sum.item() / max(samples, 1), samples, False
+
+    def _log_skipped(self, skipped: list) -> None:
+        for file in skipped:
+            self.log(f"skipped {file.path}: {file.reason}")
 
     def _log_epoch(self, epoch: int, val_loss: float, val_accuracy: float) -> None:
         self.writer.add_scalar("val/loss", val_loss, epoch)
@@ -207,10 +198,11 @@ class _Trainer:
                  for k, v in self.model.state_dict().items()}
         return {
             "format": dict(FORMAT),
-            "model": {"layers": [spec.to_entry() for spec in self.resolved], "input_shape": list(self.input_shape)},
+            "model": self.model_spec,
             "state_dict": state,
             "classes": list(self.data.classes),
             "preprocess": {"image_size": list(self.config.data.image_size), "channels": self.config.data.channels,
+                           "resize": self.config.to_plain()["data"]["resize"],
                            "mean": list(self.data.mean), "std": list(self.data.std)},
             "config": self.config.to_plain(),
             "epoch": epoch,
@@ -225,16 +217,7 @@ def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimize
     return torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
 
 
-def _batch(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    batch = normalize_batch(images.to(mean.device, non_blocking=True), mean, std)
-    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
-
-
-def _to_device(split: TensorSplit, device: torch.device) -> TensorSplit:
-    return TensorSplit(images=split.images.to(device), labels=split.labels.to(device))
-
-
-def _sample_grid(split: TensorSplit, count: int = 32) -> torch.Tensor:
+def _sample_grid(images: torch.Tensor) -> torch.Tensor:
     from torchvision.utils import make_grid
 
-    return make_grid(split.images[:count].cpu(), nrow=8)
+    return make_grid(images, nrow=8)

@@ -7,11 +7,10 @@ and broken links are listed as ignored.
 from __future__ import annotations
 
 import os
-import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.data.images import is_image_file
+from core.data.samples import Listing, Sample, SkippedFile, split_by_class
 from core.errors import DataError
 
 SYSTEM_FOLDERS = frozenset({
@@ -20,25 +19,7 @@ SYSTEM_FOLDERS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    label: int
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: Path
-    reason: str
-
-
-@dataclass
-class FolderListing:
-    classes: list[str]
-    train: list[Sample]
-    val: list[Sample]
-    layout: str  # "split" (train/ and val/ folders) or "classes" (split by val_split)
-    ignored: list[SkippedFile] = field(default_factory=list)
+FolderListing = Listing
 
 
 def scan_folder(path: Path, val_split: float, seed: int) -> FolderListing:
@@ -80,17 +61,24 @@ def _scan_split(path: Path) -> FolderListing:
 
 def _scan_classes(path: Path, val_split: float, seed: int) -> FolderListing:
     files, ignored = _class_files(path)
-    classes = sorted(files)
-    _check_classes(path, classes)
-    train: list[Sample] = []
-    val: list[Sample] = []
-    for label, name in enumerate(classes):
-        paths = files[name]
-        n_val = min(len(paths) - 1, max(1, round(len(paths) * val_split)))
-        held = set(random.Random(f"{seed}/{name}").sample(range(len(paths)), n_val))
-        train += [Sample(p, label) for i, p in enumerate(paths) if i not in held]
-        val += [Sample(p, label) for i, p in enumerate(paths) if i in held]
-    return FolderListing(classes, train, val, "classes", ignored)
+    _check_classes(path, sorted(files))
+    listing = split_by_class(files, val_split, seed)
+    listing.ignored = ignored
+    return listing
+
+
+def scan_labelled(path: Path, label: str, val_split: float, seed: int) -> FolderListing:
+    """Every image directly in `path` as class `label` (the tutorial's `Mydata(root, "ants")`)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"data folder {path} {'is not a folder' if path.exists() else 'does not exist'}\n"
+                        f"    hint: with label: {label}, path is a folder of that class's images")
+    images, ignored = _images_in(path)
+    if not images:
+        raise DataError(f"class '{label}' has no images in {path}\n    hint: add .jpg/.png files there")
+    listing = split_by_class({label: images}, val_split, seed)
+    listing.ignored = ignored
+    return listing
 
 
 def _check_classes(path: Path, classes: list[str]) -> None:

@@ -57,6 +57,13 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         raise UnreadableImage(path, _reason(exc)) from exc
 
 
+def image_from_array(array: np.ndarray, channels: int = 3) -> Image.Image:
+    """An in-memory uint8 image (H x W, H x W x 1 or H x W x 3/4) as "RGB" or "L", like open_image."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    return _convert(Image.fromarray(np.ascontiguousarray(array)), "RGB" if channels == 3 else "L")
+
+
 def _convert(img: Image.Image, mode: str) -> Image.Image:
     if img.mode in _HIGH_DEPTH_MODES:
         img = _to_8bit(img)

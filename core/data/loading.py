@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +12,14 @@ import torch
 from PIL import Image
 
 from core.config import DataConfig
-from core.data.folder import FolderListing, Sample, SkippedFile, scan_folder
-from core.data.images import UnreadableImage, open_image
-from core.data.shapes import ensure_shapes
+from core.data.cache import cache_file, cache_key, load_cached, save_cached
+from core.data.images import UnreadableImage, image_from_array, open_image
+from core.data.samples import Listing, Sample, SkippedFile
+from core.data.sources import list_data, root_of
 from core.errors import DataError
 
 _CHUNK = 1024  # images per step when computing statistics
+STATS_LIMIT = 10_000  # normalize: auto reads at most this many training images (a seeded choice)
 
 
 @dataclass(frozen=True)
@@ -40,56 +42,127 @@ class ImageData:
     root: Path
 
 
-def load_data(config: DataConfig, seed: int) -> ImageData:
-    """Decode the dataset named by `config` (relative paths: from the working directory)."""
-    root = Path(config.path).expanduser().absolute()
-    if config.source == "shapes":
-        ensure_shapes(root, config.shapes)
-    elif not root.exists():
-        raise DataError(f"data folder {root} does not exist\n"
-                        f"    hint: set data.path to a folder of class folders ({root}/<class>/*.jpg), "
-                        f"or use data.source: shapes for the built-in dataset")
-    listing = scan_folder(root, config.val_split, seed)
-    train, train_skipped = decode_samples(listing.train, config.image_size, config.channels)
-    val, val_skipped = decode_samples(listing.val, config.image_size, config.channels)
-    _check_training_images(listing, train, train_skipped)
-    mean, std = _normalization(config, train)
-    return ImageData(listing.classes, train, val, mean, std, listing.ignored + train_skipped + val_skipped, root)
+def load_data(config: DataConfig, seed: int, listing: Listing | None = None) -> ImageData:
+    """Decode the dataset named by `config` (relative paths: from the working directory).
+
+    With data.cache_dir the decoded tensors are saved there and reused while the files are unchanged.
+    """
+    listing = listing or list_data(config, seed)
+    train, val, skipped = _decode_listing(listing, config)
+    _check_training_images(listing, train, skipped)
+    mean, std = _normalization(config, train, seed)
+    return ImageData(listing.classes, train, val, mean, std, listing.ignored + skipped, data_root(config))
+
+
+def data_root(config: DataConfig) -> Path:
+    """The folder (or file) of the config's first source, for messages."""
+    return root_of(config.sources[0] if config.sources else config)
+
+
+def _decode_listing(listing: Listing, config: DataConfig) -> tuple[TensorSplit, TensorSplit, list[SkippedFile]]:
+    in_memory = any(s.array is not None for s in listing.train)
+    key = cache_key(config, listing) if config.cache_dir and not in_memory else None
+    path = cache_file(Path(config.cache_dir).expanduser().absolute(), key) if key else None
+    saved = load_cached(path, key) if path else None
+    if saved is not None:
+        return (TensorSplit(saved["train_images"], saved["train_labels"]),
+                TensorSplit(saved["val_images"], saved["val_labels"]), saved["skipped"])
+    decode = dict(image_size=config.image_size, channels=config.channels, resize=config.resize, on_error=config.on_error)
+    train, train_skipped = decode_samples(listing.train, **decode)
+    val, val_skipped = decode_samples(listing.val, **decode)
+    if path:
+        save_cached(path, key, {"train_images": train.images, "train_labels": train.labels,
+                                "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
+    return train, val, train_skipped + val_skipped
 
 
 def decode_samples(
-    samples: Sequence[Sample], image_size: tuple[int, int], channels: int
+    samples: Sequence[Sample], image_size: tuple[int, int], channels: int,
+    resize: int | tuple[int, int] | None = None, on_error: str = "skip",
 ) -> tuple[TensorSplit, list[SkippedFile]]:
-    """Decode and resize every sample once (see image_tensor); skip unreadable files."""
+    """Decode and resize every sample once (see sample_tensor); skip unreadable files.
+
+    With on_error="fail" the first unreadable file raises UnreadableImage instead.
+    """
     height, width = image_size
     images = torch.empty((len(samples), channels, height, width), dtype=torch.uint8)
 
     def decode(index: int) -> SkippedFile | None:
         try:
-            images[index] = image_tensor(samples[index].path, image_size, channels)
+            images[index] = sample_tensor(samples[index], image_size, channels, resize)
         except UnreadableImage as exc:
+            if on_error == "fail":
+                raise
             return SkippedFile(exc.path, exc.reason)
         return None
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        results = list(pool.map(decode, range(len(samples))))
+    if all(s.array is not None for s in samples):  # in memory: nothing to wait for
+        results = [decode(i) for i in range(len(samples))]
+    else:
+        with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+            results = list(pool.map(decode, range(len(samples))))
     kept = [i for i, skipped in enumerate(results) if skipped is None]
     labels = torch.tensor([samples[i].label for i in kept], dtype=torch.int64)
     split = TensorSplit(images[kept] if len(kept) < len(samples) else images, labels)
     return split, [s for s in results if s is not None]
 
 
-def image_tensor(path: Path, image_size: tuple[int, int], channels: int) -> torch.Tensor:
-    """One image file as the model sees it before normalising: uint8 C x H x W, resized BILINEAR.
+def image_tensor(path: Path, image_size: tuple[int, int], channels: int,
+                 resize: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """One image file as the model sees it before normalising: uint8 C x H x W.
 
     Training and classifying both go through here, so a model always sees the same pixels.
     Raises UnreadableImage.
     """
+    return pil_to_tensor(fit_size(open_image(path, channels), image_size, resize))
+
+
+def sample_image(sample: Sample, channels: int) -> Image.Image:
+    """A sample's image at its original size, decoded by the one decoder (UnreadableImage)."""
+    if sample.array is not None:
+        return image_from_array(sample.array, channels)
+    return open_image(sample.path, channels)
+
+
+def sample_tensor(sample: Sample, image_size: tuple[int, int], channels: int,
+                  resize: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """A sample as uint8 C x H x W at image_size; arrays already the right shape skip PIL."""
+    array = sample.array
+    if array is not None and resize is None and array.shape[:2] == tuple(image_size):
+        pixels = array if array.ndim == 3 else array[:, :, None]
+        if pixels.shape[2] == channels:
+            return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)
+        if pixels.shape[2] == 1 and channels == 3:
+            return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).expand(3, -1, -1)
+    return pil_to_tensor(fit_size(sample_image(sample, channels), image_size, resize))
+
+
+def fit_size(img: Image.Image, image_size: tuple[int, int], resize: int | tuple[int, int] | None = None) -> Image.Image:
+    """Resize BILINEAR to image_size; with `resize`, first Resize(resize) then CenterCrop(image_size).
+
+    `resize` as an int sets the shorter side (keeping the aspect ratio), as transforms.Resize(int).
+    """
     height, width = image_size
-    img = open_image(path, channels)
-    if img.size != (width, height):
-        img = img.resize((width, height), Image.BILINEAR)
-    pixels = np.asarray(img).reshape(height, width, channels)
+    if resize is None:
+        return img if img.size == (width, height) else img.resize((width, height), Image.BILINEAR)
+    if isinstance(resize, int):
+        w, h = img.size
+        short, long = (w, h) if w <= h else (h, w)
+        long = int(resize * long / short)
+        size = (resize, long) if w <= h else (long, resize)
+    else:
+        size = (resize[1], resize[0])
+    if img.size != size:
+        img = img.resize(size, Image.BILINEAR)
+    left = int(round((img.width - width) / 2.0))
+    top = int(round((img.height - height) / 2.0))
+    return img.crop((left, top, left + width, top + height))  # outside the image: black, as CenterCrop pads
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """A decoded "RGB"/"L" image as uint8 C x H x W."""
+    pixels = np.asarray(img)
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
 
@@ -116,9 +189,32 @@ def _channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     return mean.tolist(), [s if s > 0 else 1.0 for s in std.tolist()]
 
 
-def _normalization(config: DataConfig, train: TensorSplit) -> tuple[list[float], list[float]]:
+def auto_stats(train: Sequence[Sample], config: DataConfig, seed: int) -> tuple[list[float], list[float]]:
+    """normalize: auto's mean/std, from the training samples (a seeded STATS_LIMIT of them when more)."""
+    chosen = [train[i] for i in stats_indices(len(train), seed)]
+    split, _ = decode_samples(chosen, config.image_size, config.channels, config.resize)
+    return _channel_stats(split.images)
+
+
+def stats_indices(count: int, seed: int) -> list[int]:
+    """Which training images auto statistics read: all, or a seeded sorted choice of STATS_LIMIT."""
+    if count <= STATS_LIMIT:
+        return list(range(count))
+    return sorted(torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:STATS_LIMIT].tolist())
+
+
+def _normalization(config: DataConfig, train: TensorSplit, seed: int) -> tuple[list[float], list[float]]:
+    def auto() -> tuple[list[float], list[float]]:
+        images = train.images if len(train) <= STATS_LIMIT else train.images[stats_indices(len(train), seed)]
+        return _channel_stats(images)
+
+    return normalization(config, auto)
+
+
+def normalization(config: DataConfig, auto: Callable[[], tuple[list[float], list[float]]]) -> tuple[list[float], list[float]]:
+    """The per-channel (mean, std) that data.normalize asks for; `auto()` computes them from the data."""
     if config.normalize == "auto":
-        return _channel_stats(train.images)
+        return auto()
     if config.normalize == "none":
         return [0.0] * config.channels, [1.0] * config.channels
     stats = config.normalize
@@ -126,13 +222,15 @@ def _normalization(config: DataConfig, train: TensorSplit) -> tuple[list[float],
     return list(stats.mean) * broadcast, list(stats.std) * broadcast
 
 
-def _check_training_images(listing: FolderListing, train: TensorSplit, skipped: list[SkippedFile]) -> None:
+def _check_training_images(listing: Listing, train: TensorSplit, skipped: list[SkippedFile]) -> None:
     counts = torch.bincount(train.labels, minlength=len(listing.classes)).tolist()
-    empty = [name for name, count in zip(listing.classes, counts) if count == 0]
+    listed = {s.label for s in listing.train}
+    empty = {label for label, count in enumerate(counts) if count == 0 and label in listed}
     if not empty:
         return
-    names = ", ".join(f"'{name}'" for name in empty)
-    lost = [f"{s.path} ({s.reason})" for s in skipped if s.path.parent.name in empty]
+    names = ", ".join(f"'{listing.classes[label]}'" for label in sorted(empty))
+    lost_paths = {s.path for s in listing.train if s.label in empty}
+    lost = [f"{s.path} ({s.reason})" for s in skipped if s.path in lost_paths]
     shown = "\n      ".join(lost[:5]) + (f"\n      ... and {len(lost) - 5} more" if len(lost) > 5 else "")
     raise DataError(f"no usable training images for class {names}; every one was skipped:\n      {shown}\n"
                     f"    hint: replace or remove the unreadable files")

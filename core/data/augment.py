@@ -1,0 +1,95 @@
+"""Training-only augmentation as batched tensor ops on the training device.
+
+Each op draws its random numbers for the whole batch from one seeded CPU generator, so a run is
+reproducible on any device. Images are float N x C x H x W in 0-255 units (before normalising).
+Order: random crop, horizontal flip, rotation, colour jitter, grayscale.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from core.config import AugmentConfig
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class Augmenter:
+    """`augmenter(images)` applies the config's augmentation to a batch (no-op when none is set)."""
+
+    def __init__(self, config: AugmentConfig, seed: int) -> None:
+        self.config = config
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        x = images.float()
+        if c.random_crop_padding:
+            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2))
+        if c.horizontal_flip:
+            x = torch.where(self._chance(len(x), 0.5, x.device), x.flip(3), x)
+        if c.rotation:
+            x = rotate(x, (self._uniform(len(x)) * 2 - 1) * c.rotation)
+        jitter = c.color_jitter
+        for amount, op in ((jitter.brightness, _brightness), (jitter.contrast, _contrast), (jitter.saturation, _saturation)):
+            if amount:
+                x = op(x, (1 + (self._uniform(len(x)) * 2 - 1) * amount).to(x.device).view(-1, 1, 1, 1))
+        if c.grayscale and x.shape[1] == 3:
+            x = torch.where(self._chance(len(x), c.grayscale, x.device), _gray(x).expand_as(x), x)
+        return x
+
+    def _uniform(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator)
+
+    def _chance(self, n: int, p: float, device: torch.device) -> torch.Tensor:
+        return (self._uniform(n) < p).to(device).view(-1, 1, 1, 1)
+
+
+def random_crop(x: torch.Tensor, padding: int, where: torch.Tensor) -> torch.Tensor:
+    """RandomCrop(size, padding): zero-pad each side, then crop the original size at `where` (N x 2 in [0, 1))."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (padding,) * 4)
+    offsets = (where * (2 * padding + 1)).long().clamp(max=2 * padding).to(x.device)
+    rows = (offsets[:, 0:1] + torch.arange(h, device=x.device)).view(n, 1, h, 1)
+    cols = (offsets[:, 1:2] + torch.arange(w, device=x.device)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return padded[batch, channel, rows, cols]
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image about its centre (nearest pixel, black corners), as RandomRotation does."""
+    radians = degrees.to(x.device, torch.float32) * (math.pi / 180)
+    cos, sin = radians.cos(), radians.sin()
+    zero = torch.zeros_like(cos)
+    h, w = x.shape[2:]
+    theta = torch.stack([torch.stack([cos, -sin * h / w, zero], 1), torch.stack([sin * w / h, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 1:
+        return x
+    weights = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def _brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (x * factor).clamp(0, 255)
+
+
+def _contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * factor + mean).clamp(0, 255)
+
+
+def _saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    gray = _gray(x)
+    return ((x - gray) * factor + gray).clamp(0, 255)

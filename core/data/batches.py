@@ -1,0 +1,175 @@
+"""Feeding the engine: normalised (and, for training, augmented) batches on the training device.
+
+Two paths, one interface. Cached (the default whenever the decoded set fits data.memory_budget_mb):
+the whole set is one uint8 tensor on the device and a batch is an index into it. Streaming (cache
+off, or too large): a DataLoader decodes with `sample_tensor` in worker processes and yields uint8
+batches. Either way augmentation and normalisation run per batch on the device.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from core.config import DataConfig
+from core.data.augment import Augmenter
+from core.data.images import UnreadableImage
+from core.data.loading import (TensorSplit, auto_stats, data_root, decode_samples, load_data, normalization,
+                               sample_tensor)
+from core.data.samples import Listing, Sample, SkippedFile
+from core.data.sources import list_data
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (float N x C x H x W normalised, int64 labels), on the device
+
+
+def cache_bytes(listing: Listing, config: DataConfig) -> int:
+    """Bytes the decoded uint8 cache of `listing` takes."""
+    height, width = config.image_size
+    return (len(listing.train) + len(listing.val)) * config.channels * height * width
+
+
+def use_cache(listing: Listing, config: DataConfig) -> bool:
+    if config.cache == "auto":
+        return cache_bytes(listing, config) <= config.memory_budget_mb * 2**20
+    return config.cache == "on"
+
+
+class Feed:
+    """The training and validation batches of one run; `skipped` grows as streaming finds bad files."""
+
+    def __init__(self, config: DataConfig, seed: int, device: torch.device) -> None:
+        listing = list_data(config, seed)
+        self.config, self.device = config, device
+        self.classes = listing.classes
+        self.root = data_root(config)
+        self.cached = use_cache(listing, config)
+        self.augmenter = Augmenter(config.augment, seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.memory_format = torch.preserve_format
+        self._new_skipped: list[SkippedFile] = []
+        if self.cached:
+            data = load_data(config, seed, listing)
+            self.mean, self.std, self.skipped = data.mean, data.std, list(data.skipped)
+            self._train = TensorSplit(data.train.images.to(device), data.train.labels.to(device))
+            self._val = TensorSplit(data.val.images.to(device), data.val.labels.to(device))
+            self.train_count, self.val_count = len(data.train), len(data.val)
+        else:
+            self.mean, self.std = _stream_stats(listing, config, seed)
+            self.skipped = list(listing.ignored)
+            self._train_samples, self._val_samples = listing.train, listing.val
+            self.train_count, self.val_count = len(listing.train), len(listing.val)
+            self._train_loader = self._loader(listing.train, shuffle=config.loader.shuffle,
+                                              drop_last=config.loader.drop_last, batch_size=config.batch_size)
+            self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.batch_size)
+        std = torch.tensor(self.std, device=device).view(-1, 1, 1)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -torch.tensor(self.mean, device=device).view(-1, 1, 1) / std
+
+    @property
+    def batches_per_epoch(self) -> int:
+        size, count = self.config.batch_size, self.train_count
+        return count // size if self.config.loader.drop_last and count >= size else -(-count // size)
+
+    def describe(self) -> str:
+        return "decoded once, on the device" if self.cached else "streamed from files"
+
+    def train_batches(self) -> Iterator[Batch]:
+        """One epoch of shuffled (data.loader.shuffle), augmented, normalised training batches."""
+        if not self.cached:
+            yield from self._stream(self._train_loader, train=True)
+            return
+        n, size = len(self._train), self.config.batch_size
+        order = torch.randperm(n, generator=self.generator) if self.config.loader.shuffle else torch.arange(n)
+        for indices in order.to(self.device).split(size):
+            if self.config.loader.drop_last and len(indices) < size and n >= size:
+                break
+            yield self._finish(self._train.images[indices], self._train.labels[indices], train=True)
+
+    def val_batches(self) -> Iterator[Batch]:
+        """The validation set in order, normalised, without augmentation."""
+        if not self.cached:
+            yield from self._stream(self._val_loader, train=False)
+            return
+        size = 2 * self.config.batch_size
+        for start in range(0, len(self._val), size):
+            yield self._finish(self._val.images[start:start + size], self._val.labels[start:start + size], train=False)
+
+    def take_skipped(self) -> list[SkippedFile]:
+        """Bad files found while streaming since the last call."""
+        found, self._new_skipped = self._new_skipped, []
+        return found
+
+    def sample_images(self, count: int = 32) -> torch.Tensor:
+        """The first training images, uint8 on the CPU (for a preview grid)."""
+        if self.cached:
+            return self._train.images[:count].cpu()
+        c = self.config
+        return decode_samples(self._train_samples[:count], c.image_size, c.channels, c.resize)[0].images
+
+    def _finish(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> Batch:
+        images = images.to(self.device, non_blocking=True)
+        x = self.augmenter(images) if train and self.augmenter.enabled else images.float()
+        x = torch.addcmul(self._shift, x, self._scale)
+        return x.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
+
+    def _stream(self, loader: DataLoader, train: bool) -> Iterator[Batch]:
+        for images, labels, skipped in loader:
+            if skipped:
+                self._record(skipped)
+            if len(labels):
+                yield self._finish(images, labels, train)
+
+    def _record(self, skipped: list[tuple[str, str]]) -> None:
+        files = [SkippedFile(Path(path), reason) for path, reason in skipped]
+        if self.config.on_error == "fail":
+            raise UnreadableImage(files[0].path, files[0].reason)
+        known = {s.path for s in self.skipped}
+        fresh = [f for f in files if f.path not in known]
+        self.skipped += fresh
+        self._new_skipped += fresh
+
+    def _loader(self, samples: list[Sample], *, shuffle: bool, drop_last: bool, batch_size: int) -> DataLoader:
+        options = self.config.loader
+        workers = min(8, os.cpu_count() or 1) if options.num_workers == "auto" else options.num_workers
+        pin = self.device.type == "cuda" if options.pin_memory == "auto" else options.pin_memory
+        c = self.config
+        return DataLoader(_Decoded(samples, c.image_size, c.channels, c.resize), batch_size=batch_size,
+                          shuffle=shuffle, drop_last=drop_last, num_workers=workers, pin_memory=pin,
+                          persistent_workers=options.persistent_workers and workers > 0, collate_fn=_collate,
+                          generator=self.generator if shuffle else None)
+
+
+@dataclass
+class _Decoded(Dataset):
+    """Samples decoded on demand; an unreadable one comes back as (None, label, (path, reason))."""
+
+    samples: list[Sample]
+    image_size: tuple[int, int]
+    channels: int
+    resize: int | tuple[int, int] | None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        sample = self.samples[index]
+        try:
+            return sample_tensor(sample, self.image_size, self.channels, self.resize), sample.label, None
+        except UnreadableImage as exc:
+            return None, sample.label, (str(exc.path), exc.reason)
+
+
+def _collate(items):
+    good = [(image, label) for image, label, _ in items if image is not None]
+    skipped = [bad for _, _, bad in items if bad is not None]
+    if not good:
+        return torch.empty(0), torch.empty(0, dtype=torch.int64), skipped
+    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), skipped
+
+
+def _stream_stats(listing: Listing, config: DataConfig, seed: int) -> tuple[list[float], list[float]]:
+    return normalization(config, lambda: auto_stats(listing.train, config, seed))

@@ -1,0 +1,110 @@
+"""Feed: the cached and the streaming path give the same batches; augmentation; bad files; the disk cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.config import AugmentConfig, DataConfig
+from core.data.augment import Augmenter, random_crop, rotate
+from core.data.batches import Feed
+from core.data.cache import cache_file
+from core.data.images import UnreadableImage
+
+CPU = torch.device("cpu")
+
+
+def _folder(tmp_path, count=6):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (10 + i, 12, 3), dtype=np.uint8)).save(tmp_path / "d" / name / f"{i}.png")
+    return tmp_path / "d"
+
+
+def _config(root, **options):
+    options["loader"] = {"shuffle": False, "num_workers": 0} | options.get("loader", {})
+    return DataConfig(**{"source": "folder", "path": str(root), "image_size": 8, "batch_size": 3} | options)
+
+
+def _all(batches):
+    images, labels = zip(*batches)
+    return torch.cat(images), torch.cat(labels)
+
+
+def test_cache_and_streaming_give_the_same_tensors(tmp_path):
+    root = _folder(tmp_path)
+    cached = Feed(_config(root, cache="on"), 0, CPU)
+    streamed = Feed(_config(root, cache="off", loader={"num_workers": 2}), 0, CPU)
+    assert cached.cached and not streamed.cached
+    assert cached.mean == pytest.approx(streamed.mean) and cached.std == pytest.approx(streamed.std)
+    for a, b in ((cached.train_batches(), streamed.train_batches()), (cached.val_batches(), streamed.val_batches())):
+        (x1, y1), (x2, y2) = _all(a), _all(b)
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.dtype == torch.float32 and cached.batches_per_epoch == 4 == len(list(streamed.train_batches()))
+    assert torch.equal(cached.sample_images(4), streamed.sample_images(4))
+
+
+def test_over_budget_streams_and_options_apply(tmp_path):
+    root = _folder(tmp_path)
+    assert not Feed(_config(root, memory_budget_mb=1, image_size=1024), 0, CPU).cached
+    feed = Feed(_config(root, loader={"drop_last": True, "shuffle": True}), 0, CPU)
+    assert feed.cached and feed.batches_per_epoch == 3
+    first, second = _all(feed.train_batches())[0], _all(feed.train_batches())[0]
+    assert len(first) == 9 and not torch.equal(first, second)
+
+
+def test_streaming_skips_bad_files_or_fails(tmp_path):
+    root = _folder(tmp_path)
+    (root / "a" / "bad.jpg").write_text("not an image")
+    feed = Feed(_config(root, cache="off"), 0, CPU)
+    assert feed.train_count + feed.val_count == 13
+    assert len(_all(feed.train_batches())[1]) + len(_all(feed.val_batches())[1]) == 12
+    assert [(s.path.name, s.reason) for s in feed.take_skipped()] == [("bad.jpg", "not an image")]
+    assert feed.take_skipped() == []
+    failing = Feed(_config(root, cache="off", on_error="fail"), 0, CPU)
+    with pytest.raises(UnreadableImage, match="bad.jpg"):
+        _all(failing.train_batches())
+        _all(failing.val_batches())
+
+
+def test_disk_cache_is_reused_until_a_file_changes(tmp_path, monkeypatch):
+    root = _folder(tmp_path)
+    config = _config(root, cache_dir=str(tmp_path / "cache"))
+    first = Feed(config, 0, CPU)
+    assert len(list((tmp_path / "cache").glob("decoded-*.pt"))) == 1
+    import core.data.loading as loading
+
+    monkeypatch.setattr(loading, "decode_samples", lambda *a, **k: pytest.fail("decoded again"))
+    again = Feed(config, 0, CPU)
+    assert torch.equal(_all(first.train_batches())[0], _all(again.train_batches())[0])
+    monkeypatch.undo()
+    Image.new("RGB", (5, 5), (1, 2, 3)).save(root / "a" / "0.png")
+    changed = Feed(config, 0, CPU)
+    both = [torch.cat([_all(f.train_batches())[0], _all(f.val_batches())[0]]) for f in (first, changed)]
+    assert not torch.equal(*both)
+    assert len(list((tmp_path / "cache").glob("decoded-*.pt"))) == 2
+
+
+def test_augmentation_is_seeded_and_train_only(tmp_path):
+    root = _folder(tmp_path)
+    config = _config(root, augment={"random_crop_padding": 2, "horizontal_flip": True, "rotation": 15,
+                                    "color_jitter": {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3},
+                                    "grayscale": 0.3})
+    plain = Feed(_config(root), 0, CPU)
+    a, b = Feed(config, 0, CPU), Feed(config, 0, CPU)
+    xa, xb = _all(a.train_batches())[0], _all(b.train_batches())[0]
+    assert torch.equal(xa, xb) and not torch.equal(xa, _all(plain.train_batches())[0])
+    assert torch.equal(_all(a.val_batches())[0], _all(plain.val_batches())[0])
+
+
+def test_crop_flip_and_rotation_ops():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    assert torch.equal(random_crop(x, 1, torch.tensor([[0.0, 0.99]]))[0, 0, 0], torch.tensor([0.0, 0, 0, 0]))
+    assert torch.equal(random_crop(x, 1, torch.tensor([[0.5, 0.5]])), x)
+    assert torch.equal(rotate(x, torch.tensor([90.0]))[0, 0, 0], torch.tensor([3.0, 7, 11, 15]))
+    flip = Augmenter(AugmentConfig(horizontal_flip=True), 0)
+    outs = {tuple(flip(x)[0, 0, 0].tolist()) for _ in range(10)}
+    assert outs == {(0.0, 1, 2, 3), (3.0, 2, 1, 0)}

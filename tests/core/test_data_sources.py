@@ -1,0 +1,151 @@
+"""Every source on generated files: csv, file names, a label per folder, combining, torchvision layouts."""
+from __future__ import annotations
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torchvision.datasets
+
+from core.config import DataConfig
+from core.data import load_data
+from core.data.sources import list_data
+from core.errors import DataError
+
+
+def _labels(listing, split="train"):
+    return sorted((s.path.name, listing.classes[s.label]) for s in getattr(listing, split))
+
+
+def test_csv_paths_are_relative_to_the_file(tmp_path, write_images):
+    write_images(tmp_path / "imgs", 4)
+    (tmp_path / "imgs" / "n.txt").write_text("x")
+    (tmp_path / "labels.csv").write_text("path,label\nimgs/img000.png,cat\nimgs/img001.png,cat\n"
+                                         "imgs/img002.png,dog\nimgs/img003.png,dog\nimgs/gone.png,dog\nimgs/n.txt,dog\n")
+    listing = list_data(DataConfig(source="csv", path=str(tmp_path / "labels.csv"), val_split=0.5), seed=0)
+    assert listing.classes == ["cat", "dog"] and len(listing.train) == 2 and len(listing.val) == 2
+    assert {(s.path.name, s.reason) for s in listing.ignored} == {
+        ("gone.png", "listed in the label file but missing"), ("n.txt", "not an image file")}
+    (tmp_path / "bad.csv").write_text("imgs/img000.png,cat\nimgs/img001.png\n")
+    with pytest.raises(DataError, match=r"bad.csv:2: expected `path,label`"):
+        list_data(DataConfig(source="csv", path=str(tmp_path / "bad.csv")), seed=0)
+
+
+def test_label_from_a_separator_or_a_pattern(tmp_path, write_images):
+    for name in ("cat_1", "cat_2", "dog_1", "dog_2", "nolabel"):
+        write_images(tmp_path, 1)[0].rename(tmp_path / f"{name}.png")
+    listing = list_data(DataConfig(source="filename", path=str(tmp_path), separator="_", val_split=0.5), seed=0)
+    assert listing.classes == ["cat", "dog"] and len(listing.train) + len(listing.val) == 4
+    assert [(s.path.name, s.reason) for s in listing.ignored] == [("nolabel.png", "no '_' in the file name")]
+    regex = list_data(DataConfig(source="filename", path=str(tmp_path), pattern=r"_(?P<label>\d)\."), seed=0)
+    assert regex.classes == ["1", "2"]
+    assert [(s.path.name, s.reason) for s in regex.ignored] == [("nolabel.png", "file name does not match data.pattern")]
+
+
+def test_the_tutorials_ants_plus_bees(tmp_path, write_images):
+    write_images(tmp_path / "train" / "ants", 5)
+    write_images(tmp_path / "train" / "bees", 5, colour=(0, 0, 200))
+    config = DataConfig(sources=[{"path": str(tmp_path / "train" / "ants"), "label": "ants"},
+                                 {"path": str(tmp_path / "train" / "bees"), "label": "bees"}], val_split=0.2, image_size=8)
+    assert config.source == "combined"
+    data = load_data(config, seed=0)
+    assert data.classes == ["ants", "bees"] and len(data.train) == 8 and data.val.labels.tolist() == [0, 1]
+    assert data.train.images[data.train.labels == 1][:, 2].float().mean() > 150  # bees are blue
+
+
+def test_combining_merges_classes_by_name(tmp_path, write_images):
+    write_images(tmp_path / "a" / "cat", 3)
+    write_images(tmp_path / "a" / "dog", 3)
+    write_images(tmp_path / "b" / "cow", 3)
+    config = DataConfig(sources=[{"path": str(tmp_path / "a")}, {"path": str(tmp_path / "b" / "cow"), "label": "cat"}])
+    listing = list_data(config, seed=0)
+    assert listing.classes == ["cat", "dog"] and sum(s.label == 0 for s in listing.train + listing.val) == 6
+
+
+def test_one_class_in_all_is_an_error(tmp_path, write_images):
+    write_images(tmp_path / "ants", 3)
+    with pytest.raises(DataError, match="only one class \\('ants'\\)"):
+        list_data(DataConfig(sources=[{"path": str(tmp_path / "ants"), "label": "ants"}]), seed=0)
+
+
+def _cifar(root, folder, meta, names_key, labels_key, train_files, test_files, classes):
+    rng = np.random.default_rng(0)
+    (root / folder).mkdir(parents=True)
+    with open(root / folder / meta, "wb") as f:
+        pickle.dump({names_key: classes}, f, protocol=2)
+    for name in train_files + test_files:
+        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        with open(root / folder / name, "wb") as f:
+            pickle.dump({b"data": data, labels_key.encode(): [0, 1, 2, 1]}, f, protocol=2)
+    return data
+
+
+def test_cifar10_layout_is_read_without_network(tmp_path):
+    last = _cifar(tmp_path, "cifar-10-batches-py", "batches.meta", "label_names", "labels",
+                  [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], ["airplane", "automobile", "bird"])
+    data = load_data(DataConfig(source="cifar10", path=str(tmp_path), normalize="none"), seed=0)
+    assert data.classes == ["airplane", "automobile", "bird"]
+    assert data.train.images.shape == (20, 3, 32, 32) and len(data.val) == 4
+    assert np.array_equal(data.val.images[3].numpy(), last[3].reshape(3, 32, 32))
+    assert data.val.labels.tolist() == [0, 1, 2, 1]
+
+
+def test_cifar100_and_a_hostile_pickle(tmp_path):
+    _cifar(tmp_path, "cifar-100-python", "meta", "fine_label_names", "fine_labels", ["train"], ["test"], ["a", "b", "c"])
+    assert len(list_data(DataConfig(source="cifar100", path=str(tmp_path)), seed=0).train) == 4
+    (tmp_path / "cifar-100-python" / "test").write_bytes(pickle.dumps(print))
+    with pytest.raises(DataError, match="refusing to load builtins.print"):
+        list_data(DataConfig(source="cifar100", path=str(tmp_path)), seed=0)
+
+
+def _idx(path, array, gz):
+    raw = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape) + array.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(raw))
+    else:
+        path.write_bytes(raw)
+
+
+@pytest.mark.parametrize("source,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_layout_plain_or_gz_and_three_channels(tmp_path, source, folder):
+    raw = tmp_path / folder / "raw"
+    images = np.arange(5 * 28 * 28, dtype=np.uint32).astype(np.uint8).reshape(5, 28, 28)
+    _idx(raw / "train-images-idx3-ubyte", images, gz=True)
+    _idx(raw / "train-labels-idx1-ubyte", np.array([0, 1, 2, 3, 9], dtype=np.uint8), gz=True)
+    _idx(raw / "t10k-images-idx3-ubyte", images[:2], gz=False)
+    _idx(raw / "t10k-labels-idx1-ubyte", np.array([1, 0], dtype=np.uint8), gz=False)
+    data = load_data(DataConfig(source=source, path=str(tmp_path), image_size=28, normalize="none"), seed=0)
+    assert len(data.classes) == 10 and data.classes[1] == getattr(torchvision.datasets, folder).classes[1]
+    assert data.train.images.shape == (5, 3, 28, 28) and data.train.labels.tolist() == [0, 1, 2, 3, 9]
+    assert (data.train.images[2, 0] == data.train.images[2, 2]).all()
+    assert np.array_equal(data.train.images[2, 1].numpy(), images[2])
+    grey = load_data(DataConfig(source=source, path=str(tmp_path), image_size=14, channels=1), seed=0)
+    assert grey.train.images.shape == (5, 1, 14, 14)
+
+
+def test_missing_set_says_where_to_put_it(tmp_path):
+    with pytest.raises(DataError, match="cifar10 is not in .*cifar-10-batches-py/ with data_batch_1") as info:
+        list_data(DataConfig(source="cifar10", path=str(tmp_path)), seed=0)
+    assert "data.download: true" in str(info.value)
+
+
+def test_failed_download_is_a_clear_error(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(root, train, download):
+        calls.append((root, train, download))
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(DataError, match="could not download mnist into .*name resolution") as info:
+        list_data(DataConfig(source="mnist", path=str(tmp_path), download=True), seed=0)
+    assert calls == [(str(tmp_path), True, True)] and "check the internet connection" in str(info.value)
+
+
+def test_config_errors_name_the_key():
+    from core.config import parse_config
+
+    with pytest.raises(Exception, match=r"data\.sources\[1\].*separator applies to source filename"):
+        parse_config("model: {layers: [flatten]}\ndata:\n  sources:\n    - {path: a, label: x}\n    - {path: b, separator: _}\n")
