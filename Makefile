@@ -1,5 +1,5 @@
 # The two commands of the README; each creates the virtualenv and installs when needed.
-#   make run    open workbench on the demo data
+#   make run    open the workbench app on the demo data (make demo: the same training headless)
 #   make test   run the test suite
 VENV   ?= .venv
 PYTHON ?= python3
@@ -7,7 +7,7 @@ PYTHON ?= python3
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench clean
+.PHONY: run demo test check clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/workbench configs/shapes.yaml
+
+demo: $(STAMP)
 	$(VENV)/bin/workbench --run configs/shapes.yaml
 
 test: $(STAMP)

@@ -25,7 +25,12 @@ class Workspace:
     def __init__(self, config: RunConfig, path: Path | None = None) -> None:
         self.config = config
         self.path = path
-        self.dirty = False
+        self._saved = config
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the config differs from what was last loaded or saved."""
+        return self.config != self._saved
 
     @classmethod
     def open(cls, path: Path) -> "Workspace":
@@ -42,15 +47,14 @@ class Workspace:
         self.replace(plain)
 
     def set_layers(self, entries: list[Any]) -> None:
-        """Replace the model's layer list (raises ConfigError)."""
+        """Make the model this layer list, replacing a torchvision or module model (raises ConfigError)."""
         plain = self.config.to_plain()
-        plain["model"]["layers"] = entries
+        plain["model"].update(layers=entries, torchvision=None, module=None, module_args={})
         self.replace(plain)
 
     def replace(self, plain: dict[str, Any]) -> None:
         """Validate plain config data and make it the current config."""
         self.config = validate_config(plain, source=str(self.path) if self.path else None)
-        self.dirty = True
 
     def save(self, path: Path | None = None) -> Path:
         """Write the config as YAML (to its own path unless another is given)."""
@@ -58,5 +62,5 @@ class Workspace:
         if target is None:
             raise ValueError("no path to save the config to")
         save_config(self.config, target)
-        self.path, self.dirty = target, False
+        self.path, self._saved = target, self.config
         return target

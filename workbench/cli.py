@@ -10,14 +10,17 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 DESCRIPTION = """\
 A terminal training workbench for PyTorch image classification.
 
+  workbench [CONFIG]                open the app (default: ./workbench.yaml, else the demo)
   workbench --run CONFIG            train headless (scripts, nohup, CI)
   workbench check CONFIG            print the layer table and shape checks
+  workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help="config to open in the app")
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
     _add_config_options(parser)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
@@ -29,6 +32,15 @@ def build_check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench check",
                                      description="Validate a config and print its layer table with shapes.")
     parser.add_argument("config", type=Path, metavar="CONFIG")
+    _add_config_options(parser)
+    return parser
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench export-code",
+                                     description="Write the config's model as a readable PyTorch module.")
+    parser.add_argument("config", type=Path, metavar="CONFIG")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of to stdout")
     _add_config_options(parser)
     return parser
 
@@ -45,11 +57,28 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.check import run_check
 
         return run_check(args.config, args.overrides)
+    if argv[:1] == ["export-code"]:
+        args = build_export_parser().parse_args(argv[1:])
+        from workbench.export import run_export
+
+        return run_export(args.config, args.overrides, args.output)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.run is None:
-        parser.print_help()
-        return EXIT_INVALID
+        return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
     return run_headless(args.run, args.overrides, args.runs_dir)
+
+
+def run_app(config: Path | None, runs_dir: Path) -> int:
+    from core.errors import WorkbenchError
+    from workbench.app import make_app
+
+    try:
+        app = make_app(config, runs_dir)
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    app.run()
+    return EXIT_OK

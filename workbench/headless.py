@@ -7,6 +7,7 @@ exits with 130 (143 for SIGTERM); a second Ctrl-C aborts at once.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def run_headless(config_path: Path, overrides: list[str], runs_dir: Path) -> int
             print(f"workbench: training failed: {type(exc).__name__}: {exc}\n"
                   f"traceback in {run.log_path}", file=sys.stderr)
             return EXIT_FAILED
-    print(f"run directory: {result.run_dir}")
+    print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
     if result.status == "stopped":
         return EXIT_TERMINATED if stop.signal == signal.SIGTERM else EXIT_INTERRUPTED
     return EXIT_OK
@@ -75,6 +76,14 @@ class StopRequest:
             raise KeyboardInterrupt
         self.signal = signum
         print("\nworkbench: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+
+
+def print_or_drop(line: str, out: TextIO) -> None:
+    """Print a line; once the reader has gone (`| head`), keep training and drop the output."""
+    try:
+        print(line, file=out, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
 
 
 def describe_event(event: object) -> str | None:
@@ -112,8 +121,9 @@ class PlainReporter:
 
     def handle(self, event: object) -> None:
         line = describe_event(event)
-        if line:
-            print(line, file=self.out, flush=True)
+        if not line:
+            return
+        print_or_drop(line, self.out)
 
 
 class RichReporter:

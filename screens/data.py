@@ -1,0 +1,468 @@
+"""The Data screen: pick a source, see its classes, browse samples, check its health, preview transforms."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, get_args
+
+from PIL import Image
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DirectoryTree, Label, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+
+from core.config import TORCHVISION_SOURCES, DataConfig, SourceName
+from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
+from core.errors import ConfigError, DataError
+from screens.base import WorkbenchScreen
+from screens.dialogs import AskText
+from screens.widgets.image_view import ImageView
+
+BAR_WIDTH = 8
+NAME_WIDTH = 12
+SOURCE_KEYS = ("source", "sources", "path", "label", "separator", "pattern", "download")
+SOURCE_HELP = {
+    "shapes": "the built-in demo: drawn shapes, generated",
+    "folder": "a folder of class folders (type its path)",
+    "csv": "a CSV file of path,label rows (type its path)",
+    "filename": "labels from file names (set it up in the config)",
+    **{name: f"torchvision, in data/{name} (see data.download)" for name in TORCHVISION_SOURCES},
+}
+PROGRESS_EVERY_S = 0.2
+
+
+class DataScreen(WorkbenchScreen):
+    """Choose the data, see its classes and health, browse samples and the transform preview."""
+
+    MODE = "data"
+    CSS_PATH = "data.tcss"
+    AUTO_FOCUS = "#classes"
+    BINDINGS = [
+        Binding("right,j", "step(1)", "Next", key_display="→", priority=True),
+        Binding("left,k", "step(-1)", "Previous", key_display="←", priority=True, show=False),
+        Binding("right_square_bracket", "next_class(1)", "Next class", key_display="]", show=False),
+        Binding("left_square_bracket", "next_class(-1)", "Previous class", key_display="[", show=False),
+        Binding("s", "choose_source", "Source"),
+        Binding("o", "open_folder", "Open a folder (type its path)", show=False),
+        Binding("t", "pick_folder", "Pick folder in a tree", show=False),
+        Binding("d", "use_demo", "Use the demo shapes", show=False),
+        Binding("h", "health", "Health"),
+        Binding("m", "mean_std", "Mean/std"),
+        Binding("p", "toggle_preview", "Preview"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: DatasetView | None = None
+        self.class_filter: str | None = None  # the class being browsed; None: all
+        self.indices: list[int] = []
+        self.position = 0
+        self.show_preview = False
+        self._opened: DataConfig | None = None
+        self._config_source: dict[str, Any] = {}
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Static(id="source")
+                yield OptionList(id="classes")
+            with Vertical(id="main"):
+                yield Static(id="status")
+                with TabbedContent(id="tabs"):
+                    with TabPane("Sample", id="sample-tab"):
+                        with Horizontal(id="images"):
+                            with Vertical(id="before-box"):
+                                yield Label("original", classes="caption")
+                                yield ImageView(id="image")
+                            with Vertical(id="after-box"):
+                                yield Label("model input", id="after-caption", classes="caption")
+                                yield ImageView(id="after")
+                        yield Static(id="sample-info")
+                    with TabPane("Health", id="health-tab"):
+                        with VerticalScroll(id="report"):
+                            yield Static(id="stats")
+                            yield Static("h: check every image (sizes, modes, unreadable files, duplicates)\n"
+                                         "m: compute the per-channel mean and std", id="health", classes="muted")
+
+    def on_mount(self) -> None:
+        self.query_one("#classes").border_title = "classes  train/val"
+        data = self.workspace.config.data.model_dump(mode="json")
+        self._config_source = {key: data[key] for key in SOURCE_KEYS}
+        self.open_data()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self._opened is not None and self.workspace.config.data != self._opened:
+            self.open_data()
+
+    # -- choosing the source -------------------------------------------------------------
+
+    def open_data(self) -> None:
+        """(Re)open the dataset the config names, in a worker."""
+        data = self.workspace.config.data
+        self._opened, self.view = data, None
+        self._show_view(None)
+        where = f"{data.source} at {data.path}" if data.path else data.source
+        self.set_status(f"opening {where} …")
+        self._open_worker(data, self.workspace.config.seed)
+
+    @work(thread=True, exclusive=True, group="open")
+    def _open_worker(self, data: DataConfig, seed: int) -> None:
+        try:
+            view = DatasetView.open(data, seed)
+        except DataError as exc:
+            self.app.call_from_thread(self._open_failed, data, str(exc))
+        else:
+            self.app.call_from_thread(self._opened_view, data, view)
+
+    def _opened_view(self, data: DataConfig, view: DatasetView) -> None:
+        if data is self._opened:
+            self.view = view
+            self.set_status("")
+            self._show_view(view)
+
+    def _open_failed(self, data: DataConfig, message: str) -> None:
+        if data is self._opened:
+            self.set_status(message, error=True)
+
+    def use_source(self, source: str, path: str | None = None, **extra: Any) -> None:
+        """Point the config at another source and open it; a config error is shown, never raised."""
+        changes = {"source": source, "sources": [], "path": path, "label": None, "separator": None,
+                   "pattern": None, "download": False, **extra}
+        try:
+            self.workspace.update("data", **changes)
+        except ConfigError as exc:
+            self.set_status(str(exc), error=True)
+            return
+        self.refresh_title()
+        self.open_data()
+
+    def action_use_demo(self) -> None:
+        self.use_source("shapes")
+
+    def action_open_folder(self) -> None:
+        current = str(self._opened.path) if self._opened and self._opened.source == "folder" else ""
+        self.app.push_screen(AskText("Open a folder of class folders", current, "path/to/images"),
+                             self._folder_chosen)
+
+    def action_pick_folder(self) -> None:
+        self.app.push_screen(FolderPicker(Path.cwd()), self._folder_chosen)
+
+    def _folder_chosen(self, path: str | Path | None) -> None:
+        if path:
+            self.use_source("folder", str(path))
+
+    def action_choose_source(self) -> None:
+        self.app.push_screen(SourcePicker(self._config_source), self._source_chosen)
+
+    def _source_chosen(self, choice: str | None) -> None:
+        if choice is None:
+            return
+        if choice == "config":
+            self.use_source(**self._config_source)
+        elif choice == "folder":
+            self.action_open_folder()
+        elif choice == "csv":
+            self.app.push_screen(AskText("Open a CSV file of path,label rows", "", "path/to/labels.csv"),
+                                 self._csv_chosen)
+        else:
+            self.use_source(choice)
+
+    def _csv_chosen(self, path: str | None) -> None:
+        if path:
+            self.use_source("csv", path)
+
+    # -- classes and browsing ------------------------------------------------------------
+
+    def _show_view(self, view: DatasetView | None) -> None:
+        classes = self.query_one("#classes", OptionList)
+        classes.clear_options()
+        self.class_filter, self.indices, self.position = None, [], 0
+        self.query_one("#source", Static).update(self._source_text(view))
+        self.query_one("#stats", Static).update("")
+        if view is None:
+            self._show_sample(None, None)
+            return
+        counts = view.counts()
+        classes.add_options(class_options(counts))
+        classes.highlighted = 0
+        self._browse(None)
+
+    def _source_text(self, view: DatasetView | None) -> Text:
+        data = self._opened
+        text = Text.assemble(("source ", "bold"), data.source if data else "-")
+        if data and data.path:
+            text.append(f"\n{data.path}")
+        if view is not None:
+            counts = view.counts()
+            text.append(f"\n{sum(c.train for c in counts)} train, {sum(c.val for c in counts)} val, "
+                        f"{len(counts)} classes")
+        return text
+
+    @on(OptionList.OptionHighlighted, "#classes")
+    def _class_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        label = event.option.id or None
+        if self.view is not None and label != self.class_filter:
+            self._browse(label)
+
+    def _browse(self, label: str | None) -> None:
+        self.class_filter, self.indices, self.position = label, self.view.indices_of(label), 0
+        self.load_sample()
+
+    def action_step(self, delta: int) -> None:
+        """Show the next (delta 1) or previous (-1) sample of the class being browsed."""
+        if self.indices:
+            self.position = (self.position + delta) % len(self.indices)
+            self.query_one("#tabs", TabbedContent).active = "sample-tab"
+            self.load_sample()
+
+    def action_next_class(self, delta: int) -> None:
+        """Browse the next or previous class in the list (the first entry is "all")."""
+        classes = self.query_one("#classes", OptionList)
+        if classes.option_count:
+            classes.highlighted = ((classes.highlighted or 0) + delta) % classes.option_count
+
+    def action_toggle_preview(self) -> None:
+        self.show_preview = not self.show_preview
+        self.set_class(self.show_preview, "-preview")
+        self.load_sample()
+
+    # -- one sample ------------------------------------------------------------------------
+
+    def load_sample(self) -> None:
+        """Decode the current sample (and its preview) in a worker."""
+        if self.view is None or not self.indices:
+            return
+        index = self.indices[self.position]
+        self.query_one("#sample-info", Static).update(self._where("loading …"))
+        augment = self.view.data.augment.enabled
+        self._sample_worker(self.view, index, self.show_preview, augment)
+
+    @work(thread=True, exclusive=True, group="sample")
+    def _sample_worker(self, view: DatasetView, index: int, preview: bool, augment: bool) -> None:
+        try:
+            image, info = view.sample(index)
+            after = view.preview(index, augment=augment)[1] if preview else None
+        except DataError as exc:
+            self.app.call_from_thread(self._sample_failed, view, index, str(exc))
+        else:
+            self.app.call_from_thread(self._sample_loaded, view, index, image, info, after)
+
+    def _is_current(self, view: DatasetView, index: int) -> bool:
+        return view is self.view and bool(self.indices) and self.indices[self.position] == index
+
+    def _sample_loaded(self, view: DatasetView, index: int, image: Image.Image, info: SampleInfo,
+                       after: Image.Image | None) -> None:
+        if self._is_current(view, index):
+            self._show_sample(image, after)
+            self.query_one("#sample-info", Static).update(self._sample_text(info))
+
+    def _sample_failed(self, view: DatasetView, index: int, message: str) -> None:
+        if self._is_current(view, index):
+            self._show_sample(None, None)
+            self.query_one("#sample-info", Static).update(self._where(Text(message, "bold")))
+
+    def _show_sample(self, image: Image.Image | None, after: Image.Image | None) -> None:
+        self.query_one("#image", ImageView).set_image(image)
+        self.query_one("#after", ImageView).set_image(after)
+        if self._opened is not None:
+            height, width = self._opened.image_size
+            augmented = ", augmented" if self._opened.augment.enabled else ""
+            self.query_one("#after-caption", Label).update(f"model input {width}x{height}{augmented}")
+        if image is None:
+            self.query_one("#sample-info", Static).update("")
+
+    def _where(self, detail: str | Text) -> Text:
+        """'3/8 in circle' (or 'in all') followed by detail."""
+        scope = self.class_filter if self.class_filter is not None else "all"
+        return Text.assemble((f"{self.position + 1}/{len(self.indices)} in {scope}", "bold"), "  ", detail)
+
+    def _sample_text(self, info: SampleInfo) -> Text:
+        text = self._where(Text.assemble((info.label, "bold"), f" ({info.split})"))
+        text.append(f"\n{self._short(info.path) if info.path else f'in-memory sample {info.index}'}")
+        text.append(f"\n{info.size[0]}x{info.size[1]} {info.mode}")
+        return text
+
+    def _short(self, path: Path) -> str:
+        """A sample's path relative to the data root when it lies inside it."""
+        root = Path(self._opened.path).expanduser().absolute() if self._opened and self._opened.path else None
+        return str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+
+    # -- health and statistics -------------------------------------------------------------
+
+    def action_health(self) -> None:
+        if self.view is not None:
+            self.query_one("#tabs", TabbedContent).active = "health-tab"
+            self.set_status("checking every image …")
+            self._health_worker(self.view)
+
+    @work(thread=True, exclusive=True, group="health")
+    def _health_worker(self, view: DatasetView) -> None:
+        try:
+            report = view.health(self._progress_reporter(view, "checking images"))
+        except DataError as exc:
+            self.app.call_from_thread(self._report_failed, view, str(exc))
+        else:
+            self.app.call_from_thread(self._health_done, view, report)
+
+    def _health_done(self, view: DatasetView, report: HealthReport) -> None:
+        if view is self.view:
+            self.set_status("")
+            health = self.query_one("#health", Static)
+            health.remove_class("muted")
+            health.update(health_text(report, self._short))
+
+    def action_mean_std(self) -> None:
+        if self.view is not None:
+            self.query_one("#tabs", TabbedContent).active = "health-tab"
+            self.set_status("computing mean and std …")
+            self._stats_worker(self.view)
+
+    @work(thread=True, exclusive=True, group="stats")
+    def _stats_worker(self, view: DatasetView) -> None:
+        try:
+            mean, std = view.mean_std()
+        except DataError as exc:
+            self.app.call_from_thread(self._report_failed, view, str(exc))
+        else:
+            self.app.call_from_thread(self._stats_done, view, mean, std)
+
+    def _stats_done(self, view: DatasetView, mean: list[float], std: list[float]) -> None:
+        if view is self.view:
+            self.set_status("")
+            self.query_one("#stats", Static).update(stats_text(mean, std))
+
+    def _report_failed(self, view: DatasetView, message: str) -> None:
+        if view is self.view:
+            self.set_status(message, error=True)
+
+    def _progress_reporter(self, view: DatasetView, what: str) -> Callable[[int, int], None]:
+        """A progress callback for a worker thread that updates the status line a few times a second."""
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_S and view is self.view:
+                last[0] = now
+                self.app.call_from_thread(self.set_status, f"{what} {done}/{total} …")
+
+        return report
+
+    def set_status(self, message: str, error: bool = False) -> None:
+        """The line above the tabs: progress, or an error (in the error colour)."""
+        status = self.query_one("#status", Static)
+        status.update(Text(message))
+        status.set_class(error, "error")
+        status.display = bool(message)
+
+
+def class_options(counts: list[ClassCount]) -> list[Option]:
+    """'all' then one entry per class: name, a bar scaled to the largest class, train/val counts."""
+    largest = max((c.train + c.val for c in counts), default=0) or 1
+    total = Text(f"{'all':<{NAME_WIDTH}} {'':<{BAR_WIDTH}} {sum(c.train for c in counts)}/{sum(c.val for c in counts)}")
+    options = [Option(total)]
+    for count in counts:
+        filled = round(BAR_WIDTH * (count.train + count.val) / largest)
+        name = count.name if len(count.name) <= NAME_WIDTH else count.name[:NAME_WIDTH - 1] + "…"
+        prompt = Text.assemble(f"{name:<{NAME_WIDTH}} ", ("█" * filled, "bold"),
+                               " " * (BAR_WIDTH - filled), f" {count.train}/{count.val}")
+        options.append(Option(prompt, id=count.name))
+    return options
+
+
+def health_text(report: HealthReport, short: Callable[[Path], str]) -> Text:
+    """The health report as lines: totals, imbalance, sizes, modes, unreadable files, duplicates."""
+    text = Text.assemble(("health ", "bold"), f"{report.total} images, {len(report.classes)} classes\n")
+    text.append("imbalance: ")
+    text.append(report.imbalance or "none (largest class at most 3x the smallest)",
+                "bold" if report.imbalance else "")
+    text.append("\nsizes: " + tally((f"{w}x{h}" for w, h in report.sizes), report.sizes.values()))
+    text.append("\nmodes: " + tally(report.modes, report.modes.values()))
+    text.append(f"\nunreadable or skipped: {len(report.unreadable)}", "bold" if report.unreadable else "")
+    for skipped in report.unreadable:
+        text.append(f"\n  {short(skipped.path)}: {skipped.reason}")
+    text.append(f"\nduplicate groups: {len(report.duplicates)}")
+    for group in report.duplicates:
+        text.append("\n  " + " = ".join(short(path) for path in group))
+    return text
+
+
+def tally(names, counts, shown: int = 6) -> str:
+    """'16x16 ×40, 32x32 ×2' (the most common first, as given), the rest summed up."""
+    pairs = list(zip(names, counts))
+    text = ", ".join(f"{name} ×{count}" for name, count in pairs[:shown])
+    rest = sum(count for _, count in pairs[shown:])
+    return text + (f", {len(pairs) - shown} more ×{rest}" if rest else "") if pairs else "-"
+
+
+def stats_text(mean: list[float], std: list[float]) -> Text:
+    """Mean and std per channel, as a config's data.normalize would take them."""
+    return Text.assemble(("mean/std ", "bold"), "of the training images at image_size, per channel\n",
+                         f"mean: [{', '.join(f'{m:.4f}' for m in mean)}]\n",
+                         f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n")
+
+
+class SourcePicker(ModalScreen[str | None]):
+    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own)."""
+
+    DEFAULT_CSS = """
+    SourcePicker { align: center middle; }
+    SourcePicker > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
+                              border: thick $accent; background: $surface; padding: 0 1; }
+    SourcePicker OptionList { height: auto; max-height: 14; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, config_source: dict[str, Any]) -> None:
+        super().__init__()
+        self.config_source = config_source
+
+    def compose(self) -> ComposeResult:
+        original = self.config_source
+        where = f" at {original['path']}" if original.get("path") else ""
+        options = [Option(f"the config's: {original['source']}{where}", id="config")]
+        options += [Option(Text.assemble((f"{name:<14}", "bold"), SOURCE_HELP.get(name, "")), id=name,
+                           disabled=name == "filename") for name in get_args(SourceName)]
+        with Vertical():
+            yield Label("Choose the data source", classes="panel-title")
+            yield OptionList(*options)
+            yield Static("enter to choose, esc to cancel", classes="muted")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class FolderTree(DirectoryTree):
+    """A DirectoryTree of folders only (hidden ones left out)."""
+
+    def filter_paths(self, paths):
+        return [path for path in paths if path.is_dir() and not path.name.startswith(".")]
+
+
+class FolderPicker(ModalScreen[Path | None]):
+    """Pick a folder in a tree; dismisses with it, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    FolderPicker { align: center middle; }
+    FolderPicker > Vertical { width: 76; max-width: 100%; height: 90%; border: thick $accent;
+                              background: $surface; padding: 0 1; }
+    FolderPicker FolderTree { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Pick a folder of class folders under {self.root}", classes="panel-title")
+            yield FolderTree(self.root)
+            yield Static("space: open/close, enter: use the folder, esc: cancel", classes="muted")
+
+    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
+        self.dismiss(event.path)

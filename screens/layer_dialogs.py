@@ -1,0 +1,126 @@
+"""Dialogs of the Model screen: pick a layer or a template, edit a layer's params."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from core.errors import ConfigError
+from core.model.registry import LAYERS, REQUIRED, LayerSpec, describe, layer_names, parse_layer
+
+
+class PickOption(ModalScreen[str | None]):
+    """A searchable list of (id, title, description); dismisses with the chosen id."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, choices: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="panel-title")
+            yield Input(placeholder="type to filter", id="filter")
+            yield OptionList(*self._options(""), id="choices")
+
+    def _options(self, text: str) -> list[Option]:
+        text = text.lower()
+        return [Option(f"{title}  [dim]{description}[/]", id=key) for key, title, description in self.choices
+                if text in title.lower() or text in description.lower()]
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        options = self.query_one("#choices", OptionList)
+        options.clear_options()
+        options.add_options(self._options(event.value))
+        options.highlighted = 0 if options.option_count else None
+
+    def on_input_submitted(self) -> None:
+        options = self.query_one("#choices", OptionList)
+        if options.highlighted is not None:
+            self.dismiss(options.get_option_at_index(options.highlighted).id)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def on_key(self, event) -> None:
+        """Up/down in the filter box move through the list."""
+        options = self.query_one("#choices", OptionList)
+        if event.key in ("down", "up") and self.focused is self.query_one("#filter"):
+            options.action_cursor_down() if event.key == "down" else options.action_cursor_up()
+            event.stop()
+
+
+def layer_choices() -> list[tuple[str, str, str]]:
+    return [(name, name, describe(name)) for name in layer_names()]
+
+
+class EditLayer(ModalScreen[LayerSpec | None]):
+    """One input per param, each read as YAML (3, [3, 3], same, auto); validated by the registry."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
+
+    def __init__(self, spec: LayerSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def compose(self) -> ComposeResult:
+        layer = LAYERS[self.spec.kind]
+        entry = self.spec.to_entry()
+        values = entry[self.spec.kind] if isinstance(entry, dict) else {}
+        with Vertical(classes="dialog"):
+            yield Label(f"{self.spec.kind}: {layer.description}", classes="panel-title")
+            with VerticalScroll(id="params"):
+                if not layer.params:
+                    yield Static(f"{self.spec.kind} takes no params", classes="muted")
+                for param in layer.params:
+                    default = "required" if param.default is REQUIRED else f"default {_yaml(param.default)}"
+                    with Horizontal(classes="param-row"):
+                        yield Label(param.name, classes="param-name")
+                        yield Input(_yaml(values[param.name]), id=f"param-{param.name}")
+                        yield Static(f"{param.type.expects}; {default}", classes="muted param-help")
+            yield Static("", id="edit-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Apply (enter)", variant="primary", id="apply")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        inputs = self.query(Input)
+        (inputs.first() if inputs else self.query_one("#apply", Button)).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.dismiss(None)
+
+    def on_input_submitted(self) -> None:
+        self.action_apply()
+
+    def action_apply(self) -> None:
+        try:
+            self.dismiss(parse_layer({self.spec.kind: self.values()}, ()))
+        except ConfigError as exc:
+            self.query_one("#edit-error", Static).update("\n".join(issue.message for issue in exc.issues))
+
+    def values(self) -> dict[str, Any]:
+        return {input_.id.removeprefix("param-"): _read(input_.value) for input_ in self.query(Input)}
+
+
+def _yaml(value: Any) -> str:
+    value = list(value) if isinstance(value, tuple) else value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def _read(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return text

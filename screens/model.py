@@ -1,0 +1,257 @@
+"""The Model screen: the layer stack as a table with live shapes, edited in place."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from core.errors import ConfigError, WorkbenchError
+from core.model.editor import StackEditor
+from core.model.registry import LAYERS, LayerSpec, parse_stack
+from core.model.stack import StackReport, format_shape
+from core.model.templates import TEMPLATES
+from core.preflight import check_config_model, config_classes, input_shape
+from core.workspace import Workspace
+from screens.base import WorkbenchScreen
+from screens.dialogs import AskText
+from screens.layer_dialogs import EditLayer, PickOption, layer_choices
+
+
+LAYER_ACTIONS = {"add", "edit", "remove", "move", "duplicate", "fix", "undo"}
+
+
+class ModelScreen(WorkbenchScreen):
+    """Build the layer stack: every edit re-checks the shapes at once."""
+
+    MODE = "model"
+    CSS_PATH = "model.tcss"
+    BINDINGS = [
+        Binding("a", "add", "Add"),
+        Binding("e,enter", "edit", "Edit"),
+        Binding("d,delete", "remove", "Delete"),
+        Binding("shift+up,K", "move(-1)", "Move up"),
+        Binding("shift+down,J", "move(1)", "Move down"),
+        Binding("c", "duplicate", "Duplicate"),
+        Binding("f", "fix", "Apply fix"),
+        Binding("u,ctrl+z", "undo", "Undo"),
+        Binding("t", "template", "Template"),
+        Binding("ctrl+s", "save", "Save config"),
+        Binding("ctrl+o", "open", "Open config", show=False),
+    ]
+
+    editor: StackEditor | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="layers", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="summary-panel"):
+            yield Static("checking…", id="summary")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#layers", DataTable)
+        table.add_columns("#", "layer", "settings", "output", "params")
+
+    def on_screen_resume(self) -> None:
+        self.load_workspace()
+
+    @work(thread=True, exclusive=True, group="model-classes")
+    def load_workspace(self) -> None:
+        """Find the class count (may list a folder) off the event loop, then show the stack."""
+        config = self.workspace.config
+        try:
+            classes = len(config_classes(config))
+        except WorkbenchError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="data", severity="warning")
+            classes = self.editor.num_classes if self.editor else 2
+        if config.model.kind != "layers":
+            report = check_config_model(config, classes)
+            self.app.call_from_thread(self._show_fixed_model, report, classes)
+            return
+        specs = parse_stack(config.model.layers)
+        self.app.call_from_thread(self._set_editor, specs, input_shape(config), classes)
+
+    def _show_fixed_model(self, report: StackReport, classes: int) -> None:
+        """A torchvision or module model: its table, read-only; a template starts a layer stack."""
+        self.editor = None
+        table = self.query_one("#layers", DataTable)
+        table.clear()
+        for row in report.rows:
+            table.add_row(str(row.index), row.spec.kind, "", format_shape(row.output_shape), f"{row.parameters:,}")
+        note = Text(f"{self.workspace.config.model.kind} model: edit it in the config file; "
+                    "t starts a layer stack from a template instead\n", style="yellow")
+        self.query_one("#summary", Static).update(note + summary_text(report, classes))
+        self.refresh_title()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Layer edits need a layer stack; keep them disabled while the model is torchvision or a module."""
+        if action in LAYER_ACTIONS and self.editor is None:
+            return False
+        return True
+
+    def _set_editor(self, specs, shape, classes: int) -> None:
+        if self.editor is None or self.editor.entries() != [s.to_entry() for s in specs]:
+            self.editor = StackEditor(specs, shape, classes)
+        else:
+            self.editor.retarget(shape, classes)
+        self.refresh_bindings()
+        self.show_stack()
+
+    def show_stack(self, cursor: int | None = None) -> None:
+        table = self.query_one("#layers", DataTable)
+        row = table.cursor_row if cursor is None else cursor
+        table.clear()
+        for index, spec in enumerate(self.editor.specs):
+            table.add_row(*self._cells(index, spec), key=str(index))
+        if self.editor.specs:
+            table.move_cursor(row=max(0, min(row, len(self.editor.specs) - 1)))
+        self.query_one("#summary", Static).update(summary_text(self.editor.report, self.editor.num_classes))
+        self.refresh_title()
+
+    def _cells(self, index: int, spec) -> tuple:
+        report = self.editor.report
+        error_at = report.error.layer_index if report.error else None
+        cells = [str(index), spec.kind, settings_text(spec), "", ""]
+        if index < len(report.rows):
+            row = report.rows[index]
+            cells[3:] = [format_shape(row.output_shape), f"{row.parameters:,}"]
+        if index == error_at:
+            return tuple(Text(f"✗ {c}" if i == 0 else c, style="bold red") for i, c in enumerate(cells))
+        return tuple(cells)
+
+    @property
+    def cursor(self) -> int | None:
+        table = self.query_one("#layers", DataTable)
+        return table.cursor_row if self.editor and self.editor.specs else None
+
+    def commit(self, cursor: int | None = None) -> None:
+        """Write the edited stack into the config; an invalid stack is undone and explained."""
+        try:
+            self.workspace.set_layers(self.editor.entries())
+        except ConfigError as exc:
+            self.editor.undo()
+            self.notify("\n".join(issue.message for issue in exc.issues), title="not applied", severity="error")
+        self.show_stack(cursor)
+
+    def action_add(self) -> None:
+        def chosen(kind: str | None) -> None:
+            if kind:
+                self.commit(self.editor.add(kind, at=self.cursor))
+
+        self.app.push_screen(PickOption("Add a layer", layer_choices()), chosen)
+
+    def action_edit(self) -> None:
+        index = self.cursor
+        if index is None:
+            return
+
+        def edited(spec) -> None:
+            if spec is not None:
+                self.editor.set_params(index, spec.params)
+                self.commit(index)
+
+        self.app.push_screen(EditLayer(self.editor.specs[index]), edited)
+
+    def action_remove(self) -> None:
+        if self.cursor is not None:
+            index = self.cursor
+            self.editor.remove(index)
+            self.commit(index)
+
+    def action_move(self, offset: int) -> None:
+        if self.cursor is not None:
+            self.commit(self.editor.move(self.cursor, offset))
+
+    def action_duplicate(self) -> None:
+        if self.cursor is not None:
+            self.commit(self.editor.duplicate(self.cursor))
+
+    def action_fix(self) -> None:
+        if self.editor.apply_suggested_fix():
+            self.commit()
+        else:
+            self.notify("nothing to fix automatically" if self.editor.report.error else "the stack is fine")
+
+    def action_undo(self) -> None:
+        if self.editor.undo():
+            self.commit()
+        else:
+            self.notify("nothing to undo")
+
+    def action_template(self) -> None:
+        choices = [(t.name, t.name, t.description) for t in TEMPLATES]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                template = next(t for t in TEMPLATES if t.name == name)
+                if self.editor is None:
+                    self.workspace.set_layers(template.layers)
+                    self.load_workspace()
+                    return
+                self.editor.replace_all(parse_stack(template.layers))
+                self.commit(0)
+
+        self.app.push_screen(PickOption("Start from a template", choices), chosen)
+
+    def action_save(self) -> None:
+        default = str(self.workspace.path or "workbench.yaml")
+
+        def answered(path: str | None) -> None:
+            if path:
+                saved = self.workspace.save(Path(path))
+                self.notify(f"saved {saved}")
+                self.refresh_title()
+
+        self.app.push_screen(AskText("Save the config as", default), answered)
+
+    def action_open(self) -> None:
+        def answered(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                self.app.workspace = Workspace.open(Path(path))
+            except WorkbenchError as exc:
+                self.notify(str(exc), title="cannot open", severity="error")
+                return
+            self.editor = None
+            self.load_workspace()
+
+        self.app.push_screen(AskText("Open a config", str(self.workspace.path or "")), answered)
+
+
+SHORT_NAMES = {"out_channels": "out", "out_features": "out", "kernel_size": "k", "padding": "pad",
+               "in_channels": "in", "in_features": "in", "num_features": "n"}
+
+
+def settings_text(spec: LayerSpec) -> str:
+    """The params set away from their defaults, compactly: 'out=32 k=5 pad=2'."""
+    defaults = {param.name: param.default for param in LAYERS[spec.kind].params}
+    return " ".join(f"{SHORT_NAMES.get(name, name)}={_plain(value)}" for name, value in spec.params.items()
+                    if value != defaults.get(name))
+
+
+def _plain(value) -> str:
+    if isinstance(value, tuple) and value and isinstance(value[0], LayerSpec):
+        return f"[{len(value)} layers]"
+    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def summary_text(report: StackReport, num_classes: int) -> Text:
+    """Totals, shapes and the first error with its fix, for the summary panel."""
+    text = Text()
+    text.append("input ", style="dim").append(format_shape(report.input_shape))
+    text.append("  output ", style="dim").append(format_shape(report.output_shape))
+    text.append("  classes ", style="dim").append(str(num_classes))
+    text.append("  params ", style="dim").append(f"{report.total_parameters:,}\n")
+    if report.error is None:
+        text.append("✓ shapes fit", style="bold green")
+    else:
+        text.append(f"✗ {report.error}\n", style="bold red")
+        if report.error.fix:
+            text.append("press f to apply the fix", style="yellow")
+    for warning in report.warnings:
+        text.append(f"\n⚠ {warning}", style="yellow")
+    return text

@@ -1,0 +1,1 @@
+"""Reusable widgets: navigation bar, image view, charts."""

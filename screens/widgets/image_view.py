@@ -1,0 +1,87 @@
+"""An image drawn with coloured half-blocks: works in any terminal, over SSH, with no graphics protocol."""
+from __future__ import annotations
+
+from PIL import Image
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+HALF_BLOCK = "▀"  # foreground = upper pixel, background = lower pixel
+PLACEHOLDER = "no image"
+PLAIN = Style()  # every segment needs a style: Textual's filters (NO_COLOR's monochrome) read it
+
+
+class ImageView(Widget):
+    """Shows a PIL image scaled to fit (keeping its aspect ratio) and centred; None shows "no image"."""
+
+    DEFAULT_CSS = """
+    ImageView { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, image: Image.Image | None = None, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._image = image
+        self._rows: list[Strip] = []
+        self._rows_size: tuple[int, int] | None = None  # the (width, height) _rows were drawn for
+
+    @property
+    def image(self) -> Image.Image | None:
+        return self._image
+
+    def set_image(self, image: Image.Image | None) -> None:
+        """Show another image (or none)."""
+        self._image = image
+        self._rows_size = None
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if (width, height) != self._rows_size:
+            self._rows = self._draw(width, height)
+            self._rows_size = (width, height)
+        return self._rows[y] if 0 <= y < len(self._rows) else Strip.blank(width, PLAIN)
+
+    def _draw(self, width: int, height: int) -> list[Strip]:
+        if width < 1 or height < 1:
+            return []
+        if self._image is None or self._image.width == 0 or self._image.height == 0:
+            return self._placeholder(width, height)
+        pixels = _fit(self._image, width, height * 2)
+        cells = [_cell_row(pixels, y) for y in range(0, pixels.height, 2)]
+        left = (width - pixels.width) // 2
+        top = (height - len(cells)) // 2
+        rows = [Strip.blank(width, PLAIN)] * top
+        rows += [Strip([Segment(" " * left, PLAIN), *cells_row, Segment(" " * (width - left - pixels.width), PLAIN)],
+                       width).simplify() for cells_row in cells]
+        return rows + [Strip.blank(width, PLAIN)] * (height - len(rows))
+
+    def _placeholder(self, width: int, height: int) -> list[Strip]:
+        text = PLACEHOLDER[:width]
+        left = (width - len(text)) // 2
+        line = Strip([Segment(" " * left, PLAIN), Segment(text, Style(dim=True)),
+                      Segment(" " * (width - left - len(text)), PLAIN)], width)
+        return [line if y == height // 2 else Strip.blank(width, PLAIN) for y in range(height)]
+
+
+def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The image as RGB, scaled to fit width x height pixels keeping its aspect ratio."""
+    scale = min(width / image.width, height / image.height)
+    size = (max(1, min(width, round(image.width * scale))), max(1, min(height, round(image.height * scale))))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if rgb.size == size:
+        return rgb
+    if scale >= 1:  # enlarging: keep pixels crisp
+        return rgb.resize(size, Image.NEAREST)
+    return rgb.resize(size, Image.BILINEAR, reducing_gap=2.0)
+
+
+def _cell_row(pixels: Image.Image, y: int) -> list[Segment]:
+    """One row of half-block cells from pixel rows y (top) and y + 1 (bottom, if any)."""
+    data = pixels.load()
+    has_lower = y + 1 < pixels.height
+    return [Segment(HALF_BLOCK, Style(color=Color.from_rgb(*data[x, y]),
+                                      bgcolor=Color.from_rgb(*data[x, y + 1]) if has_lower else None))
+            for x in range(pixels.width)]

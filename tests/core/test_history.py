@@ -1,0 +1,52 @@
+"""core.history: run directories read back for the Runs and Classify screens."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from core.history import checkpoint_paths, list_checkpoints, list_runs, read_metrics
+
+
+def make_run(runs: Path, name: str, state: str, *, pid: int | None = None, metrics: list[float] = (),
+             checkpoints: tuple[str, ...] = (), best: float | None = None) -> Path:
+    run = runs / name
+    (run / "checkpoints").mkdir(parents=True)
+    status = {"state": state, "pid": pid or 999_999_999, "started": f"2026-01-0{name[-1]}T10:00:00+00:00",
+              "epochs": 5, "epochs_done": len(metrics), "best_val_accuracy": best, "error": None}
+    (run / "status.json").write_text(json.dumps(status))
+    if metrics:
+        rows = [f"{i},0.5,0.4,{accuracy},0.01,1.0,100" for i, accuracy in enumerate(metrics, start=1)]
+        (run / "metrics.csv").write_text(
+            "epoch,train_loss,val_loss,val_accuracy,lr,seconds,samples_per_second\n" + "\n".join(rows) + "\n")
+    for kind in checkpoints:
+        (run / "checkpoints" / f"{kind}.pt").write_bytes(b"x")
+    return run
+
+
+def test_runs_are_listed_newest_first_with_their_states(tmp_path):
+    make_run(tmp_path, "run-1", "finished", metrics=[0.5, 0.75], best=0.75)
+    make_run(tmp_path, "run-2", "running", pid=os.getpid(), metrics=[0.25, 0.5])
+    make_run(tmp_path, "run-3", "running")  # its process is gone
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "stray.txt").write_text("")
+
+    runs = list_runs(tmp_path)
+
+    assert [(r.name, r.state, r.epochs_done, r.best_val_accuracy) for r in runs] == [
+        ("run-3", "ended", 0, None), ("run-2", "running", 2, 0.5), ("run-1", "finished", 2, 0.75)]
+    assert list_runs(tmp_path / "missing") == []
+
+
+def test_metrics_and_checkpoints(tmp_path):
+    old = make_run(tmp_path, "run-1", "finished", metrics=[0.5], checkpoints=("best", "last"))
+    new = make_run(tmp_path, "run-2", "stopped", checkpoints=("last",))
+    os.utime(old / "checkpoints" / "best.pt", (1, 1))
+    os.utime(old / "checkpoints" / "last.pt", (2, 2))
+
+    assert read_metrics(old) == [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.5,
+                                  "lr": 0.01, "seconds": 1.0, "samples_per_second": 100}]
+    assert read_metrics(new) == []
+    assert checkpoint_paths(old) == [old / "checkpoints" / "best.pt", old / "checkpoints" / "last.pt"]
+    assert list_checkpoints(tmp_path) == [new / "checkpoints" / "last.pt", old / "checkpoints" / "last.pt",
+                                          old / "checkpoints" / "best.pt"]

@@ -1,0 +1,88 @@
+"""The TUI as a person uses it: `workbench` in a real terminal (tmux), keys in, screen text out."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120),
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """\
+name: tui
+data: {source: shapes, path: %s, image_size: [16, 16], shapes: {train_per_class: 8, val_per_class: 2, size: 16}}
+model:
+  layers: [flatten, {linear: {out_features: 32}}, relu, {linear: {out_features: auto}}]
+"""
+
+
+class Terminal:
+    """A tmux session running one command, 100x30."""
+
+    def __init__(self, name: str, command: str, cwd: Path, env: dict[str, str]) -> None:
+        self.name = name
+        exports = " ".join(f"{key}={value}" for key, value in env.items())
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", "-c", str(cwd),
+                        f"env {exports} {command}; echo EXITED $?; sleep 30"], check=True)
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+            time.sleep(0.15)
+
+    def text(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
+                              check=True).stdout
+
+    def wait_for(self, needle: str, seconds: float = 30) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if needle in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{needle!r} not on screen:\n{self.text()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture(params=[{}, {"NO_COLOR": "1"}], ids=["colour", "no-colour"])
+def terminal(request, tmp_path: Path):
+    config = tmp_path / "tui.yaml"
+    config.write_text(CONFIG % (tmp_path / "shapes"))
+    env = {"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **request.param}
+    term = Terminal(f"wb-{os.getpid()}-{len(request.param)}", f"{sys.executable} -m workbench {config}", tmp_path, env)
+    yield term
+    term.close()
+
+
+def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
+    terminal.wait_for("1 Data")
+    screens = (("2", "shapes fit"), ("3", "Start training"), ("4", "Open images"), ("5", "Follow in Train"),
+               ("1", "train/val"))
+    for key, marker in screens:
+        terminal.keys(key)
+        terminal.wait_for(marker)
+    terminal.keys("2")
+    terminal.wait_for("shapes fit")
+    terminal.keys("Down", "e")
+    terminal.wait_for("in_features")
+    terminal.keys("C-u")
+    for char in "100":
+        terminal.keys(char)
+    terminal.keys("Enter")
+    terminal.wait_for("in_features is 100")
+    terminal.keys("f")
+    terminal.wait_for("shapes fit")
+    terminal.keys("q")
+    terminal.wait_for("unsaved changes")
+    terminal.keys("y")
+    screen = terminal.wait_for("EXITED 0")
+    assert "1 Data" not in screen, "the terminal was not restored after quitting"
