@@ -53,7 +53,7 @@ class TrainScreen(WorkbenchScreen):
         yield Static("", id="train-status")
         with Horizontal(id="progress-row"):
             yield Label("epoch -", id="epoch-label")
-            yield ProgressBar(id="progress", show_eta=False)
+            yield ProgressBar(id="progress", total=1, show_eta=False)
         yield MetricChart("train loss", id="train-loss")
         yield MetricChart("val loss", id="val-loss")
         yield MetricChart("val acc", "{:.1%}".format, id="val-accuracy")
@@ -183,7 +183,7 @@ class TrainScreen(WorkbenchScreen):
         for chart in self.query(MetricChart).results(MetricChart):
             chart.set_values([])
         self.query_one("#epochs-table", DataTable).clear()
-        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#progress", ProgressBar).update(total=1, progress=0)
         self.query_one("#epoch-label", Label).update("epoch -")
         self.query_one("#run-dir", Static).update("")
 
