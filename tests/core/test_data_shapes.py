@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from PIL import Image
@@ -46,12 +45,10 @@ def test_images_within_a_class_vary(tmp_path):
     assert len({p.read_bytes() for p in (root / "train" / "star").iterdir()}) == 4
 
 
-def test_second_call_is_cached_and_fast(tmp_path):
+def test_second_call_reuses_the_files(tmp_path):
     root = ensure_shapes(tmp_path / "s", SMALL)
     stamp = (root / "train" / "circle" / "0.png").stat().st_mtime_ns
-    start = time.perf_counter()
     ensure_shapes(root, SMALL)
-    assert time.perf_counter() - start < 0.1
     assert (root / "train" / "circle" / "0.png").stat().st_mtime_ns == stamp
 
 
@@ -89,11 +86,3 @@ def test_a_folder_that_is_not_a_shapes_dataset_is_never_replaced(tmp_path):
     with pytest.raises(DataError, match="not a generated shapes dataset"):
         ensure_shapes(tmp_path / "mine", SMALL)
     assert (tmp_path / "mine" / "holiday.jpg").read_bytes() == b"precious"
-
-
-def test_default_dataset_generates_quickly(tmp_path):
-    start = time.perf_counter()
-    root = ensure_shapes(tmp_path / "s", ShapesOptions())
-    elapsed = time.perf_counter() - start
-    assert len(list(root.rglob("*.png"))) == 5 * (300 + 60)
-    assert elapsed < 5, f"generation took {elapsed:.1f}s"

@@ -1,5 +1,4 @@
 """Shape inference on the meta device: agreement with real forwards, auto, errors and their fixes."""
-import time
 
 import pytest
 import torch
@@ -220,20 +219,14 @@ def test_apply_fix_makes_the_stack_valid(entries, num_classes):
     assert remaining.ok and remaining.output_shape == (num_classes,)
 
 
-def test_fifty_layer_stack_is_checked_fast():
+def test_fifty_layer_stack_is_checked():
+    """A deep stack resolves every auto (its speed is measured by bench/shape_check.py)."""
     specs = parse_stack([conv(8, padding=1), "relu", "batchnorm2d"] * 16 + [pool(), *AUTO_HEAD])
-    assert len(specs) == 51
-    check_stack(specs, (3, 32, 32), 10)
-    best = min(_timed(check_stack, specs, (3, 32, 32), 10) for _ in range(3))
-    assert best < 0.05
+    report = check_stack(specs, (3, 32, 32), 10)
+    assert len(report.rows) == 51 and report.ok and report.output_shape == (10,)
+    assert report.rows[2].spec.params["num_features"] == 8
 
 
 def test_format_shape():
     assert format_shape((64, 8, 8)) == "64 x 8 x 8"
     assert format_shape((10,)) == "10"
-
-
-def _timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
