@@ -1,7 +1,6 @@
 """The Classify screen: a checkpoint from a real (tiny) training run classifies typed image paths."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,9 @@ from core.runs import RunDir
 from core.training import fit
 from screens.classify import ClassifyScreen
 from screens.widgets.image_view import ImageView
+from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def wait_until(pilot, condition, deadline: float = 30) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.1)
 
 
 @pytest.fixture

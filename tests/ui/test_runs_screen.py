@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from core.events import EpochEnded, RunStarted
 from screens.runs import RunsScreen
 from screens.train import TrainScreen
 from screens.widgets.metric_chart import MetricChart
+from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -31,13 +31,6 @@ def make_run(runs: Path, name: str, state: str, pid: int, accuracies: list[float
                           seconds=1.0, samples_per_second=8.0) for epoch, accuracy in enumerate(accuracies, start=1)]
     (run / "events.jsonl").write_text("".join(json.dumps(event.to_dict()) + "\n" for event in events))
     return run
-
-
-async def wait_until(pilot, condition, deadline: float = 20) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.1)
 
 
 async def test_runs_are_listed_and_a_running_one_is_followed(small_shapes_config, make_app, tmp_path):

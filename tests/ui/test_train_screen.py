@@ -1,23 +1,15 @@
 """The Train screen: settings into the config, a real run started, followed and shown to the end."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from textual.widgets import DataTable, Input, Sparkline, Static
 
 from core.launch import LaunchedRun
 from screens.train import TrainScreen
 from screens.widgets.metric_chart import MetricChart
+from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def wait_until(pilot, condition, deadline: float = 90) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        await pilot.pause(0.2)
 
 
 def status_text(app) -> str:
