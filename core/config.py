@@ -109,11 +109,12 @@ class SourceConfig(StrictModel):
 
 
 class ColorJitterOptions(StrictModel):
-    """Random factors in [1 - x, 1 + x], as transforms.ColorJitter(brightness, contrast, saturation)."""
+    """As transforms.ColorJitter: factors in [1 - x, 1 + x]; hue turns by up to x of a full turn either way."""
 
     brightness: float = Field(0.0, ge=0, le=1)
     contrast: float = Field(0.0, ge=0, le=1)
     saturation: float = Field(0.0, ge=0, le=1)
+    hue: float = Field(0.0, ge=0, le=0.5)
 
 
 class AugmentConfig(StrictModel):
@@ -129,7 +130,7 @@ class AugmentConfig(StrictModel):
     def enabled(self) -> bool:
         jitter = self.color_jitter
         return bool(self.random_crop_padding or self.horizontal_flip or self.rotation or self.grayscale
-                    or jitter.brightness or jitter.contrast or jitter.saturation)
+                    or jitter.brightness or jitter.contrast or jitter.saturation or jitter.hue)
 
 
 class LoaderConfig(StrictModel):

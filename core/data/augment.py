@@ -40,6 +40,8 @@ class Augmenter:
         for amount, op in ((jitter.brightness, _brightness), (jitter.contrast, _contrast), (jitter.saturation, _saturation)):
             if amount:
                 x = op(x, (1 + (self._uniform(len(x)) * 2 - 1) * amount).to(x.device).view(-1, 1, 1, 1))
+        if jitter.hue and x.shape[1] == 3:
+            x = _hue(x, ((self._uniform(len(x)) * 2 - 1) * jitter.hue).to(x.device))
         if c.grayscale and x.shape[1] == 3:
             x = torch.where(self._chance(len(x), c.grayscale, x.device), _gray(x).expand_as(x), x)
         return x
@@ -93,3 +95,16 @@ def _contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 def _saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     gray = _gray(x)
     return ((x - gray) * factor + gray).clamp(0, 255)
+
+
+_RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Turn each RGB image's hue by `shift` (N, fractions of a full turn) about the grey axis, in YIQ space."""
+    to_yiq = torch.tensor(_RGB_TO_YIQ, device=x.device, dtype=x.dtype)
+    yiq = torch.einsum("ij,njhw->nihw", to_yiq, x)
+    angle = (-shift * 2 * math.pi).view(-1, 1, 1)  # turning I toward -Q moves red to green, as HSV does
+    cos, sin = angle.cos(), angle.sin()
+    turned = torch.stack([yiq[:, 0], yiq[:, 1] * cos - yiq[:, 2] * sin, yiq[:, 1] * sin + yiq[:, 2] * cos], 1)
+    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(to_yiq), turned).clamp(0, 255)

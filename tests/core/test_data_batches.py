@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from core.config import AugmentConfig, DataConfig
-from core.data.augment import Augmenter, random_crop, rotate
+from core.data.augment import Augmenter, _hue, random_crop, rotate
 from core.data.batches import Feed
 from core.data.cache import cache_file
 from core.data.images import UnreadableImage
@@ -108,3 +108,21 @@ def test_crop_flip_and_rotation_ops():
     flip = Augmenter(AugmentConfig(horizontal_flip=True), 0)
     outs = {tuple(flip(x)[0, 0, 0].tolist()) for _ in range(10)}
     assert outs == {(0.0, 1, 2, 3), (3.0, 2, 1, 0)}
+
+
+def test_hue_turns_colours_around_the_grey_axis():
+    red, grey = torch.tensor([255.0, 0, 0]), torch.tensor([128.0, 128, 128])
+    images = torch.stack([red, grey]).view(2, 3, 1, 1).expand(2, 3, 2, 2).clone()
+    turned = _hue(images, torch.tensor([1 / 3, 1 / 3]))
+    r, g, b = turned[0, :, 0, 0]
+    assert g > r and g > b, "a third of a turn takes red towards green"
+    assert torch.allclose(turned[1], images[1], atol=1e-3), "grey has no hue to turn"
+    assert torch.allclose(_hue(images, torch.zeros(2)), images, atol=1e-3)
+
+
+def test_hue_jitter_is_seeded():
+    config = AugmentConfig(color_jitter={"hue": 0.2})
+    images = torch.rand(4, 3, 8, 8) * 255
+    assert config.enabled
+    assert torch.equal(Augmenter(config, 7)(images), Augmenter(config, 7)(images))
+    assert not torch.equal(Augmenter(config, 7)(images), images)
