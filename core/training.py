@@ -23,6 +23,7 @@ from core.devices import describe_device, resolve_device
 from core.errors import DataError, WorkbenchError
 from core.events import BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 from core.model.build import build_for
+from core.preflight import input_shape
 from core.runs import RunDir, RunRecorder
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
@@ -110,7 +111,7 @@ class _Trainer:
     def _prepare(self, data: Feed) -> None:
         config = self.config
         self.data = data
-        self.input_shape = (config.data.channels, *config.data.image_size)
+        self.input_shape = input_shape(config)
         model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.batch_size)
         self.channels_last = self.device.type in ("cpu", "cuda") and any(
             isinstance(m, nn.Conv2d) for m in model.modules())

@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.checkpoints import load_checkpoint
-from core.data.images import UnreadableImage, is_image_file, open_image
+from core.data.images import UnreadableImage, image_files, open_image
 from core.errors import WorkbenchError
 from core.history import list_checkpoints
 from core.inference import Classifier, Prediction
@@ -146,11 +146,9 @@ class ClassifyScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="list", exit_on_error=False)
     def list_images(self, path: Path) -> None:
-        if path.is_dir():
-            paths = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
-        elif path.is_file():
-            paths = [path]
-        else:
+        try:
+            paths = image_files(path)
+        except FileNotFoundError:
             self.app.call_from_thread(self.show_status, f"{path}: no such file or folder", error=True)
             return
         self.app.call_from_thread(self._show_images, path, paths)

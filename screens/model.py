@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from core.errors import ConfigError, WorkbenchError
 from core.model.editor import StackEditor
+from core.model.files import load_stack, save_stack
 from core.model.registry import LAYERS, LayerSpec, parse_stack
 from core.model.stack import StackReport, format_shape
 from core.model.templates import TEMPLATES
@@ -22,7 +23,7 @@ from screens.dialogs import AskText
 from screens.layer_dialogs import EditLayer, PickOption, layer_choices
 
 
-LAYER_ACTIONS = {"add", "edit", "remove", "move", "duplicate", "fix", "undo"}
+LAYER_ACTIONS = {"add", "edit", "remove", "move", "duplicate", "fix", "undo", "write_stack"}
 
 
 class ModelScreen(WorkbenchScreen):
@@ -42,6 +43,8 @@ class ModelScreen(WorkbenchScreen):
         Binding("t", "template", "Template"),
         Binding("ctrl+s", "save", "Save config"),
         Binding("ctrl+o", "open", "Open config", show=False),
+        Binding("w", "write_stack", "Save stack", show=False),
+        Binding("l", "read_stack", "Load stack", show=False),
     ]
 
     editor: StackEditor | None = None
@@ -206,6 +209,34 @@ class ModelScreen(WorkbenchScreen):
                 self.refresh_title()
 
         self.app.push_screen(AskText("Save the config as", default), answered)
+
+    def action_write_stack(self) -> None:
+        """Save the layer stack alone as YAML (`layers: [...]`), to reuse in other configs."""
+        def answered(path: str | None) -> None:
+            if path:
+                save_stack(self.editor.specs, Path(path))
+                self.notify(f"saved the layer stack to {path}")
+
+        self.app.push_screen(AskText("Save the layer stack as", "stack.yaml"), answered)
+
+    def action_read_stack(self) -> None:
+        """Replace the model with a layer stack file (undoable while the model is a stack)."""
+        def answered(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                specs = load_stack(Path(path))
+            except ConfigError as exc:
+                self.notify(str(exc), title="cannot load the stack", severity="error")
+                return
+            if self.editor is None:
+                self.workspace.set_layers([spec.to_entry() for spec in specs])
+                self.load_workspace()
+            else:
+                self.editor.replace_all(specs)
+                self.commit(0)
+
+        self.app.push_screen(AskText("Load a layer stack from", "stack.yaml"), answered)
 
     def action_open(self) -> None:
         def answered(path: str | None) -> None:

@@ -24,6 +24,15 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def image_files(path: Path) -> list[Path]:
+    """The image files at `path`: the file itself, or a folder's, recursively and sorted (FileNotFoundError if neither)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+    if path.is_file():
+        return [path]
+    raise FileNotFoundError(path)
+
+
 class UnreadableImage(DataError):
     """A file that cannot be decoded as an image; `reason` is short and human."""
 

@@ -85,3 +85,16 @@ def test_real_bomb_header_is_refused_before_decoding(tmp_path):
     Image.new("1", (12_000, 12_000)).save(tmp_path / "bomb.png")  # 144M pixels, a few KB on disk
     with pytest.raises(UnreadableImage, match="too large"):
         open_image(tmp_path / "bomb.png")
+
+
+def test_image_files_lists_a_folder_recursively_or_one_file(tmp_path, write_images):
+    write_images(tmp_path / "a", 2)
+    write_images(tmp_path / "a" / "deeper", 1, suffix=".jpg")
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    from core.data.images import image_files
+
+    assert [p.relative_to(tmp_path).as_posix() for p in image_files(tmp_path / "a")] == [
+        "a/deeper/img000.jpg", "a/img000.png", "a/img001.png"]
+    assert image_files(tmp_path / "a" / "img000.png") == [tmp_path / "a" / "img000.png"]
+    with pytest.raises(FileNotFoundError):
+        image_files(tmp_path / "missing")

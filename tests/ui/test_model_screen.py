@@ -156,3 +156,29 @@ async def test_torchvision_model_is_shown_read_only_until_a_template(tmp_path: P
         await pilot.pause()
         assert app.workspace.config.model.kind == "layers"
         assert column(screen, 1)[0] == "flatten"
+
+
+async def test_stack_saved_alone_and_loaded_back(app: WorkbenchApp, tmp_path: Path) -> None:
+    stack = tmp_path / "stack.yaml"
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(app, pilot)
+        await pilot.press("w")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(stack)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "layers:" in stack.read_text()
+        await pilot.press("d", "d")
+        assert column(screen, 1) == ["relu", "linear"]
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(stack)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert column(screen, 1) == ["flatten", "linear", "relu", "linear"]
+        await pilot.press("l")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(tmp_path / "missing.yaml")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert column(screen, 1) == ["flatten", "linear", "relu", "linear"]
