@@ -13,17 +13,18 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from core.errors import ConfigError, ConfigIssue, KeyPath
+from core.recipe.losses import LOSSES
+from core.recipe.optimizers import OPTIMIZERS
+from core.recipe.schedules import SCHEDULES
+from core.schema import StrictModel
 
 DEFAULT_SHAPES_PATH = "data/shapes"
 
 
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo never silently becomes a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+TABLES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}  # train.<key>: its table
 
 
 class ShapesOptions(StrictModel):
@@ -274,23 +275,55 @@ def _normalise_layers(model: ModelConfig) -> None:
         model.torchvision.append = [spec.to_entry() for spec in specs]
 
 
-class OptimizerConfig(StrictModel):
-    name: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(0.01, gt=0, le=10)
-    momentum: float = Field(0.0, ge=0, lt=1, description="sgd only")
-    weight_decay: float = Field(0.0, ge=0)
+class GradClip(StrictModel):
+    """Gradient clipping before each optimizer step: by total norm or by value (one of them)."""
+
+    norm: float | None = Field(None, gt=0, le=1e6, description="clip_grad_norm_: scale gradients to at most this L2 norm")
+    value: float | None = Field(None, gt=0, le=1e6, description="clip_grad_value_: clamp each gradient to ±value")
 
     @model_validator(mode="after")
-    def _momentum_is_sgd(self) -> "OptimizerConfig":
-        if self.name != "sgd" and self.momentum:
-            raise ValueError(f"momentum applies to sgd only, not {self.name}; remove it")
+    def _one_kind(self) -> "GradClip":
+        if (self.norm is None) == (self.value is None):
+            raise ValueError("give exactly one of norm or value, e.g. grad_clip: {norm: 1.0}")
         return self
+
+
+EarlyStopMetric = Literal["val_loss", "val_accuracy", "train_loss"]
+
+
+class EarlyStopping(StrictModel):
+    """Stop when `metric` has not improved by more than min_delta for `patience` epochs."""
+
+    metric: EarlyStopMetric = "val_loss"
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracy, min for losses")
+    patience: int = Field(5, ge=1, le=100_000)
+    min_delta: float = Field(0.0, ge=0)
+
+    @property
+    def maximise(self) -> bool:
+        return self.mode == "max" or (self.mode == "auto" and self.metric == "val_accuracy")
 
 
 class TrainConfig(StrictModel):
     epochs: int = Field(5, ge=1, le=100_000)
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
-    optimizer: OptimizerConfig = OptimizerConfig()
+    optimizer: OPTIMIZERS.config_type() = OPTIMIZERS.default_config()
+    loss: LOSSES.config_type() = LOSSES.default_config()
+    schedule: SCHEDULES.config_type() = SCHEDULES.default_config()
+    grad_clip: GradClip | None = None
+    accumulate: int = Field(1, ge=1, le=1024, description="sum gradients over this many batches per optimizer step")
+    early_stopping: EarlyStopping | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype (fp16: CUDA only)")
+    compile: bool = Field(False, description="torch.compile the model (on CUDA; skipped on CPU)")
+    deterministic: bool = Field(False, description="torch.use_deterministic_algorithms and seeded workers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _entry_names(cls, raw: Any) -> Any:
+        """`loss: l1` is {name: l1}; an entry without a name gets its table's default."""
+        if not isinstance(raw, dict):
+            return raw
+        return {**raw, **{key: table.with_default_name(raw[key]) for key, table in TABLES.items() if key in raw}}
 
 
 class RunConfig(StrictModel):
@@ -418,10 +451,20 @@ def _issue_from_pydantic(err: dict[str, Any], lines: dict[KeyPath, int]) -> Conf
     path = _clean_loc(err["loc"])
     message, hint = err["msg"], None
     if err["type"] == "extra_forbidden":
-        valid = _fields_at(path[:-1])
+        valid = _fields_at(err["loc"][:-1])
         message = f"unknown key '{path[-1]}'"
+        entry = _table_entry(err["loc"])
+        if entry:
+            message = f"{entry} takes no key '{path[-1]}'"
         close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else (f"valid keys: {', '.join(valid)}" if valid else None)
+    elif err["type"] == "union_tag_invalid":
+        table = TABLES[path[-1]]
+        tag = str(err["ctx"]["tag"])
+        message = f"unknown {table.kind} '{tag}'"
+        close = difflib.get_close_matches(tag, table.names, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(table.names)}"
+        path = path + ("name",)
     elif err["type"] == "missing":
         message = "this key is required"
     else:
@@ -431,19 +474,32 @@ def _issue_from_pydantic(err: dict[str, Any], lines: dict[KeyPath, int]) -> Conf
     return _with_line(ConfigIssue(path, message, hint), lines)
 
 
+def _table_entry(loc: tuple[Any, ...]) -> str | None:
+    """The table entry name in an error location such as ('train', 'optimizer', 'adam', 'momentum')."""
+    for key, part in zip(loc, loc[1:]):
+        if key in TABLES and part in TABLES[key].names:
+            return part
+    return None
+
+
 def _clean_loc(loc: tuple[Any, ...]) -> KeyPath:
-    """Drop pydantic's union-branch markers (e.g. 'literal['auto','none']') from an error location."""
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p not in {"str", "dict[str,any]"}))
+    """Drop pydantic's union-branch markers ('literal[...]', a table entry's name) from an error location."""
+    kept = [p for i, p in enumerate(loc) if not (i and loc[i - 1] in TABLES and p in TABLES[loc[i - 1]].names)]
+    return tuple(p for p in kept if isinstance(p, int) or ("[" not in p and p not in {"str", "dict[str,any]"}))
 
 
-def _fields_at(path: KeyPath) -> list[str]:
-    """The valid keys of the config section at `path`, for typo suggestions."""
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the config section at a raw error location, for typo suggestions."""
     model: Any = RunConfig
-    for part in path:
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             return []
         model = field.annotation
+        if part in TABLES:  # the next part names the entry
+            return list(TABLES[part].model(parts.pop(0)).model_fields) if parts else []
         if isinstance(model, type) and issubclass(model, BaseModel):
             continue
         for arg in getattr(model, "__args__", ()):

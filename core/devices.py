@@ -34,3 +34,18 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> tuple[torch.dtype | None, str | None]:
+    """The autocast dtype for train.precision on `device` (None: fp32), and a note when it falls back."""
+    if precision == "fp32":
+        return None, None
+    if precision == "fp16":
+        if device.type in ("cuda", "mps"):
+            return torch.float16, None
+        return None, f"precision fp16 needs a GPU; training in fp32 on {device.type} (bf16 may be fast here)"
+    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return None, "precision bf16: this CPU has no fast bf16 (AVX-512 BF16 or AMX); training in fp32"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return None, "precision bf16: this GPU has no bf16 support; training in fp32 (try fp16)"
+    return torch.bfloat16, None

@@ -35,6 +35,8 @@ class RunStarted(Event):
     batches_per_epoch: int
     parameters: int
     skipped_files: int
+    precision: str = "fp32"  # what the run trains in (a requested bf16 or fp16 can fall back)
+    compiled: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class BatchEnded(Event):
     step: int
     loss: float
     samples_per_second: float
+    lr: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class RunFinished(Event):
     best_val_accuracy: float | None
     seconds: float
     run_dir: str
+    reason: str = ""  # why a run ended before its last epoch (e.g. early stopping)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ class RunRecorder:
         self._status: dict[str, Any] = {
             "state": "running", "pid": os.getpid(), "started": _now(), "ended": None,
             "epochs": epochs, "epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "error": None,
+            "reason": None,
         }
         atomic_write_json(run.status_path, self._status)
 
@@ -88,7 +89,8 @@ class RunRecorder:
         elif isinstance(event, CheckpointSaved) and event.kind == "best":
             self._update_status(best_epoch=event.epoch)
         elif isinstance(event, RunFinished):
-            self._update_status(state=event.status, ended=_now(), best_val_accuracy=event.best_val_accuracy)
+            self._update_status(state=event.status, ended=_now(), best_val_accuracy=event.best_val_accuracy,
+                                reason=event.reason or None)
         elif isinstance(event, RunFailed):
             self._update_status(state="failed", ended=_now(), error=event.error)
         if not isinstance(event, BatchEnded):
@@ -130,7 +132,8 @@ def _describe(event: Event) -> str:
     if isinstance(event, CheckpointSaved):
         return f"saved {event.kind} checkpoint {event.path} (epoch {event.epoch})"
     if isinstance(event, RunFinished):
-        return f"run {event.status} after {event.epochs_done} epoch(s), {event.seconds:.1f}s"
+        why = f" ({event.reason})" if event.reason else ""
+        return f"run {event.status} after {event.epochs_done} epoch(s), {event.seconds:.1f}s{why}"
     if isinstance(event, RunFailed):
         return f"run failed ({event.kind}): {event.error}"
     return json.dumps(event.to_dict())

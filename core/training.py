@@ -1,32 +1,42 @@
 """The training engine: `fit` trains one run and reports it through events.
 
 Front ends only watch (`emit`) and ask it to stop (`should_stop`); the engine writes the run
-directory itself, so every front end produces the same runs. The loop keeps the decoded
-images as one uint8 tensor on the training device and normalises each batch there.
+directory through its subscribers (the run recorder and TensorBoard), so every front end
+produces the same runs. The loop keeps the decoded images as one uint8 tensor on the training
+device and normalises each batch there. The optimizer, loss and schedule come from the tables
+in core/recipe.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.checkpoints import FORMAT, save_checkpoint
 from core.config import RunConfig
 from core.data.batches import Batch, Feed
-from core.devices import describe_device, resolve_device
+from core.devices import autocast_dtype, describe_device, resolve_device
 from core.errors import DataError, WorkbenchError
 from core.events import BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 from core.model.build import build_for
 from core.preflight import input_shape
+from core.recipe.early_stopping import EarlyStopper
+from core.recipe.losses import LOSSES
+from core.recipe.optimizers import OPTIMIZERS
+from core.recipe.schedules import Schedule, Steps
 from core.runs import RunDir, RunRecorder
+from core.tensorboard import TensorBoardLog
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -44,13 +54,18 @@ def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[],
     Either way the failure is recorded in the run directory (status.json, events, train.log).
     """
     recorder = RunRecorder(run, config.train.epochs)
+    tensorboard: TensorBoardLog | None = None
 
     def report(event: Event) -> None:
         recorder.record(event)
+        if tensorboard is not None:
+            tensorboard.record(event)
         emit(event)
 
     try:
-        return _Trainer(config, run, report, should_stop, recorder.log).train()
+        tensorboard = TensorBoardLog(run.tensorboard_dir, config, recorder.log)
+        with deterministic(config.train.deterministic):
+            return _Trainer(config, run, report, should_stop, recorder.log, tensorboard).train()
     except WorkbenchError as exc:
         report(RunFailed(error=str(exc), kind="input", run_dir=str(run.path)))
         raise
@@ -59,57 +74,99 @@ def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[],
         report(RunFailed(error=f"{type(exc).__name__}: {exc}", kind="crash", run_dir=str(run.path)))
         raise
     finally:
+        if tensorboard is not None:
+            tensorboard.close()
         recorder.close()
 
 
-def evaluate(model: nn.Module, batches: Iterable[Batch], device: torch.device) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `model` over normalised batches on `device`."""
+@contextlib.contextmanager
+def deterministic(enabled: bool) -> Iterator[None]:
+    """torch.use_deterministic_algorithms for the run (restored after it), cuDNN autotuning off."""
+    if not enabled:
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for determinism
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+
+
+def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: Loss,
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> tuple[float, float]:
+    """Mean loss (the training loss, batch means weighted by batch size) and accuracy over normalised batches."""
     model.eval()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    loss_sum = correct = None
     count = 0
     with torch.inference_mode():
         for images, labels in batches:
-            logits = model(images)
-            loss_sum += F.cross_entropy(logits, labels, reduction="sum")
-            correct += (logits.argmax(1) == labels).sum()
+            with autocast():
+                logits = model(images)
+                loss = loss_fn(logits, labels).float() * len(labels)
+            hits = (logits.argmax(1) == labels).sum()
+            loss_sum = loss if loss_sum is None else loss_sum + loss
+            correct = hits if correct is None else correct + hits
             count += len(labels)
-    count = max(count, 1)
+    if count == 0:
+        return 0.0, 0.0
     return loss_sum.item() / count, correct.item() / count
 
 
+def train_mode(model: nn.Module) -> None:
+    """model.train(), except batch-norm layers whose parameters are frozen: their statistics stay put."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            parameters = list(module.parameters(recurse=False))
+            if parameters and not any(p.requires_grad for p in parameters):
+                module.eval()
+
+
 class _Trainer:
-    """One run's state: data, model, optimizer and the best result so far."""
+    """One run's state: data, model, optimizer, schedule and the best result so far."""
 
     def __init__(self, config: RunConfig, run: RunDir, emit: Emit, should_stop: Callable[[], bool],
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], tensorboard: TensorBoardLog) -> None:
         self.config, self.run, self.emit, self.should_stop, self.log = config, run, emit, should_stop, log
+        self.tensorboard = tensorboard
         self.best_epoch: int | None = None
         self.best_accuracy: float | None = None
         self.metrics: dict[str, float] = {}
+        self.step = 0  # optimizer steps taken
 
     def train(self) -> RunResult:
         started = time.perf_counter()
-        torch.manual_seed(self.config.seed)
+        seed_everything(self.config.seed)
         self.device = resolve_device(self.config.train.device)
         data = Feed(self.config.data, self.config.seed, self.device)
         if data.val_count == 0:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)
         self._prepare(data)
-        from torch.utils.tensorboard import SummaryWriter  # slow import, only when training
-
-        with SummaryWriter(str(self.run.tensorboard_dir)) as self.writer:
-            self.writer.add_image("samples", _sample_grid(data.sample_images()))
-            epochs_done, stopped = self._epochs()
+        epochs_done, stopped, reason = self._epochs()
         status = "stopped" if stopped else "finished"
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
-                              run_dir=str(self.run.path)))
+                              run_dir=str(self.run.path), reason=reason))
         return RunResult(status, self.run.path, epochs_done, self.best_epoch, self.best_accuracy)
 
     def _prepare(self, data: Feed) -> None:
-        config = self.config
+        config, train = self.config, self.config.train
         self.data = data
         self.input_shape = input_shape(config)
         model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.batch_size)
@@ -117,80 +174,130 @@ class _Trainer:
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)
-        self.optimizer = _make_optimizer(self.model, config)
         data.memory_format = memory_format
         self.batches = data.batches_per_epoch
+        self.loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes))
+        self.loss_fn = self.loss_fn.to(self.device)
+        self.optimizer = OPTIMIZERS[train.optimizer.name].build(self.model, train.optimizer)
+        steps_per_epoch = -(-self.batches // train.accumulate)
+        self.schedule = Schedule(self.optimizer, train.schedule, Steps(steps_per_epoch, steps_per_epoch * train.epochs))
+        self.lr = self.schedule.lr
+        self._prepare_precision()
+        self.early_stopper = EarlyStopper(train.early_stopping) if train.early_stopping else None
+        example = torch.zeros(1, *self.input_shape, device=self.device).contiguous(memory_format=memory_format)
+        self.tensorboard.add_model(self.model, example, data.sample_images())
+        self.forward = self._compiled()
         self.emit(RunStarted(
             run_dir=str(self.run.path), name=config.name, device=describe_device(self.device),
-            epochs=config.train.epochs, classes=list(data.classes), train_samples=data.train_count,
+            epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
             val_samples=data.val_count, batches_per_epoch=self.batches,
-            parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped)))
+            parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
+            precision=self.precision, compiled=self.forward is not self.model))
 
-    def _epochs(self) -> tuple[int, bool]:
-        """Run the epochs; return (epochs completed, whether a stop was requested)."""
+    def _prepare_precision(self) -> None:
+        dtype, note = autocast_dtype(self.device, self.config.train.precision)
+        if note:
+            self.log(note)
+        self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        self.autocast_dtype = dtype
+        self.scaler = torch.amp.GradScaler("cuda", enabled=dtype is torch.float16 and self.device.type == "cuda")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _compiled(self) -> nn.Module:
+        """torch.compile on CUDA when asked; on other devices the eager model (it did not pay off there)."""
+        if not self.config.train.compile:
+            return self.model
+        if self.device.type != "cuda":
+            self.log(f"train.compile: skipped on {self.device.type}; it speeds up GPU training only")
+            return self.model
+        return torch.compile(self.model)
+
+    def _epochs(self) -> tuple[int, bool, str]:
+        """Run the epochs; return (epochs completed, whether a stop was requested, why it ended early)."""
         epochs = self.config.train.epochs
         for epoch in range(1, epochs + 1):
             epoch_started = time.perf_counter()
             train_loss, samples, stopped = self._train_one_epoch(epoch)
             if stopped:
                 self._save("last", epoch - 1)
-                return epoch - 1, True
+                return epoch - 1, True, "stop requested"
             train_seconds = time.perf_counter() - epoch_started
-            val_loss, val_accuracy = evaluate(self.model, self.data.val_batches(), self.device)
+            val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
-                                 val_accuracy=val_accuracy, lr=self.optimizer.param_groups[0]["lr"],
+                                 val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
                                  samples_per_second=samples / max(train_seconds, 1e-9)))
-            self._log_epoch(epoch, val_loss, val_accuracy)
             self._save("last", epoch)
             if self.best_accuracy is None or val_accuracy > self.best_accuracy:
                 self.best_epoch, self.best_accuracy = epoch, val_accuracy
                 self._save("best", epoch)
+            reason = self.early_stopper.update(epoch, self.metrics) if self.early_stopper else None
+            if reason:
+                return epoch, False, reason
             if self.should_stop():
-                return epoch, epoch < epochs
-        return epochs, False
+                return epoch, epoch < epochs, "stop requested" if epoch < epochs else ""
+        return epochs, False, ""
 
     def _train_one_epoch(self, epoch: int) -> tuple[float, int, bool]:
         """One pass over the training data: (mean loss, samples seen, stopped early)."""
-        self.model.train()
+        train_mode(self.model)
+        accumulate = self.config.train.accumulate
         loss_sum = torch.zeros((), device=self.device)
         samples, last_report, window_start, window_samples = 0, time.perf_counter(), time.perf_counter(), 0
         for batch, (images, labels) in enumerate(self.data.train_batches(), start=1):
-            loss = F.cross_entropy(self.model(images), labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            loss_sum += loss.detach() * len(labels)
+            group_start = (batch - 1) // accumulate * accumulate + 1
+            group_size = min(accumulate, self.batches - group_start + 1)
+            self.lr = self.schedule.lr  # the lr this batch trains with
+            with self.autocast():
+                loss = self.loss_fn(self.forward(images), labels)
+            self.scaler.scale(loss / group_size if group_size > 1 else loss).backward()
+            if batch - group_start + 1 >= group_size:
+                self._optimizer_step()
+            loss_sum += loss.detach().float() * len(labels)
             samples += len(labels)
             window_samples += len(labels)
             now = time.perf_counter()
             if now - last_report >= BATCH_EVENT_SECONDS or batch == self.batches:
-                step = (epoch - 1) * self.batches + batch
-                value = loss.item()
-                self.writer.add_scalar("train/loss", value, step)
-                self.emit(BatchEnded(epoch=epoch, batch=batch, batches=self.batches, step=step, loss=value,
-                                     samples_per_second=window_samples / max(now - window_start, 1e-9)))
+                self.emit(BatchEnded(epoch=epoch, batch=batch, batches=self.batches,
+                                     step=(epoch - 1) * self.batches + batch, loss=loss.item(),
+                                     samples_per_second=window_samples / max(now - window_start, 1e-9),
+                                     lr=self.lr))
                 last_report, window_start, window_samples = now, now, 0
             if self.should_stop():
                 return loss_sum.item() / max(samples, 1), samples, True
         return loss_sum.item() / max(samples, 1), samples, False
 
+    def _optimizer_step(self) -> None:
+        """Clip (when asked), step, schedule and clear the gradients."""
+        clip = self.config.train.grad_clip
+        if clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            if clip.norm is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip.norm)
+            else:
+                nn.utils.clip_grad_value_(self.model.parameters(), clip.value)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        self.step += 1
+
     def _log_skipped(self, skipped: list) -> None:
         for file in skipped:
             self.log(f"skipped {file.path}: {file.reason}")
-
-    def _log_epoch(self, epoch: int, val_loss: float, val_accuracy: float) -> None:
-        self.writer.add_scalar("val/loss", val_loss, epoch)
-        self.writer.add_scalar("val/accuracy", val_accuracy, epoch)
-        self.writer.flush()
 
     def _save(self, kind: str, epoch: int) -> None:
         path = self.run.checkpoints_dir / f"{kind}.pt"
         checkpoint = self._checkpoint(epoch)
         if kind == "last":
-            checkpoint["optimizer"] = self.optimizer.state_dict()
+            checkpoint.update(optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                              scaler=self.scaler.state_dict(), step=self.step)
         save_checkpoint(path, checkpoint)
         self.emit(CheckpointSaved(path=str(path), kind=kind, epoch=epoch))
 
@@ -209,16 +316,3 @@ class _Trainer:
             "epoch": epoch,
             "metrics": dict(self.metrics),
         }
-
-
-def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    opt = config.train.optimizer
-    if opt.name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
-
-
-def _sample_grid(images: torch.Tensor) -> torch.Tensor:
-    from torchvision.utils import make_grid
-
-    return make_grid(images, nrow=8)

@@ -57,14 +57,17 @@ class Feed:
             self._train = TensorSplit(data.train.images.to(device), data.train.labels.to(device))
             self._val = TensorSplit(data.val.images.to(device), data.val.labels.to(device))
             self.train_count, self.val_count = len(data.train), len(data.val)
+            labels = data.train.labels
         else:
             self.mean, self.std = _stream_stats(listing, config, seed)
             self.skipped = list(listing.ignored)
             self._train_samples, self._val_samples = listing.train, listing.val
             self.train_count, self.val_count = len(listing.train), len(listing.val)
+            labels = torch.tensor([sample.label for sample in listing.train], dtype=torch.int64)
             self._train_loader = self._loader(listing.train, shuffle=config.loader.shuffle,
                                               drop_last=config.loader.drop_last, batch_size=config.batch_size)
             self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.batch_size)
+        self.train_class_counts: list[int] = torch.bincount(labels.cpu(), minlength=len(self.classes)).tolist()
         std = torch.tensor(self.std, device=device).view(-1, 1, 1)
         self._scale = 1.0 / (255.0 * std)
         self._shift = -torch.tensor(self.mean, device=device).view(-1, 1, 1) / std
@@ -140,7 +143,7 @@ class Feed:
         return DataLoader(_Decoded(samples, c.image_size, c.channels, c.resize), batch_size=batch_size,
                           shuffle=shuffle, drop_last=drop_last, num_workers=workers, pin_memory=pin,
                           persistent_workers=options.persistent_workers and workers > 0, collate_fn=_collate,
-                          generator=self.generator if shuffle else None)
+                          generator=self.generator if shuffle else None, worker_init_fn=_seed_worker)
 
 
 @dataclass
@@ -161,6 +164,17 @@ class _Decoded(Dataset):
             return sample_tensor(sample, self.image_size, self.channels, self.resize), sample.label, None
         except UnreadableImage as exc:
             return None, sample.label, (str(exc.path), exc.reason)
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed Python's and numpy's RNGs in a worker from torch's per-worker seed (itself from the run's seed)."""
+    import random
+
+    import numpy
+
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    numpy.random.seed(seed)
 
 
 def _collate(items):

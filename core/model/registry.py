@@ -237,6 +237,8 @@ LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("tanh", "tanh activation: squashes to (-1, 1)", nn.Tanh, keeps_shape=True),
     LayerDef("softmax", "softmax over channels or features (the loss already applies it: rarely needed)",
              partial(nn.Softmax, dim=1), keeps_shape=True),
+    LayerDef("logsoftmax", "log of softmax over channels or features: the model's last layer for loss nll",
+             partial(nn.LogSoftmax, dim=1), keeps_shape=True),
     LayerDef("dropout", "zeroes each value with probability p while training", nn.Dropout, _P, keeps_shape=True),
     LayerDef("dropout2d", "zeroes whole channels with probability p while training",
              nn.Dropout2d, _P, takes="image", keeps_shape=True),

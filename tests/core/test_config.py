@@ -80,7 +80,7 @@ def test_folder_source_needs_a_path() -> None:
 
 def test_momentum_with_adam_is_rejected() -> None:
     [issue] = issues_of(MINIMAL + "train:\n  optimizer: {name: adam, momentum: 0.9}\n")
-    assert "momentum applies to sgd only" in issue.message
+    assert issue.message == "adam takes no key 'momentum'" and "betas" in issue.hint
 
 
 def test_bad_layer_is_reported_with_its_line() -> None:

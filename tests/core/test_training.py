@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from core.config import RunConfig, load_config, parse_config
+from core.config import load_config
 from core.data import load_data
 from core.errors import DataError
 from core.events import Event
@@ -16,47 +16,9 @@ from core.inference import Classifier
 from core.runs import RunDir
 from core.training import fit
 
-TINY = """\
-name: tiny
-seed: 3
-data:
-  source: shapes
-  path: {data}
-  image_size: [16, 16]
-  batch_size: 32
-  shapes: {{train_per_class: 24, val_per_class: 8, size: 16}}
-model:
-  layers:
-    - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
-    - relu
-    - maxpool2d: {{kernel_size: 2}}
-    - flatten
-    - linear: {{out_features: auto}}
-train:
-  epochs: 2
-  device: cpu
-  optimizer: {{name: adam, lr: 0.01}}
-"""
 
-
-@pytest.fixture(scope="module")
-def shapes_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("data") / "shapes"
-
-
-def tiny_config(shapes_root: Path, *overrides: str) -> RunConfig:
-    return parse_config(TINY.format(data=shapes_root), list(overrides))
-
-
-def train(config: RunConfig, runs: Path, should_stop=lambda: False) -> tuple[RunDir, list[Event]]:
-    events: list[Event] = []
-    run = RunDir.create(runs, config.name, config)
-    fit(config, run, emit=events.append, should_stop=should_stop)
-    return run, events
-
-
-def test_events_come_in_order(shapes_root: Path, tmp_path: Path) -> None:
-    _, events = train(tiny_config(shapes_root), tmp_path)
+def test_events_come_in_order(tiny, train, tmp_path: Path) -> None:
+    _, events = train(tiny(), tmp_path)
     kinds = [e.type_name() for e in events if e.type_name() != "batch_ended"]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("epoch_ended") == 2
@@ -68,9 +30,9 @@ def test_events_come_in_order(shapes_root: Path, tmp_path: Path) -> None:
     assert saved[:2] == [("last", 1), ("best", 1)] and ("last", 2) in saved
 
 
-def test_run_directory_is_complete(shapes_root: Path, tmp_path: Path) -> None:
-    run, events = train(tiny_config(shapes_root), tmp_path)
-    assert load_config(run.config_path) == tiny_config(shapes_root)
+def test_run_directory_is_complete(tiny, train, tmp_path: Path) -> None:
+    run, events = train(tiny(), tmp_path)
+    assert load_config(run.config_path) == tiny()
     assert [e["type"] for e in run.read_events()] == [e.type_name() for e in events]
     with run.metrics_path.open() as handle:
         rows = list(csv.DictReader(handle))
@@ -83,10 +45,10 @@ def test_run_directory_is_complete(shapes_root: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["best.pt", "last.pt"]
 
 
-def test_tensorboard_has_losses_accuracy_and_samples(shapes_root: Path, tmp_path: Path) -> None:
+def test_tensorboard_has_losses_accuracy_and_samples(tiny, train, tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run, _ = train(tiny_config(shapes_root), tmp_path)
+    run, _ = train(tiny(), tmp_path)
     accumulator = EventAccumulator(str(run.tensorboard_dir))
     accumulator.Reload()
     tags = accumulator.Tags()
@@ -95,8 +57,8 @@ def test_tensorboard_has_losses_accuracy_and_samples(shapes_root: Path, tmp_path
     assert "samples" in tags["images"]
 
 
-def test_best_checkpoint_rebuilds_and_reproduces_accuracy(shapes_root: Path, tmp_path: Path) -> None:
-    config = tiny_config(shapes_root)
+def test_best_checkpoint_rebuilds_and_reproduces_accuracy(tiny, train, tmp_path: Path) -> None:
+    config = tiny()
     run, _ = train(config, tmp_path)
     checkpoint = load_checkpoint(run.checkpoints_dir / "best.pt")
     assert {"model", "state_dict", "classes", "preprocess", "config", "epoch", "metrics"} <= set(checkpoint)
@@ -107,25 +69,25 @@ def test_best_checkpoint_rebuilds_and_reproduces_accuracy(shapes_root: Path, tmp
     assert accuracy == pytest.approx(checkpoint["metrics"]["val_accuracy"], abs=1e-6)
 
 
-def test_same_seed_same_metrics(shapes_root: Path, tmp_path: Path) -> None:
+def test_same_seed_same_metrics(tiny, train, tmp_path: Path) -> None:
     def metrics(folder: str) -> list[tuple[float, float]]:
-        _, events = train(tiny_config(shapes_root), tmp_path / folder)
+        _, events = train(tiny(), tmp_path / folder)
         return [(e.train_loss, e.val_accuracy) for e in events if e.type_name() == "epoch_ended"]
 
     assert metrics("a") == metrics("b")
 
 
-def test_stop_request_saves_last_and_reports_stopped(shapes_root: Path, tmp_path: Path) -> None:
+def test_stop_request_saves_last_and_reports_stopped(tiny, train, tmp_path: Path) -> None:
     calls = iter(range(10_000))
-    run, events = train(tiny_config(shapes_root), tmp_path, should_stop=lambda: next(calls) >= 2)
+    run, events = train(tiny(), tmp_path, should_stop=lambda: next(calls) >= 2)
     assert events[-1].type_name() == "run_finished" and events[-1].status == "stopped"
     assert run.read_status()["state"] == "stopped"
     checkpoint = load_checkpoint(run.checkpoints_dir / "last.pt")
     assert checkpoint["epoch"] == 0 and "optimizer" in checkpoint
 
 
-def test_bad_data_fails_the_run_with_a_record(tmp_path: Path) -> None:
-    config = tiny_config(tmp_path / "shapes", "data.source=folder", f"data.path={tmp_path / 'missing'}")
+def test_bad_data_fails_the_run_with_a_record(tiny, tmp_path: Path) -> None:
+    config = tiny("data.source=folder", f"data.path={tmp_path / 'missing'}")
     run = RunDir.create(tmp_path / "runs", config.name, config)
     events: list[Event] = []
     with pytest.raises(DataError, match="missing"):
@@ -135,12 +97,12 @@ def test_bad_data_fails_the_run_with_a_record(tmp_path: Path) -> None:
     assert "missing" in run.read_status()["error"]
 
 
-def test_a_crash_is_recorded_with_its_traceback(shapes_root: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_crash_is_recorded_with_its_traceback(tiny, tmp_path: Path, monkeypatch) -> None:
     def explode(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(torch.optim.Adam, "step", explode)
-    config = tiny_config(shapes_root)
+    config = tiny()
     run = RunDir.create(tmp_path, config.name, config)
     with pytest.raises(RuntimeError):
         fit(config, run, emit=lambda e: None, should_stop=lambda: False)

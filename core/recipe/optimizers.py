@@ -1,0 +1,97 @@
+"""The optimizer table: torch.optim classes by name, with torch's own parameter names."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from core.recipe.table import Entry, Named, Table
+
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+class OptimizerParams(Named):
+    lr: float = Field(0.01, gt=0, le=10, description="learning rate (the schedule's peak)")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty (decoupled for adamw)")
+    decay_bias_and_norm: bool = Field(True, description="false: no weight decay on biases and norm layers")
+
+
+class SGDParams(OptimizerParams):
+    momentum: float = Field(0.0, ge=0, lt=1)
+    dampening: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> "SGDParams":
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening 0")
+        return self
+
+
+class AdamParams(OptimizerParams):
+    lr: float = Field(0.001, gt=0, le=10, description="learning rate (the schedule's peak)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="running averages of the gradient and its square")
+    eps: float = Field(1e-8, gt=0, le=1)
+    amsgrad: bool = False
+
+    @model_validator(mode="after")
+    def _betas_below_one(self) -> "AdamParams":
+        if not all(0 <= beta < 1 for beta in self.betas):
+            raise ValueError("betas must be in [0, 1)")
+        return self
+
+
+class AdamWParams(AdamParams):
+    weight_decay: float = Field(0.01, ge=0, le=1, description="decoupled weight decay")
+
+
+class RMSpropParams(OptimizerParams):
+    alpha: float = Field(0.99, ge=0, lt=1, description="smoothing of the squared gradient")
+    eps: float = Field(1e-8, gt=0, le=1)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    centered: bool = False
+
+
+class AdagradParams(OptimizerParams):
+    lr_decay: float = Field(0.0, ge=0)
+    initial_accumulator_value: float = Field(0.0, ge=0)
+    eps: float = Field(1e-10, gt=0, le=1)
+
+
+class AdadeltaParams(OptimizerParams):
+    lr: float = Field(1.0, gt=0, le=10, description="scales the computed step (torch's default 1.0)")
+    rho: float = Field(0.9, ge=0, lt=1)
+    eps: float = Field(1e-6, gt=0, le=1)
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: bool) -> list[dict[str, Any]]:
+    """The trainable parameters, split so biases and norm layers can skip weight decay."""
+    if decay_bias_and_norm or weight_decay == 0:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, parameter in module.named_parameters(recurse=False):
+            if parameter.requires_grad:
+                skip = isinstance(module, NORM_TYPES) or name == "bias"
+                (no_decay if skip else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _factory(cls: type[torch.optim.Optimizer]):
+    def build(model: nn.Module, params: OptimizerParams) -> torch.optim.Optimizer:
+        options = params.model_dump(exclude={"name", "decay_bias_and_norm"})
+        groups = param_groups(model, options.pop("weight_decay"), params.decay_bias_and_norm)
+        return cls(groups, **options)
+    return build
+
+
+OPTIMIZERS: Table[torch.optim.Optimizer] = Table("optimizer", "sgd", [
+    Entry("sgd", SGDParams, _factory(torch.optim.SGD), "stochastic gradient descent, optionally with (Nesterov) momentum"),
+    Entry("adam", AdamParams, _factory(torch.optim.Adam), "Adam: per-parameter steps from gradient moments"),
+    Entry("adamw", AdamWParams, _factory(torch.optim.AdamW), "Adam with decoupled weight decay"),
+    Entry("rmsprop", RMSpropParams, _factory(torch.optim.RMSprop), "RMSprop: steps scaled by a running RMS"),
+    Entry("adagrad", AdagradParams, _factory(torch.optim.Adagrad), "Adagrad: steps shrink with accumulated squares"),
+    Entry("adadelta", AdadeltaParams, _factory(torch.optim.Adadelta), "Adadelta: Adagrad without a decaying lr"),
+])

@@ -1,0 +1,154 @@
+"""The learning-rate schedule table: how the lr moves over a run, with optional linear warmup.
+
+Every schedule is stepped once per optimizer step. The epoch-based ones (step, multistep,
+exponential) change the lr only at epoch boundaries, so their values per step equal torch's
+scheduler of the same name stepped once per epoch; cosine and one_cycle move every step, as
+torch's CosineAnnealingLR (T_max = the run's steps) and OneCycleLR do.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from pydantic import Field, field_validator, model_validator
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
+
+from core.recipe.table import Entry, Named, Table
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How many optimizer steps a run takes."""
+
+    per_epoch: int
+    total: int
+
+
+class ScheduleParams(Named):
+    warmup_epochs: float = Field(0.0, ge=0, le=1000, description="linear warmup from warmup_start_factor * lr")
+    warmup_start_factor: float = Field(0.1, gt=0, le=1)
+
+
+class ConstantParams(ScheduleParams):
+    pass
+
+
+class StepParams(ScheduleParams):
+    step_size: int = Field(10, ge=1, description="epochs between lr drops")
+    gamma: float = Field(0.1, gt=0, le=1, description="the lr is multiplied by this at each drop")
+
+
+class MultiStepParams(ScheduleParams):
+    milestones: list[int] = Field([30, 60, 90], min_length=1, max_length=1000, description="epochs at which the lr drops")
+    gamma: float = Field(0.1, gt=0, le=1)
+
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, milestones: list[int]) -> list[int]:
+        if any(m < 1 for m in milestones) or milestones != sorted(set(milestones)):
+            raise ValueError("milestones must be increasing epoch numbers from 1")
+        return milestones
+
+
+class ExponentialParams(ScheduleParams):
+    gamma: float = Field(0.95, gt=0, le=1, description="the lr is multiplied by this after every epoch")
+
+
+class CosineParams(ScheduleParams):
+    eta_min: float = Field(0.0, ge=0, description="the lr at the end of the run")
+
+
+class OneCycleParams(ScheduleParams):
+    pct_start: float = Field(0.25, gt=0, lt=1, description="fraction of the run spent raising the lr to its peak")
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    div_factor: float = Field(25.0, ge=1, description="start lr = lr / div_factor")
+    final_div_factor: float = Field(1e4, ge=1, description="end lr = start lr / final_div_factor")
+    three_phase: bool = False
+    cycle_momentum: bool = Field(True, description="move momentum (or Adam's beta1) against the lr")
+    base_momentum: float = Field(0.85, ge=0, lt=1)
+    max_momentum: float = Field(0.95, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _momentum_order(self) -> "OneCycleParams":
+        if self.base_momentum > self.max_momentum:
+            raise ValueError("base_momentum must not exceed max_momentum")
+        return self
+
+
+def _lambda(factor):
+    """A schedule given as lr factor per step, from the steps of the run."""
+    def build(optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps) -> LRScheduler:
+        return LambdaLR(optimizer, lambda step: factor(params, step, steps))
+    return build
+
+
+def _epoch(step: int, steps: Steps) -> int:
+    return step // steps.per_epoch
+
+
+def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> float:
+    progress = min(step, steps.total) / max(steps.total, 1)
+    floor = params.eta_min / base_lr
+    return floor + (1 - floor) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, steps: Steps) -> LRScheduler:
+    factors = [lambda step, lr=group["lr"]: _cosine(params, step, steps, lr) for group in optimizer.param_groups]
+    return LambdaLR(optimizer, factors)
+
+
+def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: Steps) -> LRScheduler:
+    options = params.model_dump(exclude={"name", "warmup_epochs", "warmup_start_factor"})
+    shortest = math.ceil(2 / params.pct_start) + 1  # torch divides by zero when a phase has no steps
+    return OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+                      total_steps=max(steps.total, shortest), **options)
+
+
+SCHEDULES: Table[LRScheduler] = Table("schedule", "constant", [
+    Entry("constant", ConstantParams, _lambda(lambda params, step, steps: 1.0), "the same lr throughout"),
+    Entry("step", StepParams, _lambda(lambda params, step, steps: params.gamma ** (_epoch(step, steps) // params.step_size)),
+          "multiply the lr by gamma every step_size epochs (StepLR)"),
+    Entry("multistep", MultiStepParams,
+          _lambda(lambda params, step, steps: params.gamma ** sum(_epoch(step, steps) >= m for m in params.milestones)),
+          "multiply the lr by gamma at each milestone epoch (MultiStepLR)"),
+    Entry("exponential", ExponentialParams, _lambda(lambda params, step, steps: params.gamma ** _epoch(step, steps)),
+          "multiply the lr by gamma after every epoch (ExponentialLR)"),
+    Entry("cosine", CosineParams, _cosine_schedule, "cosine from lr down to eta_min over the run (CosineAnnealingLR)"),
+    Entry("one_cycle", OneCycleParams, _one_cycle, "up to lr then down to nearly zero, per step (OneCycleLR)"),
+])
+
+
+class Schedule:
+    """A table schedule with linear warmup, stepped once per optimizer step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps) -> None:
+        self.optimizer = optimizer
+        self.scheduler = SCHEDULES[params.name].build(optimizer, params, steps)
+        self.warmup_steps = round(params.warmup_epochs * steps.per_epoch)
+        self.start_factor = params.warmup_start_factor
+        self._warm()
+
+    def step(self) -> None:
+        self.scheduler.step()
+        self._warm()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)
+        self._warm()
+
+    def _warm(self) -> None:
+        """Scale the scheduled lr during warmup (the schedules compute each lr afresh, so this never compounds)."""
+        step = self.scheduler.last_epoch
+        if step < self.warmup_steps:
+            factor = self.start_factor + (1 - self.start_factor) * step / self.warmup_steps
+            for group, lr in zip(self.optimizer.param_groups, self.scheduler.get_last_lr()):
+                group["lr"] = lr * factor
