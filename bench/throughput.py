@@ -29,7 +29,7 @@ from core.events import EpochEnded  # noqa: E402
 from core.runs import RunDir  # noqa: E402
 from core.training import fit  # noqa: E402
 
-DEFAULT_SEED_LOOP = Path("/work/shared/bench/seed_loop.py")
+DEFAULT_SEED_LOOP = REPO.parent / "shared" / "bench" / "seed_loop.py"  # the team's shared/ beside the repository
 MODEL = """
 model:
   layers:
@@ -102,8 +102,7 @@ def workbench(data_yaml: str, epochs: int, device: str, runs: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("case", choices=["memory", "folder"])
-    parser.add_argument("--seed-loop", type=Path, default=DEFAULT_SEED_LOOP if DEFAULT_SEED_LOOP.exists()
-                        else REPO.parent / "shared" / "bench" / "seed_loop.py")
+    parser.add_argument("--seed-loop", type=Path, default=DEFAULT_SEED_LOOP)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "workbench-bench")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--format", choices=["png", "jpg"], default="png", help="image files of the folder case")
@@ -111,6 +110,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
+    if not args.seed_loop.is_file():
+        parser.error(f"the tutorial's loop is not at {args.seed_loop}: pass --seed-loop PATH")
     started = time.perf_counter()
     if args.case == "memory":
         root = make_cifar_layout(args.work / "cifar10")

@@ -93,17 +93,20 @@ def describe_event(event: object) -> str | None:
     if isinstance(event, events.RunStarted):
         line = (f"run {event.name} on {event.device}: {event.train_samples} train / {event.val_samples} val "
                 f"images, {len(event.classes)} classes, {event.parameters:,} parameters")
+        if event.precision != "fp32" or event.compiled:
+            line += f", {event.precision}" + (", compiled" if event.compiled else "")
         if event.skipped_files:
             line += f"\n{event.skipped_files} unreadable file(s) skipped (listed in train.log)"
         return line
     if isinstance(event, events.EpochEnded):
         return (f"epoch {event.epoch}/{event.epochs}  train_loss {event.train_loss:.4f}  "
-                f"val_loss {event.val_loss:.4f}  val_accuracy {event.val_accuracy:.2%}  "
+                f"val_loss {event.val_loss:.4f}  val_accuracy {event.val_accuracy:.2%}  lr {event.lr:.3g}  "
                 f"{event.seconds:.1f}s  {event.samples_per_second:,.0f} samples/s")
     if isinstance(event, events.RunFinished):
         best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
                 if event.best_epoch else "")
-        return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}"
+        why = f"\n{event.reason}" if event.reason and event.status == "finished" else ""
+        return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
     return None
 
 

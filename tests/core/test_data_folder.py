@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from core.data.folder import scan_folder
 from core.errors import DataError
-
-HYMENOPTERA = Path("/work/shared/datasets/hymenoptera_data")
 
 
 def _names(samples):
@@ -98,10 +95,3 @@ def test_val_only_class_is_an_error(tmp_path, write_images):
     write_images(tmp_path / "val" / "bees", 1)
     with pytest.raises(DataError, match="class 'bees' has no training images"):
         scan_folder(tmp_path, 0.2, seed=0)
-
-
-@pytest.mark.skipif(not HYMENOPTERA.is_dir(), reason="hymenoptera_data not available")
-def test_hymenoptera_data():
-    listing = scan_folder(HYMENOPTERA, 0.2, seed=0)
-    assert listing.layout == "split" and listing.classes == ["ants", "bees"]
-    assert len(listing.train) > 100 and len(listing.val) > 50

@@ -1,0 +1,48 @@
+"""The command palette (ctrl+p), as the README describes it: every action of the current screen."""
+from __future__ import annotations
+
+import pytest
+from textual.binding import Binding
+from textual.command import CommandPalette
+
+from screens.dialogs import AskText
+from screens.model import ModelScreen
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def described_actions(screen) -> set[str]:
+    """The descriptions of the screen's own keys whose action is enabled right now."""
+    bindings = [b if isinstance(b, Binding) else Binding(*b) for b in type(screen).BINDINGS]
+    return {b.description for b in bindings
+            if b.description and screen.check_action(b.action.split("(")[0], ()) is not False}
+
+
+async def test_palette_offers_every_action_of_each_screen(make_app, small_shapes_config) -> None:
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, mode in enumerate(app.MODES, start=1):
+            await pilot.press(str(key))
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            titles = {command.title for command in app.get_system_commands(app.screen)}
+            actions = described_actions(app.screen)
+            assert actions and actions <= titles, mode
+            assert {f"Go to {m.title()}" for m in app.MODES} | {"Help"} <= titles
+
+
+async def test_an_action_without_a_footer_key_runs_from_the_palette(make_app, small_shapes_config) -> None:
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ModelScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"save stack")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, AskText) and app.screen.prompt == "Save the layer stack as"
