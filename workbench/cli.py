@@ -14,6 +14,7 @@ A terminal training workbench for PyTorch image classification.
   workbench --run CONFIG            train headless (scripts, nohup, CI)
   workbench check CONFIG            print the layer table and shape checks
   workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
+  workbench lr-find CONFIG          sweep the learning rate and suggest one
 """
 
 
@@ -45,6 +46,20 @@ def build_export_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_lr_find_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench lr-find",
+                                     description="Sweep the learning rate exponentially on a fresh copy of the model, "
+                                                 "chart the loss against it and suggest an lr.")
+    parser.add_argument("config", type=Path, metavar="CONFIG")
+    _add_config_options(parser)
+    parser.add_argument("--steps", type=int, default=100, metavar="N", help="steps in the sweep, 10..1000 (default: 100)")
+    parser.add_argument("--start-lr", type=float, default=1e-7, metavar="LR", help="first lr (default: 1e-7)")
+    parser.add_argument("--end-lr", type=float, default=10.0, metavar="LR", help="last lr, at most 10 (default: 10)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
+                        help="the curve goes to DIR/<time>-<name>-lr-find/ (default: ./runs)")
+    return parser
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=3 (repeatable)")
@@ -62,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         from workbench.export import run_export
 
         return run_export(args.config, args.overrides, args.output)
+    if argv[:1] == ["lr-find"]:
+        args = build_lr_find_parser().parse_args(argv[1:])
+        from workbench.lr_find import run_lr_find
+
+        return run_lr_find(args.config, args.overrides, args.runs_dir, steps=args.steps, start_lr=args.start_lr,
+                           end_lr=args.end_lr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.run is None:

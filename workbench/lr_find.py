@@ -1,0 +1,119 @@
+"""`workbench lr-find CONFIG`: sweep the lr, draw the loss against it and suggest one.
+
+The curve goes to <runs-dir>/<YYYYmmdd-HHMMSS>-<name>-lr-find/lr_find.csv (and .json). The chart
+is plain text within 80 columns, so it reads the same in a terminal, a pipe or a log file.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from workbench.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+
+POINT, MARK, CLIPPED = "•", "┆", "↑"
+
+
+def run_lr_find(config_path: Path, overrides: list[str], runs_dir: Path, *, steps: int, start_lr: float,
+                end_lr: float) -> int:
+    try:
+        from core.config import load_config
+        from core.errors import WorkbenchError
+        from core.lr_find import check_options, find_lr, write_curve
+
+        try:
+            config = load_config(config_path, overrides)
+            check_options(start_lr, end_lr, steps)
+            print(f"lr-find {config.name}: up to {steps} steps, lr {start_lr:g} to {end_lr:g}", flush=True)
+            with _progress() as progress:
+                result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress)
+            folder = runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find"
+            write_curve(result, folder / "lr_find.csv")
+        except (WorkbenchError, OSError) as exc:
+            print(f"workbench: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("workbench: lr-find interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print("\n".join(loss_chart(result.lrs, result.losses, result.suggestion)))
+    ended = "; stopped early, the loss diverged" if len(result.lrs) < steps else ""
+    print(f"swept {len(result.lrs)} steps, lr {result.lrs[0]:.3g} to {result.lrs[-1]:.3g}{ended}")
+    print(f"suggested lr: {result.suggestion:.3g} ({result.reason})")
+    print(f"use it with:  --set train.optimizer.lr={result.suggestion:.3g}")
+    print(f"curve: {folder / 'lr_find.csv'}")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A transient progress bar in a terminal; nothing when the output is piped."""
+    if not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("sweeping the lr", total=None)
+        yield lambda step, steps: bar.update(task, completed=step, total=steps)
+
+
+def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None, *, width: int = 80,
+               height: int = 17) -> list[str]:
+    """Loss against lr (log scale) as text lines at most `width` wide, with tick labels on both
+    axes and `mark` (the suggestion) drawn as a dotted vertical line. The loss axis stops a little
+    above the first loss; higher points (a divergence) are drawn as ↑ on the top row."""
+    low, first = min(losses), losses[0]
+    high = min(max(losses), first + (first - low) / 2) if first > low else max(losses)
+    y_ticks = {row: f"{high - (high - low) * row / (height - 1):.3g}" for row in {*range(0, height, 4), height - 1}}
+    label_width = max(map(len, y_ticks.values()))
+    plot_width = width - label_width - 3
+    x_low, x_high = math.log10(lrs[0]), math.log10(lrs[-1])
+
+    def column(lr: float) -> int:
+        return round((math.log10(lr) - x_low) / ((x_high - x_low) or 1) * (plot_width - 1))
+
+    def row(loss: float) -> int:
+        return round((high - loss) / ((high - low) or 1) * (height - 1))
+
+    grid = [[" "] * plot_width for _ in range(height)]
+    if mark is not None:
+        for line in grid:
+            line[column(mark)] = MARK
+    previous: tuple[int, int] | None = None
+    for lr, loss in zip(lrs, losses):
+        x, y = column(lr), max(row(loss), 0)
+        if previous is not None and abs(previous[1] - y) > 1:
+            for between in range(min(previous[1], y) + 1, max(previous[1], y)):  # join steep steps
+                grid[between][x] = POINT
+        grid[y][x] = POINT if loss <= high else CLIPPED
+        previous = (x, y)
+    lines = ["loss"]
+    for index, cells in enumerate(grid):
+        label = y_ticks.get(index, "")
+        lines.append(f"{label:>{label_width}} {'┤' if label else '│'}{''.join(cells)}")
+    ticks = _x_ticks(lrs[0], lrs[-1], max_count=plot_width // 7)
+    axis = ["─"] * plot_width
+    labels = [" "] * width
+    end = -1
+    for lr, text in ticks:
+        axis[column(lr)] = "┬"
+        start = min(max(label_width + 2 + column(lr) - len(text) // 2, 0), width - len(text))
+        if start > end:
+            labels[start:start + len(text)] = text
+            end = start + len(text)
+    lines += [" " * (label_width + 1) + "└" + "".join(axis), "".join(labels).rstrip()]
+    caption = "lr (log scale)" + (f"   {MARK} suggested lr {mark:.3g}" if mark is not None else "")
+    lines.append(caption.rjust(width).rstrip() if len(caption) < width else caption)
+    return lines
+
+
+def _x_ticks(low: float, high: float, max_count: int) -> list[tuple[float, str]]:
+    """Decades between low and high (every n-th when there are many); the ends when none fit."""
+    decades = list(range(math.ceil(math.log10(low) - 1e-9), math.floor(math.log10(high) + 1e-9) + 1))
+    if len(decades) < 2:
+        return [(low, f"{low:.2g}"), (high, f"{high:.2g}")] if high > low else [(low, f"{low:.2g}")]
+    every = -(-len(decades) // max(max_count, 1))
+    return [(10.0 ** k, f"1e{k}") for k in decades[::every]]
