@@ -37,6 +37,14 @@ class RunStarted(Event):
     skipped_files: int
     precision: str = "fp32"  # what the run trains in (a requested bf16 or fp16 can fall back)
     compiled: bool = False
+    warnings: list[str] = field(default_factory=list)  # about the data, e.g. a class without validation images
+
+
+@dataclass(frozen=True)
+class RunResumed(Event):
+    epoch: int  # epochs completed before
+    batch: int  # batches done in the next epoch (0: resumed at an epoch boundary)
+    step: int  # optimizer steps taken before
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ class RunFailed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type_name(): cls for cls in (RunStarted, BatchEnded, EpochEnded, CheckpointSaved, RunFinished, RunFailed)
+    cls.type_name(): cls for cls in (RunStarted, RunResumed, BatchEnded, EpochEnded, CheckpointSaved, RunFinished, RunFailed)
 }
 
 Emit = Callable[[Event], None]

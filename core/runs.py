@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig, save_config
-from core.events import BatchEnded, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
+from core.events import (BatchEnded, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
+                         RunStarted)
 from core.files import atomic_write_json
 
 METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
@@ -69,7 +70,8 @@ class RunDir:
 class RunRecorder:
     """Writes every event of a run into its directory: events, metrics, status and log."""
 
-    def __init__(self, run: RunDir, epochs: int) -> None:
+    def __init__(self, run: RunDir, epochs: int, resumed_at: int | None = None) -> None:
+        """`resumed_at`: the epochs a resumed run had completed; its status and metrics carry on from there."""
         self.run = run
         self._events = run.events_path.open("a", encoding="utf-8")
         self._log = run.log_path.open("a", encoding="utf-8")
@@ -78,7 +80,25 @@ class RunRecorder:
             "epochs": epochs, "epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "error": None,
             "reason": None,
         }
+        if resumed_at is not None:
+            self._carry_on(resumed_at)
         atomic_write_json(run.status_path, self._status)
+
+    def _carry_on(self, epochs_done: int) -> None:
+        """Keep the earlier status's start and best result, and drop metrics rows past the checkpoint."""
+        try:
+            before = self.run.read_status()
+        except (OSError, ValueError):
+            before = {}
+        self._status.update({key: before[key] for key in ("started", "best_epoch", "best_val_accuracy") if key in before},
+                            epochs_done=epochs_done, resumed=_now())
+        if self.run.metrics_path.exists():
+            with self.run.metrics_path.open(newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= epochs_done]
+            if kept != rows:
+                with self.run.metrics_path.open("w", newline="") as handle:
+                    csv.writer(handle).writerows(kept)
 
     def record(self, event: Event) -> None:
         self._events.write(json.dumps(event.to_dict()) + "\n")
@@ -129,6 +149,8 @@ def _describe(event: Event) -> str:
         return (f"epoch {event.epoch}/{event.epochs} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f} "
                 f"val_accuracy={event.val_accuracy:.4f} lr={event.lr:g} {event.seconds:.1f}s "
                 f"{event.samples_per_second:.0f} samples/s")
+    if isinstance(event, RunResumed):
+        return f"run resumed after epoch {event.epoch}" + (f", batch {event.batch}" if event.batch else "")
     if isinstance(event, CheckpointSaved):
         return f"saved {event.kind} checkpoint {event.path} (epoch {event.epoch})"
     if isinstance(event, RunFinished):

@@ -13,7 +13,7 @@ import os
 import random
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -25,13 +25,16 @@ from core.config import RunConfig
 from core.data.batches import Batch, Feed
 from core.devices import autocast_dtype, describe_device, resolve_device
 from core.errors import DataError, WorkbenchError
-from core.events import BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunStarted
+from core.divergence import LossGuard, check_finite_weights
+from core.events import (BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
+                         RunStarted)
 from core.model.build import build_for
 from core.preflight import input_shape
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
 from core.recipe.schedules import Schedule, Steps
+from core.resume import Position, restore_rng, rng_state
 from core.runs import RunDir, RunRecorder
 from core.tensorboard import TensorBoardLog
 
@@ -48,12 +51,14 @@ class RunResult:
     best_val_accuracy: float | None
 
 
-def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[], bool]) -> RunResult:
+def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[], bool],
+        resume: dict[str, Any] | None = None) -> RunResult:
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
-    Either way the failure is recorded in the run directory (status.json, events, train.log).
+    `resume` is the run's last.pt (see core.resume.load_resume): training continues where it
+    stopped. Either way a failure is recorded in the run directory (status.json, events, train.log).
     """
-    recorder = RunRecorder(run, config.train.epochs)
+    recorder = RunRecorder(run, config.train.epochs, resumed_at=None if resume is None else resume["position"]["epoch"])
     tensorboard: TensorBoardLog | None = None
 
     def report(event: Event) -> None:
@@ -65,7 +70,7 @@ def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[],
     try:
         tensorboard = TensorBoardLog(run.tensorboard_dir, config, recorder.log)
         with deterministic(config.train.deterministic):
-            return _Trainer(config, run, report, should_stop, recorder.log, tensorboard).train()
+            return _Trainer(config, run, report, should_stop, recorder.log, tensorboard, resume).train()
     except WorkbenchError as exc:
         report(RunFailed(error=str(exc), kind="input", run_dir=str(run.path)))
         raise
@@ -141,9 +146,10 @@ class _Trainer:
     """One run's state: data, model, optimizer, schedule and the best result so far."""
 
     def __init__(self, config: RunConfig, run: RunDir, emit: Emit, should_stop: Callable[[], bool],
-                 log: Callable[[str], None], tensorboard: TensorBoardLog) -> None:
+                 log: Callable[[str], None], tensorboard: TensorBoardLog, resume: dict[str, Any] | None) -> None:
         self.config, self.run, self.emit, self.should_stop, self.log = config, run, emit, should_stop, log
-        self.tensorboard = tensorboard
+        self.tensorboard, self.resume = tensorboard, resume
+        self.position = Position(0)
         self.best_epoch: int | None = None
         self.best_accuracy: float | None = None
         self.metrics: dict[str, float] = {}
@@ -158,6 +164,8 @@ class _Trainer:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)
         self._prepare(data)
+        if self.resume is not None:
+            self._restore(self.resume)
         epochs_done, stopped, reason = self._epochs()
         status = "stopped" if stopped else "finished"
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
@@ -184,15 +192,58 @@ class _Trainer:
         self.lr = self.schedule.lr
         self._prepare_precision()
         self.early_stopper = EarlyStopper(train.early_stopping) if train.early_stopping else None
+        self.guard = LossGuard(self.device, self.batches, train.on_nan, self.log)
         example = torch.zeros(1, *self.input_shape, device=self.device).contiguous(memory_format=memory_format)
-        self.tensorboard.add_model(self.model, example, data.sample_images())
+        self._check_outputs(example, len(data.classes))
+        if self.resume is None:
+            self.tensorboard.add_model(self.model, example, data.sample_images())
         self.forward = self._compiled()
         self.emit(RunStarted(
             run_dir=str(self.run.path), name=config.name, device=describe_device(self.device),
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
             val_samples=data.val_count, batches_per_epoch=self.batches,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
-            precision=self.precision, compiled=self.forward is not self.model))
+            precision=self.precision, compiled=self.forward is not self.model, warnings=self._data_warnings()))
+
+    def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
+        """The model must give one output per class: caught before the first step, not as an index error."""
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            outputs = self.model(example)
+        self.model.train(was_training)
+        if outputs.dim() != 2 or outputs.shape[1] != classes:
+            raise DataError(f"the model gives outputs of shape {list(outputs.shape[1:])} per image but the data has "
+                            f"{classes} classes; its last layer must give {classes} (linear out_features: auto)")
+
+    def _data_warnings(self) -> list[str]:
+        """Classes without validation images: their accuracy is never measured (an error with on_error: fail)."""
+        missing = [name for name, count in zip(self.data.classes, self.data.val_class_counts) if count == 0]
+        if not missing:
+            return []
+        text = (f"no validation images for class {', '.join(missing)}: val_accuracy leaves "
+                f"{'it' if len(missing) == 1 else 'them'} out")
+        if self.config.data.on_error == "fail":
+            raise DataError(text + " (data.on_error is fail)")
+        self.log(f"warning: {text}")
+        return [text]
+
+    def _restore(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from last.pt: weights, optimizer, schedule, scaler, position, best, RNGs (in that order)."""
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.schedule.load_state_dict(checkpoint["schedule"])
+        self.scaler.load_state_dict(checkpoint["scaler"])
+        self.step = int(checkpoint["step"])
+        self.position = Position(**checkpoint["position"])
+        best = checkpoint["best"]
+        self.best_epoch, self.best_accuracy = best["epoch"], best["val_accuracy"]
+        self.metrics = dict(checkpoint["metrics"])
+        if self.early_stopper is not None and checkpoint["early_stopping"]:
+            self.early_stopper.best, self.early_stopper.best_epoch = checkpoint["early_stopping"]
+        restore_rng(checkpoint["rng"], self.data)
+        self.lr = self.schedule.lr
+        self.emit(RunResumed(epoch=self.position.epoch, batch=self.position.batch, step=self.step))
 
     def _prepare_precision(self) -> None:
         dtype, note = autocast_dtype(self.device, self.config.train.precision)
@@ -218,60 +269,69 @@ class _Trainer:
 
     def _epochs(self) -> tuple[int, bool, str]:
         """Run the epochs; return (epochs completed, whether a stop was requested, why it ended early)."""
-        epochs = self.config.train.epochs
-        for epoch in range(1, epochs + 1):
+        epochs, start = self.config.train.epochs, self.position
+        for epoch in range(start.epoch + 1, epochs + 1):
             epoch_started = time.perf_counter()
-            train_loss, samples, stopped = self._train_one_epoch(epoch)
-            if stopped:
-                self._save("last", epoch - 1)
+            resumed = start if epoch == start.epoch + 1 else Position(epoch - 1)
+            train_loss, samples, stopped_at = self._train_one_epoch(epoch, resumed)
+            if stopped_at is not None:
+                self._save("last", epoch - 1, stopped_at)
                 return epoch - 1, True, "stop requested"
             train_seconds = time.perf_counter() - epoch_started
             val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
+            self.guard.check()
             self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
                                  val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
                                  samples_per_second=samples / max(train_seconds, 1e-9)))
-            self._save("last", epoch)
             if self.best_accuracy is None or val_accuracy > self.best_accuracy:
                 self.best_epoch, self.best_accuracy = epoch, val_accuracy
                 self._save("best", epoch)
             reason = self.early_stopper.update(epoch, self.metrics) if self.early_stopper else None
+            self._save("last", epoch)
             if reason:
                 return epoch, False, reason
             if self.should_stop():
                 return epoch, epoch < epochs, "stop requested" if epoch < epochs else ""
-        return epochs, False, ""
+        return max(epochs, start.epoch), False, ""
 
-    def _train_one_epoch(self, epoch: int) -> tuple[float, int, bool]:
-        """One pass over the training data: (mean loss, samples seen, stopped early)."""
+    def _train_one_epoch(self, epoch: int, start: Position) -> tuple[float, int, Position | None]:
+        """One pass over the training data from `start`: (mean loss, samples seen, where it stopped if it did)."""
         train_mode(self.model)
         accumulate = self.config.train.accumulate
-        loss_sum = torch.zeros((), device=self.device)
-        samples, last_report, window_start, window_samples = 0, time.perf_counter(), time.perf_counter(), 0
-        for batch, (images, labels) in enumerate(self.data.train_batches(), start=1):
+        loss_sum = torch.full((), start.loss_sum, device=self.device)
+        samples, last_report, window_start, window_samples = start.samples, time.perf_counter(), time.perf_counter(), 0
+        committed = start  # where the last optimizer step left the epoch: what a stop saves
+        batches = enumerate(self.data.train_batches(skip=start.batch), start=start.batch + 1)
+        for batch, (images, labels) in batches:
             group_start = (batch - 1) // accumulate * accumulate + 1
             group_size = min(accumulate, self.batches - group_start + 1)
             self.lr = self.schedule.lr  # the lr this batch trains with
             with self.autocast():
                 loss = self.loss_fn(self.forward(images), labels)
+            if self.guard.watch(loss, epoch, batch):
+                self.optimizer.zero_grad(set_to_none=True)
+                continue
             self.scaler.scale(loss / group_size if group_size > 1 else loss).backward()
-            if batch - group_start + 1 >= group_size:
-                self._optimizer_step()
             loss_sum += loss.detach().float() * len(labels)
             samples += len(labels)
             window_samples += len(labels)
+            if batch - group_start + 1 >= group_size:
+                self._optimizer_step()
+                committed = Position(epoch - 1, batch, loss_sum, samples)
             now = time.perf_counter()
             if now - last_report >= BATCH_EVENT_SECONDS or batch == self.batches:
+                self.guard.check()
                 self.emit(BatchEnded(epoch=epoch, batch=batch, batches=self.batches,
                                      step=(epoch - 1) * self.batches + batch, loss=loss.item(),
                                      samples_per_second=window_samples / max(now - window_start, 1e-9),
                                      lr=self.lr))
                 last_report, window_start, window_samples = now, now, 0
             if self.should_stop():
-                return loss_sum.item() / max(samples, 1), samples, True
-        return loss_sum.item() / max(samples, 1), samples, False
+                return 0.0, samples, committed
+        return loss_sum.item() / max(samples, 1), samples, None
 
     def _optimizer_step(self) -> None:
         """Clip (when asked), step, schedule and clear the gradients."""
@@ -292,12 +352,21 @@ class _Trainer:
         for file in skipped:
             self.log(f"skipped {file.path}: {file.reason}")
 
-    def _save(self, kind: str, epoch: int) -> None:
+    def _save(self, kind: str, epoch: int, stopped_at: Position | None = None) -> None:
+        """Write best.pt or last.pt, after checking that nothing diverged; last.pt can resume the run."""
+        self.guard.check()
+        check_finite_weights(self.model, epoch)
         path = self.run.checkpoints_dir / f"{kind}.pt"
         checkpoint = self._checkpoint(epoch)
         if kind == "last":
-            checkpoint.update(optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
-                              scaler=self.scaler.state_dict(), step=self.step)
+            position = stopped_at or Position(epoch)
+            checkpoint.update(
+                optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                scaler=self.scaler.state_dict(), step=self.step,
+                position={**asdict(position), "loss_sum": float(position.loss_sum)},
+                best={"epoch": self.best_epoch, "val_accuracy": self.best_accuracy},
+                early_stopping=(self.early_stopper.best, self.early_stopper.best_epoch) if self.early_stopper else None,
+                rng=rng_state(self.data, mid_epoch=position.batch > 0))
         save_checkpoint(path, checkpoint)
         self.emit(CheckpointSaved(path=str(path), kind=kind, epoch=epoch))
 

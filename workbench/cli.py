@@ -12,6 +12,7 @@ A terminal training workbench for PyTorch image classification.
 
   workbench [CONFIG]                open the app (default: ./workbench.yaml, else the demo)
   workbench --run CONFIG            train headless (scripts, nohup, CI)
+  workbench --resume RUN_DIR        continue a stopped run from its last.pt
   workbench check CONFIG            print the layer table and shape checks
   workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
   workbench lr-find CONFIG          sweep the learning rate and suggest one
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help="config to open in the app")
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
+    parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                        help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
     _add_config_options(parser)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
                         help="where run directories are created (default: ./runs)")
@@ -85,11 +88,13 @@ def main(argv: list[str] | None = None) -> int:
                            end_lr=args.end_lr)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.run is None:
+    if args.run is not None and args.resume is not None:
+        parser.error("give --run CONFIG or --resume RUN_DIR, not both")
+    if args.run is None and args.resume is None:
         return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
-    return run_headless(args.run, args.overrides, args.runs_dir)
+    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume)
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:

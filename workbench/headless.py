@@ -19,25 +19,23 @@ from workbench.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 EXIT_TERMINATED = 143
 
 
-def run_headless(config_path: Path, overrides: list[str], runs_dir: Path) -> int:
-    from core.config import load_config
+def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None) -> int:
+    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt."""
     from core.errors import WorkbenchError
 
     try:
-        config = load_config(config_path, overrides)
+        config, run, checkpoint = open_run(config_path, overrides, runs_dir, resume)
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
-    from core.runs import RunDir
     from core.training import fit
 
     stop = StopRequest()
-    run = RunDir.create(runs_dir, config.name, config)
     reporter = RichReporter() if sys.stdout.isatty() else PlainReporter(sys.stdout)
     with stop, reporter:
         try:
-            result = fit(config, run, emit=reporter.handle, should_stop=stop.requested)
+            result = fit(config, run, emit=reporter.handle, should_stop=stop.requested, resume=checkpoint)
         except WorkbenchError as exc:
             print(f"workbench: {exc}\nrun directory: {run.path}", file=sys.stderr)
             return EXIT_INVALID
@@ -52,6 +50,21 @@ def run_headless(config_path: Path, overrides: list[str], runs_dir: Path) -> int
     if result.status == "stopped":
         return EXIT_TERMINATED if stop.signal == signal.SIGTERM else EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None):
+    """(config, run directory, checkpoint to resume or None); raises WorkbenchError for bad input."""
+    from core.config import load_config, save_config
+    from core.resume import load_resume
+    from core.runs import RunDir
+
+    if resume is not None:
+        config, checkpoint = load_resume(resume, overrides)
+        run = RunDir(resume)
+        save_config(config, run.config_path)  # e.g. more epochs
+        return config, run, checkpoint
+    config = load_config(config_path, overrides)
+    return config, RunDir.create(runs_dir, config.name, config), None
 
 
 class StopRequest:

@@ -22,6 +22,7 @@ from core.data.loading import (TensorSplit, auto_stats, data_root, decode_sample
                                sample_tensor)
 from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data
+from core.errors import DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (float N x C x H x W normalised, int64 labels), on the device
 
@@ -57,17 +58,21 @@ class Feed:
             self._train = TensorSplit(data.train.images.to(device), data.train.labels.to(device))
             self._val = TensorSplit(data.val.images.to(device), data.val.labels.to(device))
             self.train_count, self.val_count = len(data.train), len(data.val)
-            labels = data.train.labels
+            labels, val_labels = data.train.labels, data.val.labels
         else:
             self.mean, self.std = _stream_stats(listing, config, seed)
             self.skipped = list(listing.ignored)
             self._train_samples, self._val_samples = listing.train, listing.val
             self.train_count, self.val_count = len(listing.train), len(listing.val)
             labels = torch.tensor([sample.label for sample in listing.train], dtype=torch.int64)
+            val_labels = torch.tensor([sample.label for sample in listing.val], dtype=torch.int64)
             self._train_loader = self._loader(listing.train, shuffle=config.loader.shuffle,
                                               drop_last=config.loader.drop_last, batch_size=config.batch_size)
             self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.batch_size)
-        self.train_class_counts: list[int] = torch.bincount(labels.cpu(), minlength=len(self.classes)).tolist()
+        _check_labels(labels, val_labels, self.classes)
+        self.train_class_counts = torch.bincount(labels, minlength=len(self.classes)).tolist()
+        self.val_class_counts = torch.bincount(val_labels, minlength=len(self.classes)).tolist()
+        self.epoch_rng_state = self.generator.get_state()  # the data order's RNG at the current epoch's start
         std = torch.tensor(self.std, device=device).view(-1, 1, 1)
         self._scale = 1.0 / (255.0 * std)
         self._shift = -torch.tensor(self.mean, device=device).view(-1, 1, 1) / std
@@ -80,14 +85,19 @@ class Feed:
     def describe(self) -> str:
         return "decoded once, on the device" if self.cached else "streamed from files"
 
-    def train_batches(self) -> Iterator[Batch]:
-        """One epoch of shuffled (data.loader.shuffle), augmented, normalised training batches."""
+    def train_batches(self, skip: int = 0) -> Iterator[Batch]:
+        """One epoch of shuffled (data.loader.shuffle), augmented, normalised training batches.
+
+        `skip` leaves out the epoch's first batches (resuming mid-epoch): the order is the same,
+        and the skipped batches draw no augmentation (streaming still decodes them).
+        """
+        self.epoch_rng_state = self.generator.get_state()
         if not self.cached:
-            yield from self._stream(self._train_loader, train=True)
+            yield from self._stream(self._train_loader, train=True, skip=skip)
             return
         n, size = len(self._train), self.config.batch_size
         order = torch.randperm(n, generator=self.generator) if self.config.loader.shuffle else torch.arange(n)
-        for indices in order.to(self.device).split(size):
+        for indices in order.to(self.device).split(size)[skip:]:
             if self.config.loader.drop_last and len(indices) < size and n >= size:
                 break
             yield self._finish(self._train.images[indices], self._train.labels[indices], train=True)
@@ -119,11 +129,11 @@ class Feed:
         x = torch.addcmul(self._shift, x, self._scale)
         return x.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
 
-    def _stream(self, loader: DataLoader, train: bool) -> Iterator[Batch]:
-        for images, labels, skipped in loader:
+    def _stream(self, loader: DataLoader, train: bool, skip: int = 0) -> Iterator[Batch]:
+        for index, (images, labels, skipped) in enumerate(loader):
             if skipped:
                 self._record(skipped)
-            if len(labels):
+            if len(labels) and index >= skip:
                 yield self._finish(images, labels, train)
 
     def _record(self, skipped: list[tuple[str, str]]) -> None:
@@ -164,6 +174,14 @@ class _Decoded(Dataset):
             return sample_tensor(sample, self.image_size, self.channels, self.resize), sample.label, None
         except UnreadableImage as exc:
             return None, sample.label, (str(exc.path), exc.reason)
+
+
+def _check_labels(train: torch.Tensor, val: torch.Tensor, classes: list[str]) -> None:
+    """Every label must index a class: caught here, before a step, not as an index error mid-run."""
+    for split, labels in (("training", train), ("validation", val)):
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= len(classes)):
+            raise DataError(f"{split} labels range over {int(labels.min())}..{int(labels.max())} "
+                            f"but there are {len(classes)} classes ({', '.join(classes[:10])})")
 
 
 def _seed_worker(worker_id: int) -> None:

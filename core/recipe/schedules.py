@@ -142,7 +142,10 @@ class Schedule:
         return self.scheduler.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.scheduler.load_state_dict(state)
+        """Continue at the saved step; a run given more epochs keeps its own length (one_cycle's phases)."""
+        own_length = {key: state_value for key, state_value in self.scheduler.state_dict().items()
+                      if key in ("total_steps", "_schedule_phases")}
+        self.scheduler.load_state_dict({**state, **own_length})
         self._warm()
 
     def _warm(self) -> None:

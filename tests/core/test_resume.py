@@ -1,0 +1,108 @@
+"""Resuming a run from last.pt: exactly, from an epoch boundary or mid-epoch, and only when it fits."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoints import load_checkpoint
+from core.errors import ConfigError
+from core.events import Event
+from core.resume import load_resume
+from core.runs import RunDir
+from core.training import fit
+
+RECIPE = ["train.epochs=3", "train.deterministic=true", "train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}",
+          "train.schedule={name: cosine, warmup_epochs: 0.5}", "data.augment={horizontal_flip: true, random_crop_padding: 2}",
+          "model.layers=[{conv2d: {out_channels: 8, kernel_size: 3, padding: 1}}, relu, {maxpool2d: {kernel_size: 2}}, "
+          "flatten, {dropout: {p: 0.3}}, {linear: {out_features: auto}}]"]
+
+
+def run_until(config, runs: Path, stop) -> tuple[RunDir, list[Event]]:
+    events: list[Event] = []
+    run = RunDir.create(runs, config.name, config)
+    fit(config, run, emit=events.append, should_stop=lambda: stop(events))
+    return run, events
+
+
+def resume(run: RunDir, *overrides: str) -> list[Event]:
+    config, checkpoint = load_resume(run.path, list(overrides))
+    events: list[Event] = []
+    fit(config, run, emit=events.append, should_stop=lambda: False, resume=checkpoint)
+    return events
+
+
+def weights(run: RunDir) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run.checkpoints_dir / "last.pt")["state_dict"]
+
+
+def metric_rows(run: RunDir) -> list[dict[str, str]]:
+    with run.metrics_path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def after_epoch(epoch: int):
+    """should_stop that says yes at the check right after epoch `epoch` saved last.pt."""
+    return lambda events: bool(events) and events[-1].type_name() == "checkpoint_saved" and events[-1].epoch == epoch
+
+
+def after_calls(count: int):
+    calls = iter(range(1, 10_000))
+    return lambda events: next(calls) >= count
+
+
+@pytest.fixture
+def uninterrupted(tiny, tmp_path: Path) -> RunDir:
+    run, _ = run_until(tiny(*RECIPE), tmp_path / "whole", lambda events: False)
+    return run
+
+
+def test_resume_at_an_epoch_boundary_gives_the_same_weights(tiny, tmp_path: Path, uninterrupted: RunDir) -> None:
+    run, events = run_until(tiny(*RECIPE), tmp_path / "split", after_epoch(2))
+    assert events[-1].status == "stopped" and events[-1].epochs_done == 2
+    resumed = resume(run)
+    assert [e.type_name() for e in resumed[:2]] == ["run_started", "run_resumed"]
+    assert resumed[1].epoch == 2 and resumed[1].batch == 0
+    expected = weights(uninterrupted)
+    assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
+    assert metric_rows(run) == [dict(row, seconds=r["seconds"], samples_per_second=r["samples_per_second"])
+                                for row, r in zip(metric_rows(uninterrupted), metric_rows(run))]
+    status = run.read_status()
+    assert status["state"] == "finished" and status["epochs_done"] == 3 and status["best_epoch"] is not None
+
+
+def test_resume_mid_epoch_continues_from_the_saved_batch(tiny, tmp_path: Path, uninterrupted: RunDir) -> None:
+    run, events = run_until(tiny(*RECIPE), tmp_path / "split", after_calls(7))  # 4 batches + epoch end, then 2
+    checkpoint = load_checkpoint(run.checkpoints_dir / "last.pt")
+    assert checkpoint["position"]["epoch"] == 1 and checkpoint["position"]["batch"] == 2
+    resumed = resume(run)
+    assert resumed[1].type_name() == "run_resumed" and (resumed[1].epoch, resumed[1].batch) == (1, 2)
+    expected = weights(uninterrupted)
+    assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
+    assert [row["epoch"] for row in metric_rows(run)] == ["1", "2", "3"]
+
+
+def test_resume_can_extend_a_run(tiny, tmp_path: Path) -> None:
+    config = tiny("train.epochs=1", "train.schedule={name: one_cycle}")
+    run, _ = run_until(config, tmp_path, lambda events: False)
+    events = resume(run, "train.epochs=3")
+    assert events[-1].status == "finished" and events[-1].epochs_done == 3
+    assert [e.epoch for e in events if e.type_name() == "epoch_ended"] == [2, 3]
+
+
+def test_a_config_that_cannot_continue_is_refused_naming_the_keys(tiny, tmp_path: Path) -> None:
+    run, _ = run_until(tiny("train.epochs=1"), tmp_path, lambda events: False)
+    with pytest.raises(ConfigError) as caught:
+        load_resume(run.path, ["model.layers.0.conv2d.out_channels=4", "train.optimizer.lr=0.5"])
+    paths = {issue.path for issue in caught.value.issues}
+    assert paths == {("model", "layers", 0, "conv2d", "out_channels"), ("train", "optimizer", "lr")}
+    assert "differs from the checkpoint" in str(caught.value)
+
+
+def test_a_run_without_last_pt_says_so(tmp_path: Path, tiny) -> None:
+    config = tiny()
+    run = RunDir.create(tmp_path, config.name, config)
+    with pytest.raises(Exception, match="no such file; a run can be resumed once it has saved last.pt"):
+        load_resume(run.path)
