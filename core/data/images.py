@@ -2,16 +2,33 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import EpsImagePlugin, Image, ImageOps, UnidentifiedImageError
 
 from core.errors import DataError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Formats Pillow registers but cannot decode here: stubs without a handler, Windows-only WMF/EMF,
+# MPEG (identified, never decoded) and EPS without Ghostscript.
+_UNREADABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG"} | ({"WMF"} if sys.platform != "win32" else set()))
+
+
+def _readable_extensions() -> frozenset[str]:
+    """Every file extension Pillow opens as an image (.jpg, .png, .ppm, .tga, .qoi, ...)."""
+    Image.init()
+    unreadable = _UNREADABLE_FORMATS | ({"EPS"} if not EpsImagePlugin.has_ghostscript() else set())
+    readable = {ext for ext, fmt in Image.registered_extensions().items()
+                if fmt in Image.OPEN and fmt not in unreadable}
+    return frozenset(readable | {".mpo"})  # multi-picture JPEGs: opened by the JPEG plugin
+
+
+IMAGE_EXTENSIONS = _readable_extensions()
 MAX_PIXELS = 89_478_485  # Pillow's own default; anything larger is treated as a decompression bomb
+MAX_DECODED_BYTES = 3 * MAX_PIXELS  # an RGB image at MAX_PIXELS; deeper modes get fewer pixels
+_ROWS_PER_BAND = 256
 
 # Pillow warns (and decodes) between MAX_PIXELS and twice that; make it an error instead.
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
@@ -57,6 +74,9 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise UnreadableImage(path, f"too large ({img.width}x{img.height} pixels)")
+            if decoded_bytes(img) > MAX_DECODED_BYTES:
+                raise UnreadableImage(path, f"too large to decode ({img.width}x{img.height} {img.mode}: "
+                                            f"{decoded_bytes(img) / 2**20:.0f} MiB)")
             img.load()
             img = ImageOps.exif_transpose(img)
         return _convert(img, "RGB" if channels == 3 else "L")
@@ -82,12 +102,22 @@ def _convert(img: Image.Image, mode: str) -> Image.Image:
     return img.convert(mode)
 
 
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes the image takes once decoded, from its header."""
+    bits = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I": 32, "F": 32}.get(img.mode, 8)
+    return img.width * img.height * len(img.getbands()) * max(bits, 8) // 8
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """16-bit and float greyscale to "L", scaled rather than clipped."""
-    values = np.asarray(img, dtype=np.float64)
+    """16-bit and float greyscale to "L", scaled rather than clipped, a band of rows at a time."""
+    values = np.asarray(img)
     peak = values.max(initial=0)
     scale = 255.0 if img.mode == "F" and peak <= 1.0 else (255.0 / 65535.0 if peak > 255 else 1.0)
-    return Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8))
+    out = np.empty(values.shape, dtype=np.uint8)
+    for top in range(0, values.shape[0], _ROWS_PER_BAND):
+        band = values[top:top + _ROWS_PER_BAND].astype(np.float32) * scale
+        out[top:top + _ROWS_PER_BAND] = np.clip(band, 0, 255).round()
+    return Image.fromarray(out)
 
 
 def _reason(exc: Exception) -> str:

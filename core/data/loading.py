@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ from core.data.sources import list_data, root_of
 from core.errors import DataError
 
 _CHUNK = 1024  # images per step when computing statistics
+_DECODE_CHUNK = 256  # files decoded at a time for statistics when streaming
 STATS_LIMIT = 10_000  # normalize: auto reads at most this many training images (a seeded choice)
 
 
@@ -174,26 +175,32 @@ def normalize_batch(images: torch.Tensor, mean: Sequence[float] | torch.Tensor,
     return (images.float() / 255.0 - m) / s
 
 
-def _channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and (population) std of uint8 N x C x H x W images, in [0, 1] units."""
-    channels = images.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    squares = torch.zeros(channels, dtype=torch.float64)
-    for chunk in images.split(_CHUNK):
-        x = chunk.to(torch.float64) / 255.0
-        total += x.sum(dim=(0, 2, 3))
-        squares += (x * x).sum(dim=(0, 2, 3))
-    count = images.numel() / channels
-    mean = total / count
-    std = (squares / count - mean * mean).clamp(min=0).sqrt()
+def _channel_stats(chunks: Iterable[torch.Tensor]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and (population) std of uint8 N x C x H x W chunks, in [0, 1] units.
+
+    Exact, from a 256-bin histogram per channel: memory stays at one chunk, with no float copies.
+    """
+    histogram: torch.Tensor | None = None
+    for chunk in chunks:
+        counts = torch.stack([torch.bincount(chunk[:, c].reshape(-1), minlength=256) for c in range(chunk.shape[1])])
+        histogram = counts if histogram is None else histogram + counts
+    if histogram is None or histogram.sum() == 0:
+        raise DataError("normalize: auto found no readable training images to compute mean and std from")
+    levels = torch.arange(256, dtype=torch.float64) / 255.0
+    counts = histogram.double()
+    pixels = counts.sum(dim=1)
+    mean = counts @ levels / pixels
+    std = (counts @ (levels * levels) / pixels - mean * mean).clamp(min=0).sqrt()
     return mean.tolist(), [s if s > 0 else 1.0 for s in std.tolist()]
 
 
 def auto_stats(train: Sequence[Sample], config: DataConfig, seed: int) -> tuple[list[float], list[float]]:
-    """normalize: auto's mean/std, from the training samples (a seeded STATS_LIMIT of them when more)."""
+    """normalize: auto's mean/std, from the training samples (a seeded STATS_LIMIT of them when more),
+    decoded a chunk at a time."""
     chosen = [train[i] for i in stats_indices(len(train), seed)]
-    split, _ = decode_samples(chosen, config.image_size, config.channels, config.resize)
-    return _channel_stats(split.images)
+    chunks = (decode_samples(chosen[start:start + _DECODE_CHUNK], config.image_size, config.channels,
+                             config.resize)[0].images for start in range(0, len(chosen), _DECODE_CHUNK))
+    return _channel_stats(chunks)
 
 
 def stats_indices(count: int, seed: int) -> list[int]:
@@ -205,8 +212,10 @@ def stats_indices(count: int, seed: int) -> list[int]:
 
 def _normalization(config: DataConfig, train: TensorSplit, seed: int) -> tuple[list[float], list[float]]:
     def auto() -> tuple[list[float], list[float]]:
-        images = train.images if len(train) <= STATS_LIMIT else train.images[stats_indices(len(train), seed)]
-        return _channel_stats(images)
+        if len(train) <= STATS_LIMIT:
+            return _channel_stats(train.images.split(_CHUNK))
+        indices = torch.tensor(stats_indices(len(train), seed))
+        return _channel_stats(train.images[chunk] for chunk in indices.split(_CHUNK))
 
     return normalization(config, auto)
 

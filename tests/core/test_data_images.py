@@ -98,3 +98,15 @@ def test_image_files_lists_a_folder_recursively_or_one_file(tmp_path, write_imag
     assert image_files(tmp_path / "a" / "img000.png") == [tmp_path / "a" / "img000.png"]
     with pytest.raises(FileNotFoundError):
         image_files(tmp_path / "missing")
+
+
+def test_decoding_is_bounded_in_memory_as_well_as_pixels(tmp_path, monkeypatch) -> None:
+    import core.data.images as images
+
+    path = tmp_path / "deep.png"
+    Image.new("I;16", (64, 48), 40_000).save(path)
+    monkeypatch.setattr(images, "MAX_DECODED_BYTES", 64 * 48 * 2 - 1)
+    with pytest.raises(images.UnreadableImage, match="too large to decode"):
+        images.open_image(path)
+    monkeypatch.setattr(images, "MAX_DECODED_BYTES", 64 * 48 * 2)
+    assert images.open_image(path, channels=1).getpixel((0, 0)) == round(40_000 * 255 / 65535)

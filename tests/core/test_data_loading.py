@@ -92,3 +92,19 @@ def test_shapes_source_generates_and_loads(tmp_path):
     assert data.classes == sorted(["circle", "square", "triangle", "star", "cross"])
     assert data.train.images.shape == (15, 3, 16, 16) and len(data.val) == 10
     assert data.train.labels.bincount().tolist() == [3] * 5 and data.skipped == []
+
+
+def test_auto_stats_decode_a_chunk_at_a_time_and_are_exact(tmp_path, monkeypatch) -> None:
+    import core.data.loading as loading
+
+    arrays = [np.full((4, 4, 3), value, dtype=np.uint8) for value in range(0, 250, 10)]
+    samples = [Sample(path=tmp_path / f"{i}.png", label=0, array=a) for i, a in enumerate(arrays)]
+    sizes: list[int] = []
+    decode = loading.decode_samples
+    monkeypatch.setattr(loading, "_DECODE_CHUNK", 4)
+    monkeypatch.setattr(loading, "decode_samples", lambda chosen, *a, **k: sizes.append(len(chosen)) or decode(chosen, *a, **k))
+    mean, std = loading.auto_stats(samples, DataConfig(image_size=(4, 4)), seed=0)
+    assert max(sizes) == 4 and sum(sizes) == len(samples)
+    reference = torch.tensor(np.stack(arrays), dtype=torch.float64) / 255
+    assert mean == pytest.approx(reference.mean(dim=(0, 1, 2)).tolist())
+    assert std == pytest.approx(reference.std(dim=(0, 1, 2), unbiased=False).tolist())
