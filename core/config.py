@@ -22,6 +22,7 @@ from core.recipe.schedules import SCHEDULES
 from core.schema import StrictModel
 
 DEFAULT_SHAPES_PATH = "data/shapes"
+AUTO_BATCH_START = 64  # batch_size: auto plans with this, and uses it where it cannot probe memory
 
 
 TABLES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}  # train.<key>: its table
@@ -163,7 +164,8 @@ class DataConfig(SourceConfig):
     channels: Literal[1, 3] = 3
     normalize: Union[Literal["auto", "none"], NormalizeStats] = "auto"
     augment: AugmentConfig = AugmentConfig()
-    batch_size: int = Field(64, ge=1, le=65_536)
+    batch_size: Union[Literal["auto"], int] = Field(
+        64, description="images per step; auto: the largest power of two that fits the GPU's memory (64 elsewhere)")
     on_error: Literal["skip", "fail"] = Field("skip", description="unreadable image: skip and report, or stop")
     cache: Literal["auto", "on", "off"] = Field("auto", description="decode once into memory (auto: if it fits)")
     memory_budget_mb: int = Field(2048, ge=1, description="largest decoded cache for cache: auto")
@@ -177,6 +179,18 @@ class DataConfig(SourceConfig):
         if isinstance(raw, dict) and raw.get("sources") and "source" not in raw:
             return {**raw, "source": "combined"}
         return raw
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch_size_range(cls, value: Any) -> Any:
+        if value != "auto" and not 1 <= value <= 65_536:
+            raise ValueError("batch_size must be between 1 and 65536, or auto")
+        return value
+
+    @property
+    def planned_batch_size(self) -> int:
+        """The batch size to plan budgets with: the number, or AUTO_BATCH_START for auto."""
+        return AUTO_BATCH_START if self.batch_size == "auto" else self.batch_size
 
     @field_validator("image_size", mode="before")
     @classmethod

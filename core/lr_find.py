@@ -57,7 +57,7 @@ def find_lr(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, 
         data = Feed(config.data, config.seed, device)
         if data.train_count == 0:
             raise DataError(f"{data.root} gives no training images")
-        model = build_for(config.model, input_shape(config), len(data.classes), config.data.batch_size)[0].to(device)
+        model = build_for(config.model, input_shape(config), len(data.classes), config.data.planned_batch_size)[0].to(device)
         train = config.train
         loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes)).to(device)
         optimizer = OPTIMIZERS[train.optimizer.name].build(model, train.optimizer)

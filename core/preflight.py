@@ -20,4 +20,4 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
 
 def check_config_model(config: RunConfig, num_classes: int) -> StackReport:
     """The layer table for the config's model on its input shape, with the budget checked for a batch."""
-    return check_for(config.model, input_shape(config), num_classes, config.data.batch_size)
+    return check_for(config.model, input_shape(config), num_classes, config.data.planned_batch_size)

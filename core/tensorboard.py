@@ -73,7 +73,7 @@ class TensorBoardLog:
 def hyperparameters(config: RunConfig) -> dict[str, Any]:
     """The run's training choices as flat scalars, e.g. optimizer.lr, loss.name, batch_size."""
     train = config.to_plain()["train"]
-    flat: dict[str, Any] = {"batch_size": config.data.batch_size, "epochs": train["epochs"],
+    flat: dict[str, Any] = {"batch_size": config.data.planned_batch_size, "epochs": train["epochs"],
                             "precision": train["precision"], "accumulate": train["accumulate"]}
     for section in ("optimizer", "loss", "schedule"):
         for key, value in train[section].items():

@@ -21,13 +21,15 @@ import torch
 from torch import nn
 
 from core.checkpoints import FORMAT, save_checkpoint
-from core.config import RunConfig
+from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
+from core.data.sources import list_data
 from core.devices import autocast_dtype, describe_device, resolve_device
 from core.errors import DataError, WorkbenchError
 from core.divergence import LossGuard, check_finite_weights
 from core.events import (BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                          RunStarted)
+from core.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.preflight import input_shape
 from core.recipe.early_stopping import EarlyStopper
@@ -159,6 +161,8 @@ class _Trainer:
         started = time.perf_counter()
         seed_everything(self.config.seed)
         self.device = resolve_device(self.config.train.device)
+        if self.config.data.batch_size == "auto":
+            self.config = with_batch_size(self.config, self._largest_batch_size())
         data = Feed(self.config.data, self.config.seed, self.device)
         if data.val_count == 0:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
@@ -166,12 +170,27 @@ class _Trainer:
         self._prepare(data)
         if self.resume is not None:
             self._restore(self.resume)
-        epochs_done, stopped, reason = self._epochs()
+        try:
+            epochs_done, stopped, reason = self._epochs()
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                raise out_of_memory(self.device, self.config.data.planned_batch_size) from exc
+            raise
         status = "stopped" if stopped else "finished"
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
                               run_dir=str(self.run.path), reason=reason))
         return RunResult(status, self.run.path, epochs_done, self.best_epoch, self.best_accuracy)
+
+    def _largest_batch_size(self) -> int:
+        """batch_size: auto, probed with a throwaway copy of the model before the data is decoded."""
+        listing = list_data(self.config.data, self.config.seed)
+        shape = input_shape(self.config)
+
+        def make_model() -> nn.Module:
+            return build_for(self.config.model, shape, len(listing.classes), AUTO_BATCH_START)[0]
+
+        return find_batch_size(make_model, shape, self.device, max(len(listing.train), 1), self.log)
 
     def _prepare(self, data: Feed) -> None:
         config, train = self.config, self.config.train
@@ -201,7 +220,7 @@ class _Trainer:
         self.emit(RunStarted(
             run_dir=str(self.run.path), name=config.name, device=describe_device(self.device),
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
-            val_samples=data.val_count, batches_per_epoch=self.batches,
+            val_samples=data.val_count, batches_per_epoch=self.batches, batch_size=config.data.planned_batch_size,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
             precision=self.precision, compiled=self.forward is not self.model, warnings=self._data_warnings()))
 

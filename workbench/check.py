@@ -64,7 +64,7 @@ def run_check(config_path: Path, overrides: list[str]) -> int:
     console = Console()
     console = console if console.is_terminal else Console(width=WIDTH)
     console.print(f"{config_path}: {len(classes)} classes, input {format_shape(report.input_shape)}, "
-                  f"batch {config.data.batch_size}", markup=False, highlight=False, soft_wrap=True)
+                  f"batch {config.data.planned_batch_size}", markup=False, highlight=False, soft_wrap=True)
     table = Table(box=box.SIMPLE_HEAD)
     for column in COLUMNS:
         left = column in ("layer", "input", "output")

@@ -21,7 +21,7 @@ def run_export(config_path: Path, overrides: list[str], output: Path | None) -> 
     if report.error is not None:
         print_problems(config, report)
         return EXIT_INVALID
-    _, plain = plan_for(config.model, input_shape(config), len(classes), config.data.batch_size)
+    _, plain = plan_for(config.model, input_shape(config), len(classes), config.data.planned_batch_size)
     try:
         code = export_code(plain, report, len(classes))
     except WorkbenchError as exc:

@@ -24,6 +24,7 @@ from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data
 from core.errors import DataError
 
+WORKER_TIMEOUT_SECONDS = 600  # a worker that delivers no batch for this long is taken as hung
 Batch = tuple[torch.Tensor, torch.Tensor]  # (float N x C x H x W normalised, int64 labels), on the device
 
 
@@ -67,8 +68,8 @@ class Feed:
             labels = torch.tensor([sample.label for sample in listing.train], dtype=torch.int64)
             val_labels = torch.tensor([sample.label for sample in listing.val], dtype=torch.int64)
             self._train_loader = self._loader(listing.train, shuffle=config.loader.shuffle,
-                                              drop_last=config.loader.drop_last, batch_size=config.batch_size)
-            self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.batch_size)
+                                              drop_last=config.loader.drop_last, batch_size=config.planned_batch_size)
+            self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.planned_batch_size)
         _check_labels(labels, val_labels, self.classes)
         self.train_class_counts = torch.bincount(labels, minlength=len(self.classes)).tolist()
         self.val_class_counts = torch.bincount(val_labels, minlength=len(self.classes)).tolist()
@@ -79,7 +80,7 @@ class Feed:
 
     @property
     def batches_per_epoch(self) -> int:
-        size, count = self.config.batch_size, self.train_count
+        size, count = self.config.planned_batch_size, self.train_count
         return count // size if self.config.loader.drop_last and count >= size else -(-count // size)
 
     def describe(self) -> str:
@@ -95,7 +96,7 @@ class Feed:
         if not self.cached:
             yield from self._stream(self._train_loader, train=True, skip=skip)
             return
-        n, size = len(self._train), self.config.batch_size
+        n, size = len(self._train), self.config.planned_batch_size
         order = torch.randperm(n, generator=self.generator) if self.config.loader.shuffle else torch.arange(n)
         for indices in order.to(self.device).split(size)[skip:]:
             if self.config.loader.drop_last and len(indices) < size and n >= size:
@@ -107,7 +108,7 @@ class Feed:
         if not self.cached:
             yield from self._stream(self._val_loader, train=False)
             return
-        size = 2 * self.config.batch_size
+        size = 2 * self.config.planned_batch_size
         for start in range(0, len(self._val), size):
             yield self._finish(self._val.images[start:start + size], self._val.labels[start:start + size], train=False)
 
@@ -130,11 +131,17 @@ class Feed:
         return x.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
 
     def _stream(self, loader: DataLoader, train: bool, skip: int = 0) -> Iterator[Batch]:
-        for index, (images, labels, skipped) in enumerate(loader):
-            if skipped:
-                self._record(skipped)
-            if len(labels) and index >= skip:
-                yield self._finish(images, labels, train)
+        try:
+            for index, (images, labels, skipped) in enumerate(loader):
+                if skipped:
+                    self._record(skipped)
+                if len(labels) and index >= skip:
+                    yield self._finish(images, labels, train)
+        except RuntimeError as exc:  # a worker killed (by the OOM killer, say) or stuck past the timeout
+            if "DataLoader" not in str(exc):
+                raise
+            raise DataError(f"a data-loading worker failed: {exc}\n    hint: the machine may be out of memory "
+                            "(see dmesg); try data.loader.num_workers: 0 or a smaller data.batch_size") from exc
 
     def _record(self, skipped: list[tuple[str, str]]) -> None:
         files = [SkippedFile(Path(path), reason) for path, reason in skipped]
@@ -153,7 +160,8 @@ class Feed:
         return DataLoader(_Decoded(samples, c.image_size, c.channels, c.resize), batch_size=batch_size,
                           shuffle=shuffle, drop_last=drop_last, num_workers=workers, pin_memory=pin,
                           persistent_workers=options.persistent_workers and workers > 0, collate_fn=_collate,
-                          generator=self.generator if shuffle else None, worker_init_fn=_seed_worker)
+                          generator=self.generator if shuffle else None, worker_init_fn=_seed_worker,
+                          timeout=WORKER_TIMEOUT_SECONDS if workers else 0)
 
 
 @dataclass

@@ -9,7 +9,9 @@ import torch
 import core.training
 from core.checkpoints import load_checkpoint
 from core.divergence import NonFiniteLoss
+from core.config import AUTO_BATCH_START
 from core.errors import DataError
+from core.memory import OutOfMemory, largest_fitting
 
 
 @pytest.fixture
@@ -94,3 +96,52 @@ def test_a_class_without_validation_images_is_a_warning(tmp_path: Path, write_im
     assert "warning: no validation images for class dogs" in run.log_path.read_text()
     with pytest.raises(DataError, match="no validation images for class dogs"):
         train(tiny("data.source=folder", f"data.path={tmp_path / 'data'}", "data.on_error=fail"), tmp_path / "runs")
+
+
+def test_out_of_memory_names_the_batch_size_and_the_fix(tiny, train, monkeypatch, tmp_path: Path) -> None:
+    original = core.training.build_for
+
+    def hungry(*args, **kwargs):
+        model, spec = original(*args, **kwargs)
+
+        def hook(module, inputs, output):
+            if module.training:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+            return output
+
+        model.register_forward_hook(hook)
+        return model, spec
+
+    monkeypatch.setattr(core.training, "build_for", hungry)
+    with pytest.raises(OutOfMemory, match="out of memory on cpu at data.batch_size 32") as caught:
+        train(tiny(), tmp_path)
+    assert "data.batch_size: auto" in str(caught.value)
+    [run_dir] = tmp_path.iterdir()
+    assert '"state": "failed"' in (run_dir / "status.json").read_text()
+
+
+def test_batch_size_auto_finds_the_largest_power_of_two_that_fits() -> None:
+    assert largest_fitting(lambda size: size <= 300, limit=4096) == 256
+    assert largest_fitting(lambda size: True, limit=100) == 64
+    assert largest_fitting(lambda size: False, limit=100) == 0
+
+
+def test_batch_size_auto_on_cpu_uses_the_default_and_says_so(tiny, train, tmp_path: Path) -> None:
+    run, events = train(tiny("data.batch_size=auto", "train.epochs=1"), tmp_path)
+    assert events[0].batch_size == AUTO_BATCH_START
+    assert f"data.batch_size: auto uses {AUTO_BATCH_START} on cpu" in run.log_path.read_text()
+
+
+def test_a_dying_loader_worker_ends_the_run_with_an_error(tiny, train, monkeypatch, tmp_path: Path) -> None:
+    import os
+
+    import core.data.batches as batches
+
+    def die(*args, **kwargs):
+        os._exit(3)
+
+    monkeypatch.setattr(batches, "sample_tensor", die)  # inherited by the forked worker
+    config = tiny("data.cache='off'", "data.loader={num_workers: 1, persistent_workers: false}",
+                  "data.normalize={mean: [0.5], std: [0.25]}", "train.epochs=1")
+    with pytest.raises(DataError, match="a data-loading worker failed"):
+        train(config, tmp_path)
