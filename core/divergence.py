@@ -42,9 +42,16 @@ class LossGuard:
         self._first_bad = torch.where(bad, self._counter, self._first_bad)
         return False
 
-    def check(self) -> None:
-        """Raise NonFiniteLoss if a batch so far had a NaN or infinite loss (synchronises)."""
+    def diverged(self) -> bool:
+        """Whether a batch so far had a NaN or infinite loss (synchronises)."""
+        return bool(self._first_bad.item() >= 0)
+
+    def check(self, force: bool = False) -> None:
+        """Raise NonFiniteLoss if a batch so far had a NaN or infinite loss (synchronises);
+        `force`: another process found one."""
         first = int(self._first_bad.item())
+        if force and first < 0:
+            raise NonFiniteLoss(f"the loss became NaN or infinite in another process of this run\n    {HINT}")
         if first >= 0:
             epoch, batch = divmod(first - 1, self.batches_per_epoch)
             raise NonFiniteLoss(f"the loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} "

@@ -38,7 +38,9 @@ class RunStarted(Event):
     precision: str = "fp32"  # what the run trains in (a requested bf16 or fp16 can fall back)
     compiled: bool = False
     warnings: list[str] = field(default_factory=list)  # about the data, e.g. a class without validation images
-    batch_size: int = 0  # the one used (data.batch_size: auto resolves to a number)
+    batch_size: int = 0  # per process, the one used (data.batch_size: auto resolves to a number)
+    world_size: int = 1  # processes training together (torchrun)
+    backend: str = ""  # their torch.distributed backend: gloo or nccl
 
 
 @dataclass(frozen=True)

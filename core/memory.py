@@ -49,10 +49,8 @@ def find_batch_size(make_model: Callable[[], nn.Module], input_shape: tuple[int,
     if device.type != "cuda":
         log(f"data.batch_size: auto uses {AUTO_BATCH_START} on {device.type} (only GPU memory is probed)")
         return min(AUTO_BATCH_START, limit)
-    model = make_model().to(device)
-    fits = largest_fitting(lambda size: _step_fits(model, input_shape, size, device), min(limit, AUTO_BATCH_LIMIT))
-    del model
-    gc.collect()
+    fits = _probe(make_model, input_shape, device, min(limit, AUTO_BATCH_LIMIT))
+    gc.collect()  # the probe's model and gradients
     torch.cuda.empty_cache()
     if fits == 0:
         raise out_of_memory(device, 1)
@@ -66,6 +64,11 @@ def largest_fitting(fits: Callable[[int], bool], limit: int) -> int:
     while size <= limit and fits(size):
         best, size = size, size * 2
     return best
+
+
+def _probe(make_model: Callable[[], nn.Module], input_shape: tuple[int, ...], device: torch.device, limit: int) -> int:
+    model = make_model().to(device)
+    return largest_fitting(lambda size: _step_fits(model, input_shape, size, device), limit)
 
 
 def _step_fits(model: nn.Module, input_shape: tuple[int, ...], size: int, device: torch.device) -> bool:

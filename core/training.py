@@ -25,6 +25,7 @@ from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
 from core.devices import autocast_dtype, describe_device, resolve_device
+from core.distributed import World, any_across, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.divergence import LossGuard, check_finite_weights
 from core.events import (BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
@@ -41,6 +42,7 @@ from core.runs import RunDir, RunRecorder
 from core.tensorboard import TensorBoardLog
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
+SYNC_EVERY = 8  # under torchrun, ranks agree on stopping every this many batches
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -53,37 +55,42 @@ class RunResult:
     best_val_accuracy: float | None
 
 
-def fit(config: RunConfig, run: RunDir, *, emit: Emit, should_stop: Callable[[], bool],
-        resume: dict[str, Any] | None = None) -> RunResult:
+def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Callable[[], bool],
+        resume: dict[str, Any] | None = None, world: World = World()) -> RunResult:
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
     `resume` is the run's last.pt (see core.resume.load_resume): training continues where it
-    stopped. Either way a failure is recorded in the run directory (status.json, events, train.log).
+    stopped. Under torchrun `world` is this process's place; ranks other than 0 pass run=None
+    and write nothing. A failure is recorded in the run directory (status.json, events, train.log).
     """
-    recorder = RunRecorder(run, config.train.epochs, resumed_at=None if resume is None else resume["position"]["epoch"])
+    resumed_at = None if resume is None else resume["position"]["epoch"]
+    recorder = RunRecorder(run, config.train.epochs, resumed_at=resumed_at) if run is not None else None
+    log = recorder.log if recorder is not None else (lambda text: None)
     tensorboard: TensorBoardLog | None = None
+    run_dir = str(run.path) if run is not None else ""
 
     def report(event: Event) -> None:
-        recorder.record(event)
-        if tensorboard is not None:
-            tensorboard.record(event)
+        for subscriber in (recorder, tensorboard):
+            if subscriber is not None:
+                subscriber.record(event)
         emit(event)
 
     try:
-        tensorboard = TensorBoardLog(run.tensorboard_dir, config, recorder.log)
+        if run is not None:
+            tensorboard = TensorBoardLog(run.tensorboard_dir, config, log)
         with deterministic(config.train.deterministic):
-            return _Trainer(config, run, report, should_stop, recorder.log, tensorboard, resume).train()
+            return _Trainer(config, run, report, should_stop, log, tensorboard, resume, world).train()
     except WorkbenchError as exc:
-        report(RunFailed(error=str(exc), kind="input", run_dir=str(run.path)))
+        report(RunFailed(error=str(exc), kind="input", run_dir=run_dir))
         raise
     except BaseException as exc:
-        recorder.log(traceback.format_exc())
-        report(RunFailed(error=f"{type(exc).__name__}: {exc}", kind="crash", run_dir=str(run.path)))
+        log(traceback.format_exc())
+        report(RunFailed(error=f"{type(exc).__name__}: {exc}", kind="crash", run_dir=run_dir))
         raise
     finally:
-        if tensorboard is not None:
-            tensorboard.close()
-        recorder.close()
+        for subscriber in (tensorboard, recorder):
+            if subscriber is not None:
+                subscriber.close()
 
 
 @contextlib.contextmanager
@@ -115,23 +122,24 @@ def seed_everything(seed: int) -> None:
 
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: Loss,
-             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> tuple[float, float]:
-    """Mean loss (the training loss, batch means weighted by batch size) and accuracy over normalised batches."""
+             autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+             world: World = World()) -> tuple[float, float]:
+    """Mean loss (the training loss, batch means weighted by batch size) and accuracy over normalised
+    batches; under torchrun over every rank's share."""
     model.eval()
-    loss_sum = correct = None
-    count = 0
+    loss_sum, correct, count = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
     with torch.inference_mode():
         for images, labels in batches:
             with autocast():
                 logits = model(images)
                 loss = loss_fn(logits, labels).float() * len(labels)
-            hits = (logits.argmax(1) == labels).sum()
-            loss_sum = loss if loss_sum is None else loss_sum + loss
-            correct = hits if correct is None else correct + hits
+            loss_sum = loss_sum.to(loss.device) + loss
+            correct = correct.to(loss.device) + (logits.argmax(1) == labels).sum()
             count += len(labels)
-    if count == 0:
+    loss_sum, correct, total = sum_across(world, loss_sum, correct, torch.tensor(float(count), device=loss_sum.device))
+    if total.item() == 0:
         return 0.0, 0.0
-    return loss_sum.item() / count, correct.item() / count
+    return loss_sum.item() / total.item(), correct.item() / total.item()
 
 
 def train_mode(model: nn.Module) -> None:
@@ -147,10 +155,12 @@ def train_mode(model: nn.Module) -> None:
 class _Trainer:
     """One run's state: data, model, optimizer, schedule and the best result so far."""
 
-    def __init__(self, config: RunConfig, run: RunDir, emit: Emit, should_stop: Callable[[], bool],
-                 log: Callable[[str], None], tensorboard: TensorBoardLog, resume: dict[str, Any] | None) -> None:
+    def __init__(self, config: RunConfig, run: RunDir | None, emit: Emit, should_stop: Callable[[], bool],
+                 log: Callable[[str], None], tensorboard: TensorBoardLog | None, resume: dict[str, Any] | None,
+                 world: World) -> None:
         self.config, self.run, self.emit, self.should_stop, self.log = config, run, emit, should_stop, log
-        self.tensorboard, self.resume = tensorboard, resume
+        self.tensorboard, self.resume, self.world = tensorboard, resume, world
+        self.run_dir = str(run.path) if run is not None else ""
         self.position = Position(0)
         self.best_epoch: int | None = None
         self.best_accuracy: float | None = None
@@ -160,10 +170,10 @@ class _Trainer:
     def train(self) -> RunResult:
         started = time.perf_counter()
         seed_everything(self.config.seed)
-        self.device = resolve_device(self.config.train.device)
+        self.device = rank_device(self.world, resolve_device(self.config.train.device))
         if self.config.data.batch_size == "auto":
             self.config = with_batch_size(self.config, self._largest_batch_size())
-        data = Feed(self.config.data, self.config.seed, self.device)
+        data = Feed(self.config.data, self.config.seed, self.device, self.world)
         if data.val_count == 0:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)
@@ -179,8 +189,8 @@ class _Trainer:
         status = "stopped" if stopped else "finished"
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
-                              run_dir=str(self.run.path), reason=reason))
-        return RunResult(status, self.run.path, epochs_done, self.best_epoch, self.best_accuracy)
+                              run_dir=self.run_dir, reason=reason))
+        return RunResult(status, self.run.path if self.run else None, epochs_done, self.best_epoch, self.best_accuracy)
 
     def _largest_batch_size(self) -> int:
         """batch_size: auto, probed with a throwaway copy of the model before the data is decoded."""
@@ -214,15 +224,16 @@ class _Trainer:
         self.guard = LossGuard(self.device, self.batches, train.on_nan, self.log)
         example = torch.zeros(1, *self.input_shape, device=self.device).contiguous(memory_format=memory_format)
         self._check_outputs(example, len(data.classes))
-        if self.resume is None:
+        if self.resume is None and self.tensorboard is not None:
             self.tensorboard.add_model(self.model, example, data.sample_images())
-        self.forward = self._compiled()
+        self.forward = self._compiled(self._parallel())
         self.emit(RunStarted(
-            run_dir=str(self.run.path), name=config.name, device=describe_device(self.device),
+            run_dir=self.run_dir, name=config.name, device=describe_device(self.device),
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
             val_samples=data.val_count, batches_per_epoch=self.batches, batch_size=config.data.planned_batch_size,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
-            precision=self.precision, compiled=self.forward is not self.model, warnings=self._data_warnings()))
+            precision=self.precision, compiled=self.compiled, warnings=self._data_warnings(),
+            world_size=self.world.size, backend=self.world.backend or ""))
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
         """The model must give one output per class: caught before the first step, not as an index error."""
@@ -277,14 +288,43 @@ class _Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def _compiled(self) -> nn.Module:
+    def _parallel(self) -> nn.Module:
+        """Under torchrun, the model wrapped in DistributedDataParallel (gradients averaged over ranks)."""
+        if not self.world.distributed:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def _compiled(self, model: nn.Module) -> nn.Module:
         """torch.compile on CUDA when asked; on other devices the eager model (it did not pay off there)."""
-        if not self.config.train.compile:
-            return self.model
-        if self.device.type != "cuda":
+        self.compiled = self.config.train.compile and self.device.type == "cuda"
+        if self.config.train.compile and not self.compiled:
             self.log(f"train.compile: skipped on {self.device.type}; it speeds up GPU training only")
-            return self.model
-        return torch.compile(self.model)
+        return torch.compile(model) if self.compiled else model
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop now; under torchrun every rank stops at the same batch, and a rank's
+        non-finite loss stops them all."""
+        stop, diverged = any_across(self.world, self.should_stop(), self.guard.diverged(), device=self.device)
+        if diverged:
+            self.guard.check(force=True)
+        return stop
+
+    def _check_divergence(self) -> None:
+        if self.world.distributed:
+            _, diverged = any_across(self.world, False, self.guard.diverged(), device=self.device)
+            if diverged:
+                self.guard.check(force=True)
+        else:
+            self.guard.check()
+
+    def _mean_across_ranks(self, local_mean: float, samples: int) -> float:
+        if not self.world.distributed:
+            return local_mean
+        total, count = sum_across(self.world, torch.tensor(local_mean * samples), torch.tensor(float(samples)))
+        return total.item() / max(count.item(), 1.0)
 
     def _epochs(self) -> tuple[int, bool, str]:
         """Run the epochs; return (epochs completed, whether a stop was requested, why it ended early)."""
@@ -297,10 +337,12 @@ class _Trainer:
                 self._save("last", epoch - 1, stopped_at)
                 return epoch - 1, True, "stop requested"
             train_seconds = time.perf_counter() - epoch_started
-            val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast)
+            train_loss = self._mean_across_ranks(train_loss, samples)
+            val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast,
+                                              self.world)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
-            self.guard.check()
+            self._check_divergence()
             self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
                                  val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
@@ -312,7 +354,7 @@ class _Trainer:
             self._save("last", epoch)
             if reason:
                 return epoch, False, reason
-            if self.should_stop():
+            if self._stop_agreed():
                 return epoch, epoch < epochs, "stop requested" if epoch < epochs else ""
         return max(epochs, start.epoch), False, ""
 
@@ -342,13 +384,14 @@ class _Trainer:
                 committed = Position(epoch - 1, batch, loss_sum, samples)
             now = time.perf_counter()
             if now - last_report >= BATCH_EVENT_SECONDS or batch == self.batches:
-                self.guard.check()
+                if not self.world.distributed:  # ranks check together, in _stop_agreed
+                    self.guard.check()
                 self.emit(BatchEnded(epoch=epoch, batch=batch, batches=self.batches,
                                      step=(epoch - 1) * self.batches + batch, loss=loss.item(),
                                      samples_per_second=window_samples / max(now - window_start, 1e-9),
                                      lr=self.lr))
                 last_report, window_start, window_samples = now, now, 0
-            if self.should_stop():
+            if (not self.world.distributed or batch % SYNC_EVERY == 0 or batch == self.batches) and self._stop_agreed():
                 return 0.0, samples, committed
         return loss_sum.item() / max(samples, 1), samples, None
 
@@ -372,9 +415,11 @@ class _Trainer:
             self.log(f"skipped {file.path}: {file.reason}")
 
     def _save(self, kind: str, epoch: int, stopped_at: Position | None = None) -> None:
-        """Write best.pt or last.pt, after checking that nothing diverged; last.pt can resume the run."""
-        self.guard.check()
+        """Write best.pt or last.pt (rank 0 only), after checking that nothing diverged; last.pt can resume the run."""
+        self._check_divergence()
         check_finite_weights(self.model, epoch)
+        if self.run is None:
+            return
         path = self.run.checkpoints_dir / f"{kind}.pt"
         checkpoint = self._checkpoint(epoch)
         if kind == "last":

@@ -22,6 +22,7 @@ from core.data.loading import (TensorSplit, auto_stats, data_root, decode_sample
                                sample_tensor)
 from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data
+from core.distributed import World
 from core.errors import DataError
 
 WORKER_TIMEOUT_SECONDS = 600  # a worker that delivers no batch for this long is taken as hung
@@ -43,9 +44,9 @@ def use_cache(listing: Listing, config: DataConfig) -> bool:
 class Feed:
     """The training and validation batches of one run; `skipped` grows as streaming finds bad files."""
 
-    def __init__(self, config: DataConfig, seed: int, device: torch.device) -> None:
+    def __init__(self, config: DataConfig, seed: int, device: torch.device, world: World = World()) -> None:
         listing = list_data(config, seed)
-        self.config, self.device = config, device
+        self.config, self.device, self.world = config, device, world
         self.classes = listing.classes
         self.root = data_root(config)
         self.cached = use_cache(listing, config)
@@ -67,9 +68,8 @@ class Feed:
             self.train_count, self.val_count = len(listing.train), len(listing.val)
             labels = torch.tensor([sample.label for sample in listing.train], dtype=torch.int64)
             val_labels = torch.tensor([sample.label for sample in listing.val], dtype=torch.int64)
-            self._train_loader = self._loader(listing.train, shuffle=config.loader.shuffle,
-                                              drop_last=config.loader.drop_last, batch_size=config.planned_batch_size)
-            self._val_loader = self._loader(listing.val, shuffle=False, drop_last=False, batch_size=2 * config.planned_batch_size)
+            self._train_loader = self._loader(listing.train, self._train_order(len(listing.train)))
+            self._val_loader = self._loader(listing.val, self._val_order(len(listing.val)))
         _check_labels(labels, val_labels, self.classes)
         self.train_class_counts = torch.bincount(labels, minlength=len(self.classes)).tolist()
         self.val_class_counts = torch.bincount(val_labels, minlength=len(self.classes)).tolist()
@@ -80,8 +80,15 @@ class Feed:
 
     @property
     def batches_per_epoch(self) -> int:
-        size, count = self.config.planned_batch_size, self.train_count
-        return count // size if self.config.loader.drop_last and count >= size else -(-count // size)
+        return len(self._train_order(self.train_count))
+
+    def _train_order(self, count: int) -> "EpochOrder":
+        loader = self.config.loader
+        return EpochOrder(count, self.config.planned_batch_size, self.world, self.generator if loader.shuffle else None,
+                          loader.drop_last)
+
+    def _val_order(self, count: int) -> "EpochOrder":
+        return EpochOrder(count, 2 * self.config.planned_batch_size, self.world, None, drop_last=False)
 
     def describe(self) -> str:
         return "decoded once, on the device" if self.cached else "streamed from files"
@@ -96,21 +103,19 @@ class Feed:
         if not self.cached:
             yield from self._stream(self._train_loader, train=True, skip=skip)
             return
-        n, size = len(self._train), self.config.planned_batch_size
-        order = torch.randperm(n, generator=self.generator) if self.config.loader.shuffle else torch.arange(n)
-        for indices in order.to(self.device).split(size)[skip:]:
-            if self.config.loader.drop_last and len(indices) < size and n >= size:
-                break
-            yield self._finish(self._train.images[indices], self._train.labels[indices], train=True)
+        for number, indices in enumerate(self._train_order(len(self._train))):
+            if number >= skip:
+                indices = torch.tensor(indices, device=self.device)
+                yield self._finish(self._train.images[indices], self._train.labels[indices], train=True)
 
     def val_batches(self) -> Iterator[Batch]:
         """The validation set in order, normalised, without augmentation."""
         if not self.cached:
             yield from self._stream(self._val_loader, train=False)
             return
-        size = 2 * self.config.planned_batch_size
-        for start in range(0, len(self._val), size):
-            yield self._finish(self._val.images[start:start + size], self._val.labels[start:start + size], train=False)
+        for indices in self._val_order(len(self._val)):
+            indices = torch.tensor(indices, device=self.device)
+            yield self._finish(self._val.images[indices], self._val.labels[indices], train=False)
 
     def take_skipped(self) -> list[SkippedFile]:
         """Bad files found while streaming since the last call."""
@@ -152,16 +157,50 @@ class Feed:
         self.skipped += fresh
         self._new_skipped += fresh
 
-    def _loader(self, samples: list[Sample], *, shuffle: bool, drop_last: bool, batch_size: int) -> DataLoader:
+    def _loader(self, samples: list[Sample], order: "EpochOrder") -> DataLoader:
         options = self.config.loader
         workers = min(8, os.cpu_count() or 1) if options.num_workers == "auto" else options.num_workers
         pin = self.device.type == "cuda" if options.pin_memory == "auto" else options.pin_memory
         c = self.config
-        return DataLoader(_Decoded(samples, c.image_size, c.channels, c.resize), batch_size=batch_size,
-                          shuffle=shuffle, drop_last=drop_last, num_workers=workers, pin_memory=pin,
-                          persistent_workers=options.persistent_workers and workers > 0, collate_fn=_collate,
-                          generator=self.generator if shuffle else None, worker_init_fn=_seed_worker,
+        return DataLoader(_Decoded(samples, c.image_size, c.channels, c.resize), batch_sampler=order,
+                          num_workers=workers, pin_memory=pin, collate_fn=_collate, worker_init_fn=_seed_worker,
+                          persistent_workers=options.persistent_workers and workers > 0,
                           timeout=WORKER_TIMEOUT_SECONDS if workers else 0)
+
+
+@dataclass
+class EpochOrder:
+    """One epoch's batches as index lists, the same for the cached and the streaming path.
+
+    The order is a permutation from `generator` (None: in order). Each global batch of
+    batch_size x world.size indices is dealt out to the ranks (rank r takes every size-th from
+    r), so n ranks together see what one process sees with an n-times larger batch.
+    """
+
+    count: int
+    batch_size: int
+    world: World
+    generator: torch.Generator | None
+    drop_last: bool
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.count, generator=self.generator) if self.generator else torch.arange(self.count)
+        for start in range(0, self._kept(), self._global):
+            yield order[start + self.world.rank:start + self._global:self.world.size].tolist()
+
+    def __len__(self) -> int:
+        return -(-self._kept() // self._global)
+
+    @property
+    def _global(self) -> int:
+        return self.batch_size * self.world.size
+
+    def _kept(self) -> int:
+        """Indices in batches: a last partial batch is dropped with drop_last, or when a rank would get none."""
+        partial = self.count % self._global
+        if partial and ((self.drop_last and self.count >= self._global) or partial < self.world.size):
+            return self.count - partial
+        return self.count
 
 
 @dataclass

@@ -1,0 +1,83 @@
+"""Training on several processes with torch.distributed, as started by torchrun.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK for each process; `World.from_environment`
+reads them, `start` joins the process group (nccl on CUDA, gloo on CPU). The engine then wraps
+the model in DistributedDataParallel, gives each rank its share of every global batch, reduces
+the metrics across ranks, and lets rank 0 alone write the run directory.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from core.errors import WorkbenchError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # None: a single process
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls) -> "World":
+        """This process's place in a torchrun job; a single process when not started by torchrun."""
+        try:
+            size = int(os.environ.get("WORLD_SIZE", "1"))
+            rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+        except ValueError as exc:
+            raise WorkbenchError(f"torchrun's RANK, WORLD_SIZE or LOCAL_RANK is not a number: {exc}") from exc
+        return cls(rank, size, local_rank) if size > 1 else cls()
+
+
+def start(world: World, device_type: str) -> World:
+    """Join the process group: nccl for CUDA devices, gloo otherwise. A single process joins nothing."""
+    if not world.distributed:
+        return world
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if device_type == "cuda":
+        torch.cuda.set_device(world.local_rank)
+    dist.init_process_group(backend)
+    return World(world.rank, world.size, world.local_rank, backend)
+
+
+def stop(world: World) -> None:
+    if world.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank_device(world: World, device: torch.device) -> torch.device:
+    """Each rank trains on its own GPU (cuda:LOCAL_RANK); CPU ranks share the CPU."""
+    if world.distributed and device.type == "cuda":
+        return torch.device("cuda", world.local_rank)
+    return device
+
+
+def sum_across(world: World, *values: torch.Tensor) -> list[torch.Tensor]:
+    """Each value summed over the ranks (itself in a single process)."""
+    if not world.distributed:
+        return list(values)
+    stacked = torch.stack([v.detach().double() for v in values])
+    dist.all_reduce(stacked)
+    return list(stacked.unbind())
+
+
+def any_across(world: World, *flags: bool, device: torch.device) -> list[bool]:
+    """Each flag true on any rank: how ranks agree to stop at the same batch."""
+    if not world.distributed:
+        return list(flags)
+    values = torch.tensor([float(f) for f in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return [bool(v) for v in values.tolist()]

@@ -1,0 +1,57 @@
+"""`torchrun -m workbench --run`: two gloo processes on the CPU train like one process with twice the batch."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """\
+name: ddp
+seed: 5
+data:
+  source: shapes
+  path: {data}
+  image_size: [16, 16]
+  batch_size: {batch}
+  shapes: {{train_per_class: 24, val_per_class: 8, size: 16}}
+model:
+  layers: [{{conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}}}, relu, {{maxpool2d: {{kernel_size: 2}}}}, flatten,
+           {{linear: {{out_features: auto}}}}]
+train: {{epochs: 2, device: cpu, optimizer: {{name: sgd, lr: 0.05, momentum: 0.9}}}}
+"""
+
+
+def train(tmp_path: Path, name: str, batch: int, launcher: list[str], *extra: str) -> Path:
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=batch))
+    runs = tmp_path / name
+    result = subprocess.run([*launcher, "-m", "workbench", "--run", str(config), "--runs-dir", str(runs), *extra],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    [run] = runs.iterdir()  # rank 0 alone made a run directory
+    return run
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state_dict"]
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
+    one = train(tmp_path, "one", 16, [sys.executable])
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    two = train(tmp_path, "two", 8, torchrun)
+    expected = weights(one)
+    for key, value in weights(two).items():
+        assert torch.allclose(value, expected[key], atol=1e-5), key
+    started = json.loads((two / "events.jsonl").read_text().splitlines()[0])
+    assert (started["world_size"], started["backend"]) == (2, "gloo")
+    assert [row.split(",")[0] for row in (two / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2"]
