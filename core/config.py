@@ -8,7 +8,9 @@ data, so a config can always be written back to YAML and stored in a checkpoint.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Union
 
@@ -22,6 +24,7 @@ from core.recipe.schedules import SCHEDULES
 from core.schema import StrictModel
 
 DEFAULT_SHAPES_PATH = "data/shapes"
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes
 AUTO_BATCH_START = 64  # batch_size: auto plans with this, and uses it where it cannot probe memory
 
 
@@ -197,6 +200,12 @@ class DataConfig(SourceConfig):
     def _square_from_int(cls, value: Any) -> Any:
         return _size_pair(value)
 
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """`cache: on` unquoted is YAML's true: read it as "on" (and false as "off")."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     @field_validator("image_size")
     @classmethod
     def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
@@ -344,6 +353,13 @@ class TrainConfig(StrictModel):
 class RunConfig(StrictModel):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     seed: int = 0
+
+    @field_validator("seed")
+    @classmethod
+    def _torch_seed(cls, seed: int) -> int:
+        if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            raise ValueError("seed must be an integer from -2**63 to 2**64 - 1, the range torch.manual_seed takes")
+        return seed
     data: DataConfig = DataConfig()
     model: ModelConfig
     train: TrainConfig = TrainConfig()
@@ -357,10 +373,22 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     """Read, override and validate a YAML config; raise ConfigError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigIssue((), f"cannot read the file: {exc.strerror}")], str(path)) from exc
-    return parse_config(text, overrides, source=str(path))
+    return parse_config(decode_text(data, str(path)), overrides, source=str(path))
+
+
+def decode_text(data: bytes, source: str | None = None) -> str:
+    """UTF-8 text, or a ConfigError naming the first byte that is not UTF-8 (offset and line)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        issue = ConfigIssue((), f"not UTF-8 text: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
+                                f"cannot be decoded ({exc.reason})",
+                            hint="save the file as UTF-8 (in most editors: Save with Encoding > UTF-8)", line=line)
+        raise ConfigError([issue], source) from None
 
 
 def parse_config(text: str, overrides: list[str] = (), source: str | None = None) -> RunConfig:
@@ -376,23 +404,64 @@ def parse_config(text: str, overrides: list[str] = (), source: str | None = None
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue((), "the config must be a mapping of keys (name, data, model, train)")], source)
-    for override in overrides:
-        apply_override(raw, override, source)
-    return validate_config(raw, source=source, lines=lines)
+    origins = {apply_override(raw, override, source): f"--set {override}" for override in overrides}
+    return validate_config(raw, source=source, lines=lines, origins=origins)
 
 
-def validate_config(raw: dict[str, Any], source: str | None = None, lines: dict[KeyPath, int] | None = None) -> RunConfig:
-    """Validate plain data as a RunConfig, layers included."""
-    lines = lines or {}
+def validate_config(raw: dict[str, Any], source: str | None = None, lines: dict[KeyPath, int] | None = None,
+                    origins: dict[KeyPath, str] | None = None) -> RunConfig:
+    """Validate plain data as a RunConfig, layers included, reporting every problem at once.
+
+    `lines` gives each key's YAML line; `origins` names the --set argument of keys set by one,
+    so its problems are reported at the argument rather than at a line of the file.
+    """
+    issues = _non_finite(raw)
+    flagged = {issue.path for issue in issues}
+    config = None
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_issue_from_pydantic(err, lines) for err in exc.errors()], source) from exc
-    try:
-        _normalise_layers(config.model)
-    except ConfigError as exc:
-        raise ConfigError([_with_line(issue, lines) for issue in exc.issues], source) from exc
+        issues += [issue for issue in map(_issue_from_pydantic, exc.errors()) if issue.path not in flagged]
+    issues += [issue for issue in _layer_issues(config, raw, issues) if issue.path not in flagged]
+    if issues:
+        raise ConfigError([_locate(issue, lines or {}, origins or {}) for issue in issues], source)
     return config
+
+
+def _layer_issues(config: RunConfig | None, raw: dict[str, Any], found: list[ConfigIssue]) -> list[ConfigIssue]:
+    """The layer registry's problems: on the valid config, or on the raw layer lists the schema left unjudged."""
+    from core.model.registry import parse_stack
+
+    if config is not None:
+        try:
+            _normalise_layers(config.model)
+        except ConfigError as exc:
+            return exc.issues
+        return []
+    issues: list[ConfigIssue] = []
+    for key in (("layers",), ("torchvision", "append")):
+        path, entries = ("model", *key), raw.get("model")
+        for part in key:
+            entries = entries.get(part) if isinstance(entries, dict) else None
+        if not isinstance(entries, list) or any(issue.path[:len(path)] == path for issue in found):
+            continue
+        try:
+            parse_stack(entries, path=path)
+        except ConfigError as exc:
+            issues += exc.issues
+    return issues
+
+
+def _non_finite(value: Any, path: KeyPath = ()) -> list[ConfigIssue]:
+    """inf and nan anywhere in raw config data (YAML's .inf, .nan, or a number too large for a float)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [ConfigIssue(path, f"must be a finite number, not {value}",
+                            hint="write a number, e.g. 1e9 rather than .inf for a very large limit")]
+    if isinstance(value, dict):
+        return [issue for key, item in value.items() for issue in _non_finite(item, (*path, key))]
+    if isinstance(value, list):
+        return [issue for index, item in enumerate(value) for issue in _non_finite(item, (*path, index))]
+    return []
 
 
 def save_config(config: RunConfig, path: Path) -> None:
@@ -400,8 +469,8 @@ def save_config(config: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(config.to_plain(), sort_keys=False), encoding="utf-8")
 
 
-def apply_override(raw: dict[str, Any], override: str, source: str | None = None) -> None:
-    """Apply `key.path=value` to raw config data; the value is read as YAML (3, 1e-3, [32, 32])."""
+def apply_override(raw: dict[str, Any], override: str, source: str | None = None) -> KeyPath:
+    """Apply `key.path=value` to raw config data (the value read as YAML: 3, 1e-3, [32, 32]); return the key path."""
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError([ConfigIssue((), f"--set {override!r} is not KEY=VALUE", hint="e.g. --set train.epochs=3")], source)
@@ -415,9 +484,10 @@ def apply_override(raw: dict[str, Any], override: str, source: str | None = None
         nxt = _child(target, part)
         if nxt is None:
             nxt = {}
-            _assign(target, part, nxt, tuple(parts[: depth + 1]), source)
+            _assign(target, part, nxt, tuple(parts[: depth + 1]), override, source)
         target = nxt
-    _assign(target, parts[-1], value, tuple(parts), source)
+    _assign(target, parts[-1], value, tuple(parts), override, source)
+    return tuple(parts)
 
 
 def _child(container: Any, part: str | int) -> Any:
@@ -428,13 +498,15 @@ def _child(container: Any, part: str | int) -> Any:
     return None
 
 
-def _assign(container: Any, part: str | int, value: Any, path: KeyPath, source: str | None) -> None:
+def _assign(container: Any, part: str | int, value: Any, path: KeyPath, override: str, source: str | None) -> None:
     if isinstance(container, dict):
         container[part] = value
     elif isinstance(container, list) and isinstance(part, int) and part < len(container):
         container[part] = value
     else:
-        raise ConfigError([ConfigIssue(path, "--set cannot reach this key", hint="check the key path")], source)
+        what = f"a list of {len(container)}" if isinstance(container, list) else f"{type(container).__name__} {container!r}"
+        raise ConfigError([ConfigIssue(path, f"cannot be set: the value above it is {what}",
+                                       hint="check the key path", origin=f"--set {override}")], source)
 
 
 def _key_lines(node: yaml.Node | None, path: KeyPath = ()) -> dict[KeyPath, int]:
@@ -454,15 +526,19 @@ def _key_lines(node: yaml.Node | None, path: KeyPath = ()) -> dict[KeyPath, int]
     return lines
 
 
-def _with_line(issue: ConfigIssue, lines: dict[KeyPath, int]) -> ConfigIssue:
+def _locate(issue: ConfigIssue, lines: dict[KeyPath, int], origins: dict[KeyPath, str]) -> ConfigIssue:
+    """The issue with where its value came from: the --set argument that set it, else its YAML line."""
     path = issue.path
+    origin = next((arg for key, arg in origins.items() if path[:len(key)] == key), None) or \
+        next((arg for key, arg in origins.items() if path and key[:len(path)] == path), None)
+    if origin is not None:
+        return replace(issue, line=None, origin=origin)
     while path and path not in lines:
         path = path[:-1]
-    line = lines.get(path) if path else None
-    return ConfigIssue(issue.path, issue.message, issue.hint, line)
+    return replace(issue, line=lines.get(path) if path else issue.line)
 
 
-def _issue_from_pydantic(err: dict[str, Any], lines: dict[KeyPath, int]) -> ConfigIssue:
+def _issue_from_pydantic(err: dict[str, Any]) -> ConfigIssue:
     path = _clean_loc(err["loc"])
     message, hint = err["msg"], None
     if err["type"] == "extra_forbidden":
@@ -486,7 +562,7 @@ def _issue_from_pydantic(err: dict[str, Any], lines: dict[KeyPath, int]) -> Conf
         message = message.removeprefix("Value error, ")
         if "input" in err and not isinstance(err["input"], (dict, list)):
             message += f" (got {err['input']!r})"
-    return _with_line(ConfigIssue(path, message, hint), lines)
+    return ConfigIssue(path, message, hint)
 
 
 def _table_entry(loc: tuple[Any, ...]) -> str | None:

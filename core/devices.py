@@ -14,15 +14,21 @@ def resolve_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise WorkbenchError(f"train.device '{name}' is not a device torch knows ({exc})") from None
+    hint = "\n    hint: use auto or cpu, e.g. --set train.device=cpu"
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise WorkbenchError(f"train.device is '{name}' but CUDA is not available here; use 'auto' or 'cpu'")
+            raise WorkbenchError(f"train.device '{name}' does not exist here: this machine has no CUDA{hint}")
         count = torch.cuda.device_count()
         if (device.index or 0) >= count:
-            raise WorkbenchError(f"train.device is '{name}' but this machine has {count} CUDA device(s): cuda:0..cuda:{count - 1}")
+            present = ", ".join(f"cuda:{index}" for index in range(count))
+            raise WorkbenchError(f"train.device '{name}' does not exist here: this machine has {count} CUDA "
+                                 f"device{'s' if count != 1 else ''} ({present}){hint}")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise WorkbenchError("train.device is 'mps' but MPS is not available here; use 'auto' or 'cpu'")
+        raise WorkbenchError(f"train.device 'mps' does not exist here: MPS (Apple GPUs) is not available{hint}")
     return device
 
 

@@ -7,8 +7,10 @@ the metrics across ranks, and lets rank 0 alone write the run directory.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -81,3 +83,13 @@ def any_across(world: World, *flags: bool, device: torch.device) -> list[bool]:
     values = torch.tensor([float(f) for f in flags], device=device)
     dist.all_reduce(values, op=dist.ReduceOp.MAX)
     return [bool(v) for v in values.tolist()]
+
+
+@contextlib.contextmanager
+def main_first(world: World) -> Iterator[None]:
+    """Rank 0 runs the block before the others (generating, downloading or caching data once)."""
+    if world.distributed and not world.is_main:
+        dist.barrier()
+    yield
+    if world.distributed and world.is_main:
+        dist.barrier()

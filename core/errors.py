@@ -30,10 +30,13 @@ class ConfigIssue:
     message: str
     hint: str | None = None
     line: int | None = None
+    origin: str | None = None  # where the value came from when not the file, e.g. "--set train.epochs=0"
 
     def describe(self, source: str | None = None) -> str:
         where = format_key_path(self.path)
-        if self.line is not None:
+        if self.origin is not None:
+            where = f"{where} ({self.origin})" if where else self.origin
+        elif self.line is not None:
             line = f"line {self.line}" if source is None else f"{source}:{self.line}"
             where = f"{where} ({line})" if where else line
         text = f"{where}: {self.message}" if where else self.message

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.launch import pid_alive
+from core.liveness import observed_state
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class RunSummary:
     """One run directory as its status.json and metrics.csv describe it."""
 
     path: Path
-    state: str  # running, finished, stopped, failed, or "ended" (status says running but its process is gone)
+    state: str  # running, finished, stopped, failed, aborted, or "ended unexpectedly" (killed: status says running)
     epochs: int | None
     epochs_done: int
     best_val_accuracy: float | None
@@ -43,10 +43,7 @@ def read_summary(run_dir: Path) -> RunSummary | None:
         status = json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return None
-    state = str(status.get("state", "unknown"))
-    pid = status.get("pid")
-    if state == "running" and not (isinstance(pid, int) and pid_alive(pid)):
-        state = "ended"
+    state = observed_state(status, run_dir)
     best = status.get("best_val_accuracy")
     if best is None:
         best = max((row["val_accuracy"] for row in read_metrics(run_dir) if "val_accuracy" in row), default=None)

@@ -2,25 +2,31 @@
 
     runs/<YYYYmmdd-HHMMSS>-<name>/
       config.yaml      the resolved config        events.jsonl   one JSON event per line
-      metrics.csv      one row per epoch          status.json    state, pid, times, best epoch
+      metrics.csv      one row per epoch          status.json    state, process, times, best
       tensorboard/     SummaryWriter output       checkpoints/   last.pt, best.pt
       train.log        human-readable log, tracebacks included
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from core.config import RunConfig, save_config
 from core.events import (BatchEnded, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                          RunStarted)
-from core.files import atomic_write_json
+from core.errors import WorkbenchError
+from core.files import WriteError, atomic_write_json, ensure_free_space, write_error
+from core.liveness import LockHeld, hold_lock, process_identity, release_lock
 
+ABORTED = "aborted"  # state and RunFailed kind of a run stopped at once (a second stop signal), nothing saved
+RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
+CHECKPOINT_COPIES = 7  # weights' worth of bytes: best.pt, last.pt (weights + 2 optimizer slots) and its temp copy
 METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
 
 
@@ -32,23 +38,40 @@ class RunDir:
 
     @classmethod
     def create(cls, runs_root: Path, name: str, config: RunConfig | None = None) -> "RunDir":
-        """Make a new, uniquely named run directory (and write config.yaml when given)."""
+        """Make a new, uniquely named run directory (and write config.yaml when given).
+
+        A runs folder that cannot be written (read-only, a file, nearly full) is a WriteError and
+        leaves nothing behind.
+        """
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        runs_root.mkdir(parents=True, exist_ok=True)
-        for attempt in range(1, 1000):
-            suffix = "" if attempt == 1 else f"-{attempt}"
-            path = runs_root / f"{stamp}-{name}{suffix}"
-            try:
-                path.mkdir()
+        try:
+            runs_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(exc, runs_root, "the runs folder") from exc
+        ensure_free_space(runs_root, RUN_FLOOR_BYTES, "a new run")
+        made: Path | None = None
+        try:
+            for attempt in range(1, 1000):
+                suffix = "" if attempt == 1 else f"-{attempt}"
+                path = runs_root / f"{stamp}-{name}{suffix}"
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                made = path
                 break
-            except FileExistsError:
-                continue
-        else:
-            raise FileExistsError(f"no free run directory name under {runs_root}")
-        run = cls(path)
-        run.checkpoints_dir.mkdir()
-        if config is not None:
-            save_config(config, run.config_path)
+            else:
+                raise WriteError(f"no free run directory name under {runs_root}")
+            run = cls(made)
+            run.checkpoints_dir.mkdir()
+            if config is not None:
+                save_config(config, run.config_path)
+        except BaseException as exc:  # a Ctrl-C too: no half-made run directory is left
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise write_error(exc, runs_root, "the runs folder") from exc
+            raise
         return run
 
     config_path = property(lambda self: self.path / "config.yaml")
@@ -73,10 +96,21 @@ class RunRecorder:
     def __init__(self, run: RunDir, epochs: int, resumed_at: int | None = None) -> None:
         """`resumed_at`: the epochs a resumed run had completed; its status and metrics carry on from there."""
         self.run = run
-        self._events = run.events_path.open("a", encoding="utf-8")
-        self._log = run.log_path.open("a", encoding="utf-8")
+        self._events: TextIO | None = None
+        self._log: TextIO | None = None
+        try:
+            self._events = run.events_path.open("a", encoding="utf-8")
+            self._log = run.log_path.open("a", encoding="utf-8")
+            hold_lock(self._events)  # held while the run lives: see core/liveness.py
+        except (OSError, LockHeld) as exc:
+            self.close()
+            if isinstance(exc, LockHeld):
+                raise WorkbenchError(f"{run.path} is being written by another training process; "
+                                     "wait for it to end or stop it first") from None
+            raise write_error(exc, run.path, "the run directory") from exc
+        self._accuracy: dict[int, float] = {}  # val_accuracy by epoch, to record the best epoch's
         self._status: dict[str, Any] = {
-            "state": "running", "pid": os.getpid(), "started": _now(), "ended": None,
+            "state": "running", **process_identity(), "started": _now(), "ended": None,
             "epochs": epochs, "epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "error": None,
             "reason": None,
         }
@@ -101,18 +135,42 @@ class RunRecorder:
                     csv.writer(handle).writerows(kept)
 
     def record(self, event: Event) -> None:
+        """Write the event; a write that fails (a full disk) raises a WriteError."""
+        if isinstance(event, RunFailed):
+            self._record_failure(event)
+            return
+        try:
+            self._record(event)
+        except OSError as exc:
+            raise write_error(exc, self.run.path, "the run directory") from exc
+
+    def _record_failure(self, event: RunFailed) -> None:
+        """Best effort, a full disk included: the failure itself propagates from fit whatever is written here."""
+        self._status.update(state=ABORTED if event.kind == ABORTED else "failed", ended=_now(), error=event.error)
+        with contextlib.suppress(OSError):
+            self._events.write(json.dumps(event.to_dict()) + "\n")
+            self._events.flush()
+        with contextlib.suppress(OSError):
+            self.log(_describe(event))
+        try:
+            atomic_write_json(self.run.status_path, self._status)
+        except WriteError:  # no space for a new file: overwrite the old one in its own blocks
+            with contextlib.suppress(OSError), self.run.status_path.open("r+b") as handle:
+                handle.write(json.dumps(self._status, indent=2).encode() + b"\n")
+                handle.truncate()
+
+    def _record(self, event: Event) -> None:
         self._events.write(json.dumps(event.to_dict()) + "\n")
         self._events.flush()
         if isinstance(event, EpochEnded):
+            self._accuracy[event.epoch] = event.val_accuracy
             self._append_metrics(event)
             self._update_status(epochs_done=event.epoch)
         elif isinstance(event, CheckpointSaved) and event.kind == "best":
-            self._update_status(best_epoch=event.epoch)
+            self._update_status(best_epoch=event.epoch, best_val_accuracy=self._accuracy.get(event.epoch))
         elif isinstance(event, RunFinished):
-            self._update_status(state=event.status, ended=_now(), best_val_accuracy=event.best_val_accuracy,
-                                reason=event.reason or None)
-        elif isinstance(event, RunFailed):
-            self._update_status(state="failed", ended=_now(), error=event.error)
+            self._update_status(state=event.status, ended=_now(), best_epoch=event.best_epoch,
+                                best_val_accuracy=event.best_val_accuracy, reason=event.reason or None)
         if not isinstance(event, BatchEnded):
             self.log(_describe(event))
 
@@ -121,8 +179,14 @@ class RunRecorder:
         self._log.flush()
 
     def close(self) -> None:
-        self._events.close()
-        self._log.close()
+        if self._events is not None:
+            release_lock(self._events)
+        for handle in (self._events, self._log):
+            try:
+                if handle is not None:
+                    handle.close()
+            except OSError:
+                pass  # a full disk: what could not be flushed is lost, the error was reported already
 
     def _append_metrics(self, event: EpochEnded) -> None:
         new = not self.run.metrics_path.exists()
@@ -135,6 +199,12 @@ class RunRecorder:
     def _update_status(self, **changes: Any) -> None:
         self._status.update(changes)
         atomic_write_json(self.run.status_path, self._status)
+
+
+def check_space(run: RunDir, parameters: int) -> None:
+    """Refuse to train (DiskFullError) when the run's device cannot hold its checkpoints and logs."""
+    need = parameters * 4 * CHECKPOINT_COPIES + RUN_FLOOR_BYTES
+    ensure_free_space(run.path, need, f"a run of this model ({parameters:,} parameters: checkpoints and logs)")
 
 
 def _now() -> str:

@@ -25,7 +25,7 @@ from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
 from core.devices import autocast_dtype, describe_device, resolve_device
-from core.distributed import World, any_across, rank_device, sum_across
+from core.distributed import World, any_across, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.divergence import LossGuard, check_finite_weights
 from core.events import (BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
@@ -82,6 +82,10 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
             return _Trainer(config, run, report, should_stop, log, tensorboard, resume, world).train()
     except WorkbenchError as exc:
         report(RunFailed(error=str(exc), kind="input", run_dir=run_dir))
+        raise
+    except KeyboardInterrupt:  # a second stop signal, or one before training began: stopped at once
+        report(RunFailed(error="aborted: stopped at once, nothing saved since the last checkpoint",
+                         kind="aborted", run_dir=run_dir))
         raise
     except BaseException as exc:
         log(traceback.format_exc())
@@ -173,7 +177,8 @@ class _Trainer:
         self.device = rank_device(self.world, resolve_device(self.config.train.device))
         if self.config.data.batch_size == "auto":
             self.config = with_batch_size(self.config, self._largest_batch_size())
-        data = Feed(self.config.data, self.config.seed, self.device, self.world)
+        with main_first(self.world):
+            data = Feed(self.config.data, self.config.seed, self.device, self.world)
         if data.val_count == 0:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)

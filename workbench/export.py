@@ -29,7 +29,26 @@ def run_export(config_path: Path, overrides: list[str], output: Path | None) -> 
         return EXIT_INVALID
     if output is None:
         sys.stdout.write(code)
-    else:
-        output.write_text(code, encoding="utf-8")
-        print(f"wrote {output}", file=sys.stderr)
+        return EXIT_OK
+    try:
+        write_output(output, code)
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"wrote {output}", file=sys.stderr)
     return EXIT_OK
+
+
+def write_output(output: Path, code: str) -> None:
+    """Write the module whole or not at all, into a folder that must already exist."""
+    from core.files import WriteError, atomic_write, write_error
+
+    if output.is_dir():
+        raise WriteError(f"export-code -o {output}: that is a folder; give a file name, e.g. {output / 'model.py'}")
+    if not output.parent.is_dir():
+        raise WriteError(f"export-code -o {output}: the folder {output.parent} does not exist\n"
+                         f"    hint: create it first (mkdir -p {output.parent}) or write somewhere else")
+    try:
+        atomic_write(output, lambda handle: handle.write(code.encode("utf-8")))
+    except OSError as exc:
+        raise write_error(exc, output, "the exported code to") from exc

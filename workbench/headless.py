@@ -2,8 +2,10 @@
 
 In a terminal the events drive a rich progress bar; otherwise (a pipe, a log file) each
 epoch is one plain, flushed line. The run directory's path is always printed at the end.
-Ctrl-C (SIGINT) or SIGTERM asks the engine to stop: it finishes the step, saves last.pt and
-exits with 130 (143 for SIGTERM); a second Ctrl-C aborts at once.
+Ctrl-C (SIGINT), SIGTERM or SIGHUP (the SSH session dropped) asks the engine to stop: it
+finishes the step, saves last.pt and exits with 130 (143 for SIGTERM, 129 for SIGHUP); a
+second one aborts at once (state "aborted"), as does the first before training has begun
+(nothing to save yet). A SIGHUP that nohup ignores stays ignored.
 """
 from __future__ import annotations
 
@@ -14,70 +16,127 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from workbench.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
-EXIT_TERMINATED = 143
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 
 
 def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None) -> int:
     """Train a config into a new run directory, or continue the run directory `resume` from its last.pt."""
     from core.errors import WorkbenchError
 
-    try:
-        config, run, checkpoint = open_run(config_path, overrides, runs_dir, resume)
-    except WorkbenchError as exc:
-        print(f"workbench: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-
-    from core.training import fit
-
-    stop = StopRequest()
-    reporter = RichReporter() if sys.stdout.isatty() else PlainReporter(sys.stdout)
-    with stop, reporter:
+    with StopRequest() as stop:  # until training begins a stop signal aborts at once: nothing to save yet
         try:
-            result = fit(config, run, emit=reporter.handle, should_stop=stop.requested, resume=checkpoint)
+            config, run, checkpoint, world = open_run(config_path, overrides, runs_dir, resume)
         except WorkbenchError as exc:
-            print(f"workbench: {exc}\nrun directory: {run.path}", file=sys.stderr)
+            say(f"workbench: {exc}")
             return EXIT_INVALID
         except KeyboardInterrupt:
-            print(f"workbench: aborted\nrun directory: {run.path}", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        except Exception as exc:  # recorded in the run's train.log with its traceback
-            print(f"workbench: training failed: {type(exc).__name__}: {exc}\n"
-                  f"traceback in {run.log_path}", file=sys.stderr)
-            return EXIT_FAILED
-    print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
-    if result.status == "stopped":
-        return EXIT_TERMINATED if stop.signal == signal.SIGTERM else EXIT_INTERRUPTED
-    return EXIT_OK
+            say("workbench: interrupted before the run started")
+            return stop.exit_code
+
+        from core.distributed import stop as leave
+        from core.events import RunStarted
+        from core.runs import check_space
+        from core.training import fit
+
+        reporter = _reporter(world.is_main)
+        where = f"\nrun directory: {run.path}" if run is not None else ""
+
+        def handle(event: object) -> None:
+            if isinstance(event, RunStarted):
+                if run is not None:
+                    check_space(run, event.parameters)  # a full disk is refused before the first step
+                stop.training = True
+            reporter.handle(event)
+
+        with reporter:
+            try:
+                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint, world=world)
+            except WorkbenchError as exc:
+                say(f"workbench: {exc}{where}")
+                return EXIT_INVALID
+            except KeyboardInterrupt:
+                say(f"workbench: aborted at once (nothing saved since the last checkpoint){where}")
+                return stop.exit_code
+            except Exception as exc:  # recorded in the run's train.log with its traceback
+                log = f"\ntraceback in {run.log_path}" if run is not None else ""
+                say(f"workbench: training failed: {type(exc).__name__}: {exc}{log}")
+                return EXIT_FAILED
+            finally:
+                leave(world)
+    if run is not None:
+        print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
+    return stop.exit_code if result.status == "stopped" else EXIT_OK
+
+
+def _reporter(main_process: bool):
+    """A progress bar on a terminal, plain lines otherwise; silent in torchrun's other processes."""
+    if not main_process:
+        return PlainReporter(open(os.devnull, "w"))
+    return RichReporter() if sys.stdout.isatty() else PlainReporter(sys.stdout)
 
 
 def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None):
-    """(config, run directory, checkpoint to resume or None); raises WorkbenchError for bad input."""
+    """(config, run directory, checkpoint to resume or None, torchrun world); raises WorkbenchError for
+    bad input. Under torchrun only rank 0 makes or writes the run directory (the others get None)."""
     from core.config import load_config, save_config
+    from core.devices import resolve_device
+    from core.distributed import World, start
+    from core.errors import WorkbenchError
+    from core.liveness import run_alive
     from core.resume import load_resume
     from core.runs import RunDir
 
+    world = World.from_environment()
     if resume is not None:
         config, checkpoint = load_resume(resume, overrides)
+        world = start(world, resolve_device(config.train.device).type)
+        if not world.is_main:
+            return config, None, checkpoint, world
         run = RunDir(resume)
+        status = _read_status(run)
+        if run_alive(status, run.path):
+            raise WorkbenchError(f"{run.path} is still running (pid {status.get('pid')}); stop it before resuming it")
         save_config(config, run.config_path)  # e.g. more epochs
-        return config, run, checkpoint
+        return config, run, checkpoint, world
     config = load_config(config_path, overrides)
-    return config, RunDir.create(runs_dir, config.name, config), None
+    # a device this machine lacks is refused before the run folder is made
+    world = start(world, resolve_device(config.train.device).type)
+    run = RunDir.create(runs_dir, config.name, config) if world.is_main else None
+    return config, run, None, world
+
+
+def _read_status(run) -> dict:
+    try:
+        return run.read_status()
+    except (OSError, ValueError):
+        return {}
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a polite stop request; a second SIGINT aborts."""
+    """SIGINT, SIGTERM and SIGHUP as a polite stop request once training runs (`training`); a second
+    signal, or the first before training, aborts at once (KeyboardInterrupt)."""
 
     def __init__(self) -> None:
-        self.signal: int | None = None
+        self.signal: int | None = None  # the first stop signal received
+        self.training = False
 
     def requested(self) -> bool:
         return self.signal is not None
 
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal: 130 for SIGINT (also when none came), 143 for SIGTERM, 129 for SIGHUP."""
+        return 128 + (self.signal or signal.SIGINT)
+
     def __enter__(self) -> "StopRequest":
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._previous = {}
+        for name in STOP_SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None or (name == "SIGHUP" and signal.getsignal(sig) == signal.SIG_IGN):
+                continue  # nohup ignores hangups for us: keep it that way
+            self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -85,18 +144,49 @@ class StopRequest:
             signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signal == signal.SIGINT and signum == signal.SIGINT:
+        first = self.signal is None
+        self.signal = self.signal or signum
+        if signum == getattr(signal, "SIGHUP", None):
+            detach_terminal()
+        if not first or not self.training:
             raise KeyboardInterrupt
-        self.signal = signum
-        print("\nworkbench: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        say("\nworkbench: stopping after this step (Ctrl-C again to abort)")
+
+
+def say(text: str) -> None:
+    """A message on stderr, never an error: the terminal may be gone (a dropped SSH session)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def detach_terminal() -> None:
+    """After a hangup the terminal is gone: what would go to it goes to /dev/null instead of failing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if os.isatty(stream.fileno()):
+                drop_output(stream)
+        except (OSError, ValueError):
+            pass
 
 
 def print_or_drop(line: str, out: TextIO) -> None:
     """Print a line; once the reader has gone (`| head`), keep training and drop the output."""
     try:
         print(line, file=out, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except OSError:  # a closed pipe (EPIPE) or a hung-up terminal (EIO)
+        drop_output(out)
+
+
+def drop_output(out: TextIO) -> None:
+    """From now on what goes to `out` goes to /dev/null: its reader or terminal has gone."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):
+        pass
+    os.close(devnull)
 
 
 def describe_event(event: object) -> str | None:
@@ -161,9 +251,18 @@ class RichReporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        try:
+            self.progress.stop()
+        except OSError:
+            pass  # the terminal has gone
 
     def handle(self, event: object) -> None:
+        try:
+            self._show(event)
+        except OSError:  # the terminal hung up (EIO) before our SIGHUP handler ran: keep training
+            drop_output(sys.stdout)
+
+    def _show(self, event: object) -> None:
         from core.events import BatchEnded, EpochEnded
 
         if isinstance(event, BatchEnded):

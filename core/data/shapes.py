@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from core.config import ShapesOptions
 from core.errors import DataError
+from core.files import write_problem
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "star", "cross"]
 GENERATOR_VERSION = 1
@@ -51,13 +52,17 @@ def ensure_shapes(root: Path, options: ShapesOptions) -> Path:
             f"{root} exists but is not a generated shapes dataset (no {MARKER} in it)\n"
             f"    hint: point data.path at another folder for source 'shapes', or use source 'folder' for your own images"
         )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(root)
     partial = root.parent / f".{root.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_partials(root)
         _generate(partial, options)
         (partial / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
         _swap_into_place(partial, root)
+    except OSError as exc:
+        raise DataError(f"cannot generate the shapes demo data in {root}: "
+                        f"{write_problem(exc)}\n"
+                        "    hint: point data.path at a folder you can write to, e.g. --set data.path=/tmp/shapes") from exc
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return root

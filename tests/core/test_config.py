@@ -46,7 +46,7 @@ def test_wrong_type_and_out_of_range_are_all_reported() -> None:
     text = MINIMAL + "data:\n  batch_size: -5\n  val_split: lots\ntrain:\n  optimizer: {name: sgd, momentum: 1.5}\n"
     issues = {issue.path: issue for issue in issues_of(text)}
     assert set(issues) == {("data", "batch_size"), ("data", "val_split"), ("train", "optimizer", "momentum")}
-    assert "greater than or equal to 1" in issues[("data", "batch_size")].message
+    assert "between 1 and 65536, or auto" in issues[("data", "batch_size")].message
     assert "-5" in issues[("data", "batch_size")].message
     assert "'lots'" in issues[("data", "val_split")].message
     assert issues[("data", "batch_size")].line == 7

@@ -34,7 +34,7 @@ def test_runs_are_listed_newest_first_with_their_states(tmp_path):
     runs = list_runs(tmp_path)
 
     assert [(r.name, r.state, r.epochs_done, r.best_val_accuracy) for r in runs] == [
-        ("run-3", "ended", 0, None), ("run-2", "running", 2, 0.5), ("run-1", "finished", 2, 0.75)]
+        ("run-3", "ended unexpectedly", 0, None), ("run-2", "running", 2, 0.5), ("run-1", "finished", 2, 0.75)]
     assert list_runs(tmp_path / "missing") == []
 
 

@@ -21,6 +21,7 @@ EXAMPLES = {
     "sigmoid": ("sigmoid", (3, 4, 4)),
     "tanh": ("tanh", (7,)),
     "softmax": ("softmax", (3, 4, 4)),
+    "logsoftmax": ("logsoftmax", (10,)),
     "dropout": ({"dropout": {"p": 0.1}}, (3, 4, 4)),
     "dropout2d": ("dropout2d", (3, 4, 4)),
     "flatten": ("flatten", (3, 4, 5)),

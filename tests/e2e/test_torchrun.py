@@ -29,11 +29,11 @@ train: {{epochs: 2, device: cpu, optimizer: {{name: sgd, lr: 0.05, momentum: 0.9
 """
 
 
-def train(tmp_path: Path, name: str, batch: int, launcher: list[str], *extra: str) -> Path:
+def train(tmp_path: Path, name: str, batch: int, launcher: list[str]) -> Path:
     config = tmp_path / f"{name}.yaml"
     config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=batch))
     runs = tmp_path / name
-    result = subprocess.run([*launcher, "-m", "workbench", "--run", str(config), "--runs-dir", str(runs), *extra],
+    result = subprocess.run([*launcher, "-m", "workbench", "train", str(config), "--runs-dir", str(runs)],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr

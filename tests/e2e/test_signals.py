@@ -1,0 +1,167 @@
+"""`workbench --run` under signals, as a real process: SIGTERM and SIGHUP stop politely, a second
+signal aborts, a Ctrl-C during start-up exits 130 without a traceback, SIGKILL reads as
+"ended unexpectedly"."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core.checkpoints import load_checkpoint
+from core.history import list_runs
+from tests.e2e.test_cli import CONFIG, ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+
+def start(tmp_path: Path, *, epochs: int = 10_000, config: str | None = None, ignore_hangup: bool = False,
+          **sets: str) -> subprocess.Popen:
+    path = tmp_path / "run.yaml"
+    path.write_text(config or CONFIG.format(data=tmp_path / "shapes", epochs=epochs))
+    overrides = [arg for key, value in sets.items() for arg in ("--set", f"{key.replace('__', '.')}={value}")]
+    ignore = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hangup else None  # as nohup does
+    return subprocess.Popen([sys.executable, "-m", "workbench", "--run", str(path), *overrides], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def wait_for(tmp_path: Path, pattern: str, process: subprocess.Popen, deadline: float = 120) -> Path:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = list((tmp_path / "runs").glob(pattern))
+        if found:
+            return found[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"nothing matched {pattern} in time")
+
+
+def status(run_dir: Path) -> dict:
+    return json.loads((run_dir / "status.json").read_text())
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_politely_saving_last_pt(tmp_path, signum, code):
+    process = start(tmp_path)
+    run_dir = wait_for(tmp_path, "*/metrics.csv", process).parent
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert status(run_dir)["state"] == "stopped" and "Traceback" not in stderr
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] >= 1
+
+
+def test_a_hangup_nohup_ignores_stays_ignored(tmp_path):
+    process = start(tmp_path, ignore_hangup=True)
+    run_dir = wait_for(tmp_path, "*/metrics.csv", process).parent
+    process.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert process.poll() is None and status(run_dir)["state"] == "running"
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130 and status(run_dir)["state"] == "stopped"
+
+
+def test_ctrl_c_while_starting_exits_130_with_one_line(tmp_path):
+    process = start(tmp_path)
+    time.sleep(0.3)  # importing: before the run directory exists
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert len(stderr.strip().splitlines()) == 1 and "interrupted" in stderr, stderr
+    assert not list((tmp_path / "runs").glob("*/status.json"))
+
+
+def test_ctrl_c_while_preparing_the_data_aborts_at_once(tmp_path):
+    process = start(tmp_path, data__shapes__train_per_class="4000")  # seconds of image generation
+    run_dir = wait_for(tmp_path, "*/status.json", process).parent
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "aborted" in stderr and status(run_dir)["state"] == "aborted"
+    assert not list(tmp_path.glob(".shapes.partial-*"))  # no half-generated data left
+
+
+BIG = CONFIG.replace("out_features: 32", "out_features: 2048")  # 1.6M parameters: each save takes a while
+
+
+def test_a_second_ctrl_c_aborts_and_is_recorded_as_aborted(tmp_path):
+    process = start(tmp_path, config=BIG.format(data=tmp_path / "shapes", epochs=10_000))
+    run_dir = wait_for(tmp_path, "*/metrics.csv", process).parent
+    lines: list[str] = []
+
+    def second_ctrl_c() -> None:  # once the first is handled, not coalesced with it
+        for line in process.stderr:
+            lines.append(line)
+            if "stopping after this step" in line:
+                process.send_signal(signal.SIGINT)
+
+    reader = threading.Thread(target=second_ctrl_c)
+    reader.start()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    reader.join()
+    stderr = "".join(lines)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "aborted" in stderr
+    assert status(run_dir)["state"] == "aborted"
+    assert [run.state for run in list_runs(tmp_path / "runs")] == ["aborted"]
+
+
+def test_sigkill_reads_as_ended_unexpectedly(tmp_path):
+    process = start(tmp_path)
+    run_dir = wait_for(tmp_path, "*/checkpoints/last.pt", process).parent.parent
+    process.kill()
+    process.wait(timeout=30)
+    assert status(run_dir)["state"] == "running"
+    [summary] = list_runs(tmp_path / "runs")
+    assert summary.state == "ended unexpectedly"
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] >= 1
+
+
+def test_a_dropped_terminal_stops_politely_saving_last_pt(tmp_path):
+    """As over SSH: the run owns a terminal (progress bar and all) that goes away."""
+    import fcntl
+    import select
+    import termios
+
+    master, terminal = os.openpty()
+
+    def own_the_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    path = tmp_path / "run.yaml"
+    path.write_text(CONFIG.format(data=tmp_path / "shapes", epochs=10_000))
+    process = subprocess.Popen([sys.executable, "-m", "workbench", "--run", str(path)], cwd=tmp_path,
+                               stdin=terminal, stdout=terminal, stderr=terminal, preexec_fn=own_the_terminal,
+                               env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm"})
+    os.close(terminal)
+    reading = True
+
+    def drain() -> None:  # a terminal someone watches: never full
+        while reading:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        run_dir = wait_for(tmp_path, "*/metrics.csv", process).parent
+    finally:
+        reading = False
+        reader.join()
+        os.close(master)  # the SSH connection drops: the kernel sends SIGHUP
+    assert process.wait(timeout=60) == 129
+    assert status(run_dir)["state"] == "stopped"
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"] >= 1
