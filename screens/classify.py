@@ -1,76 +1,140 @@
 """The Classify screen: pick a saved model, open image files or a folder, see each image's top classes."""
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Label, OptionList, Static
+from textual.coordinate import Coordinate
+from textual.widgets import ContentSwitcher, DataTable, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.checkpoints import load_checkpoint
-from core.data.images import UnreadableImage, image_files, open_image
+from core.data.images import image_files
 from core.errors import WorkbenchError
+from core.evaluation import Evaluation, evaluate_model
+from core.files import atomic_write
 from core.history import list_checkpoints
-from core.inference import Classifier, Prediction
+from core.inference import Classifier, FileFailure, Prediction
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
+from screens.evaluate import EvaluateScreen, accuracy_line
+from screens.feature_maps import FeatureMapsScreen
+from screens.model_loading import LoadsModels
+from screens.widgets.confusion import ConfusionMatrix
+from screens.widgets.fit import PathLabel, shorten_left
 from screens.widgets.image_view import ImageView
 
 MAX_IMAGES = 2000
-CHUNK = 32  # images classified per forward pass
+CHUNK = 64  # images classified per call, so results appear as they come
 TOP_K = 5
 BAR_WIDTH = 12
+EIGHTHS = " ▏▎▍▌▋▊▉"
+SORTS = ("file", "class", "confidence")  # `s` steps through these
+CLASS_WIDTH = (5, 14)  # the class column is as wide as the longest class name, within these
+CONFIDENCE_WIDTH = 4  # "100%"
+TABLE_CHROME = 2 * len(SORTS) + 2  # cell padding and the scroll bar
+
+Result = Prediction | FileFailure
 
 
-class ClassifyScreen(WorkbenchScreen):
-    """Classify image files with a saved checkpoint and see the top classes of each."""
+@dataclass(frozen=True)
+class Cell:
+    """A table cell that shows `text` and sorts by `key`."""
+
+    text: str
+    key: tuple
+    justify: str = "left"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __rich__(self) -> Text:
+        return Text(self.text, justify=self.justify, no_wrap=True, overflow="ellipsis")
+
+
+class ClassifyScreen(LoadsModels, WorkbenchScreen):
+    """Classify image files with a saved model: top classes of each image, accuracy on class folders."""
 
     MODE = "classify"
     CSS_PATH = "classify.tcss"
     AUTO_FOCUS = "#checkpoints"
     BINDINGS = [
-        Binding("o", "open_images", "Open images"),
-        Binding("c", "checkpoint_path", "Model file"),
-        Binding("n", "step(1)", "Next image"),
-        Binding("p", "step(-1)", "Previous"),
-        Binding("r", "refresh_checkpoints", "Refresh"),
+        Binding("o", "open_images", "Open"),
+        Binding("s", "sort", "Sort", tooltip="Sort the images by file, class or confidence (or click a header)"),
+        Binding("x", "export", "CSV", tooltip="Write the predictions as CSV: path, predicted, confidence"),
+        Binding("e", "evaluate", "Evaluate", tooltip="Per-class scores, confusion matrix and top losses"),
+        Binding("f", "feature_maps", "Maps", tooltip="The selected image's feature maps, layer by layer"),
+        Binding("m", "toggle_matrix", "Matrix", tooltip="Show the confusion matrix or the image"),
+        Binding("c", "checkpoint_path", "Type a model file path", show=False),
+        Binding("n", "step(1)", "Next image", show=False),
+        Binding("p", "step(-1)", "Previous image", show=False),
+        Binding("r", "refresh_checkpoints", "Refresh checkpoints", show=False),
     ]
 
     classifier: Classifier | None = None
     checkpoint: Path | None = None
+    evaluation: Evaluation | None = None  # of a folder whose subfolders are the model's classes
 
     def __init__(self) -> None:
         super().__init__()
         self.paths: list[Path] = []
-        self.results: dict[int, Prediction | str] = {}  # row -> prediction, or why it failed
+        self.names: list[str] = []  # each path relative to the opened folder
+        self.results: dict[int, Result] = {}  # path index -> prediction, or why it failed
         self.images_source = ""
+        self.labelled: Path | None = None  # the opened folder, when its subfolders are the model's classes
+        self.sort_by, self.sort_reverse = "file", False
+        self._file_width = 0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="classify-body"):
             with Vertical(id="classify-left"):
                 yield Label("checkpoints (enter loads)", classes="panel-title")
                 yield OptionList(id="checkpoints")
-                yield Label("images", classes="panel-title")
+                yield Label("images", classes="panel-title", id="images-title")
                 yield DataTable(id="image-table", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="classify-right"):
-                yield ImageView(id="preview")
-                yield DataTable(id="top-k", cursor_type="none", show_cursor=False)
+            with ContentSwitcher(id="classify-right", initial="image-pane"):
+                with Vertical(id="image-pane"):
+                    yield PathLabel(id="image-name", classes="panel-title")
+                    yield ImageView(id="preview")
+                    yield DataTable(id="top-k", cursor_type="none", show_cursor=False, show_header=False)
+                with Vertical(id="matrix-pane"):
+                    yield Static("", id="accuracy", classes="panel-title")
+                    yield Static("rows: true class, columns: predicted", classes="muted")
+                    yield ConfusionMatrix(id="classify-matrix")
         yield Static("", id="classify-status")
 
     def on_mount(self) -> None:
-        images = self.query_one("#image-table", DataTable)
-        for column in ("image", "class", "prob"):
-            images.add_column(column, key=column)
-        self.query_one("#top-k", DataTable).add_columns("class", "probability", "")
+        top_k = self.query_one("#top-k", DataTable)
+        top_k.add_column("class", key="class")
+        top_k.add_column("probability", key="probability", width=6)
+        top_k.add_column("bar", key="bar", width=BAR_WIDTH)
+        self._fill_table()
         self.show_status("choose a checkpoint (enter, or c to type a path), then o to open images")
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self) -> None:  # WorkbenchScreen's runs as well: Textual calls every class's handler
         self.refresh_checkpoints()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:
+        """Keys show in the footer (and the palette) once they have something to act on."""
+        if action == "toggle_matrix":
+            return self.evaluation is not None
+        if action in ("sort", "export"):
+            return bool(self.results)
+        if action == "evaluate":
+            return self.classifier is not None
+        if action == "feature_maps":
+            return self.classifier is not None and self.selected_index is not None
+        return True
 
     # checkpoints
 
@@ -99,36 +163,31 @@ class ClassifyScreen(WorkbenchScreen):
             if text:
                 self.use_checkpoint(Path(text).expanduser())
 
-        self.app.push_screen(AskText("Checkpoint file (.pt)", str(self.checkpoint or "")), answered)
+        self.app.push_screen(AskText("Model file (.pt)", str(self.checkpoint or "")), answered)
 
     def use_checkpoint(self, path: Path) -> None:
-        """Load a checkpoint (in a thread) and classify the open images with it."""
-        self.show_status(f"loading {path}…")
-        self.load_classifier(path)
+        """Load a model file (in a thread, asking first if it would run code) and classify the open images."""
+        self.load_model_file(path)
 
-    @work(thread=True, exclusive=True, group="load")
-    def load_classifier(self, path: Path) -> None:
-        try:
-            checkpoint = load_checkpoint(path)
-            classifier = Classifier(checkpoint)
-        except WorkbenchError as exc:
-            self.app.call_from_thread(self.show_status, str(exc), error=True)
-            return
-        except Exception as exc:  # torch.load's errors for arbitrary files vary
-            self.app.call_from_thread(self.show_status, f"{path} is not a usable checkpoint "
-                                                        f"({type(exc).__name__}: {exc})", error=True)
-            return
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._loaded, path, classifier, checkpoint)
+    def model_status(self, text: str) -> None:
+        self.show_status(text)
 
-    def _loaded(self, path: Path, classifier: Classifier, checkpoint: dict) -> None:
+    def model_loaded(self, path: Path, classifier: Classifier) -> None:
         self.classifier, self.checkpoint = classifier, path
-        accuracy = checkpoint.get("metrics", {}).get("val_accuracy")
-        scored = f", val acc {accuracy:.1%}" if isinstance(accuracy, float) else ""
-        self.show_status(f"model {path} ({len(classifier.classes)} classes, epoch {checkpoint['epoch']}{scored})"
-                         + ("" if self.paths else "; o opens images"))
+        self.results, self.evaluation = {}, None
+        self.query_one("#classify-right", ContentSwitcher).current = "image-pane"
+        accuracy = classifier.metrics.get("val_accuracy")
+        about = [f"{len(classifier.classes)} classes", *([f"epoch {classifier.epoch}"] if classifier.epoch else []),
+                 *([f"val acc {accuracy:.1%}"] if isinstance(accuracy, float) else [])]
+        self.show_status(f"model {path} ({', '.join(about)})" + ("" if self.paths else "; o opens images"))
+        self._fill_table()  # the class column fits the new model's names
+        self.refresh_bindings()
         if self.paths:
             self.classify_all()
+
+    def model_refused(self, path: Path, message: str) -> None:
+        kept = f" (still using {self.checkpoint})" if self.classifier is not None else ""
+        self.show_status(message + kept, error=True)
 
     # images
 
@@ -151,21 +210,22 @@ class ClassifyScreen(WorkbenchScreen):
         except FileNotFoundError:
             self.app.call_from_thread(self.show_status, f"{path}: no such file or folder", error=True)
             return
-        self.app.call_from_thread(self._show_images, path, paths)
+        self.app.call_from_thread(self._show_images, path, paths, path.is_dir())
 
-    def _show_images(self, source: Path, paths: list[Path]) -> None:
+    def _show_images(self, source: Path, paths: list[Path], folder: bool) -> None:
         if not paths:
             self.show_status(f"no image files in {source}", error=True)
             return
-        self.paths, self.results = paths[:MAX_IMAGES], {}
-        table = self.query_one("#image-table", DataTable)
-        table.clear()
-        for index, path in enumerate(self.paths):
-            name = str(path.relative_to(source)) if path != source else path.name
-            table.add_row(name, "…", "", key=str(index))
+        self.paths, self.results, self.evaluation = paths[:MAX_IMAGES], {}, None
+        self.names = [str(path.relative_to(source)) if path != source else path.name for path in self.paths]
+        self.labelled = source if folder and _class_folders(self.names) else None
+        self.sort_by, self.sort_reverse = "file", False
+        self._fill_table()
+        self.query_one("#classify-right", ContentSwitcher).current = "image-pane"
+        self.refresh_bindings()
         if len(paths) > MAX_IMAGES:
             self.notify(f"showing the first {MAX_IMAGES} of {len(paths)} images", severity="warning")
-        table.focus()
+        self.query_one("#image-table", DataTable).focus()
         self.show_selected()
         if self.classifier is None:
             self.show_status("choose a checkpoint to classify these images", error=True)
@@ -174,32 +234,185 @@ class ClassifyScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
     def classify_all(self) -> None:
-        classifier, paths, worker = self.classifier, self.paths, get_current_worker()
+        classifier, paths, names, folder = self.classifier, self.paths, self.names, self.labelled
+        worker = get_current_worker()
         for start in range(0, len(paths), CHUNK):
-            results = _classify_chunk(classifier, paths[start:start + CHUNK])
+            results = classifier.classify_files(paths[start:start + CHUNK], top_k=TOP_K, batch_size=CHUNK)
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(self._show_results, paths, start, results)
-        self.app.call_from_thread(self._classified, len(paths))
+        self.app.call_from_thread(self._classified, paths)
+        if folder is not None and _class_folders(names, classifier.classes):
+            self.app.call_from_thread(self.show_status, f"classified {len(paths)} image(s); scoring the class folders…")
+            try:
+                evaluation = evaluate_model(classifier, folder)
+            except WorkbenchError as exc:
+                self.app.call_from_thread(self.show_status, f"the class folders were not scored: {exc}", error=True)
+                return
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show_evaluation, paths, evaluation)
 
-    def _show_results(self, paths: list[Path], start: int, results: list[Prediction | str]) -> None:
+    def _show_results(self, paths: list[Path], start: int, results: list[Result]) -> None:
         if paths is not self.paths:  # a newer list of images replaced these
             return
         table = self.query_one("#image-table", DataTable)
         for index, result in enumerate(results, start=start):
             self.results[index] = result
-            label, probability = (result.top[0][0], f"{result.top[0][1]:.0%}") if isinstance(result, Prediction) \
-                else ("unreadable", "")
-            table.update_cell(str(index), "class", label, update_width=True)
-            table.update_cell(str(index), "prob", probability, update_width=True)
+            label, confidence = self._result_cells(index)
+            table.update_cell(str(index), "class", label)
+            table.update_cell(str(index), "confidence", confidence)
+        if start == 0:
+            self.refresh_bindings()
         self.show_selected()
 
-    def _classified(self, count: int) -> None:
-        failed = sum(1 for result in self.results.values() if isinstance(result, str))
+    def _classified(self, paths: list[Path]) -> None:
+        if paths is not self.paths:
+            return
+        failed = sum(1 for result in self.results.values() if isinstance(result, FileFailure))
         skipped = f", {failed} unreadable" if failed else ""
-        self.show_status(f"classified {count} image(s){skipped}; n/p or the arrows move between them")
+        self.show_status(f"classified {len(paths)} image(s){skipped}; arrows move, s sorts, x writes a CSV")
+        self._sort()
+
+    def _show_evaluation(self, paths: list[Path], evaluation: Evaluation) -> None:
+        if paths is not self.paths:
+            return
+        self.evaluation = evaluation
+        summary = accuracy_line(evaluation)
+        self.query_one("#accuracy", Static).update(summary)
+        self.query_one("#classify-matrix", ConfusionMatrix).show(evaluation.classes, evaluation.confusion)
+        self.query_one("#classify-right", ContentSwitcher).current = "matrix-pane"
+        unknown = f"; not classes of the model, left out: {', '.join(evaluation.unknown_folders)}" \
+            if evaluation.unknown_folders else ""
+        self.show_status(f"{summary}{unknown}; m switches between the matrix and the image, e evaluates in full")
+        self.refresh_bindings()
+
+    # the table
+
+    def _fill_table(self) -> None:
+        """(Re)build the image table with columns that fit its width; keeps the order and the selected image."""
+        table = self.query_one("#image-table", DataTable)
+        selected = self.selected_index
+        self._file_width, class_width = self._column_widths()
+        table.clear(columns=True)
+        table.add_column("file", key="file", width=self._file_width)
+        table.add_column("class", key="class", width=class_width)
+        table.add_column(Text("conf", justify="right"), key="confidence", width=CONFIDENCE_WIDTH)
+        for index, name in enumerate(self.names):
+            table.add_row(Cell(shorten_left(name, self._file_width), (name,)), *self._result_cells(index),
+                          key=str(index))
+        self._sort()
+        if selected is not None:
+            table.move_cursor(row=table.get_row_index(str(selected)), scroll=True)
+        self.query_one("#images-title", Label).update(f"images ({len(self.names)})" if self.names else "images")
+
+    def _column_widths(self) -> tuple[int, int]:
+        """The file and class columns' widths: class and confidence always whole, the file gets the rest."""
+        classes = self.classifier.classes if self.classifier else []
+        class_width = max(CLASS_WIDTH[0], min(CLASS_WIDTH[1], max([len("unreadable"), *map(len, classes)])))
+        width = self.query_one("#image-table", DataTable).size.width
+        return max(8, width - TABLE_CHROME - class_width - CONFIDENCE_WIDTH), class_width
+
+    def _refit(self) -> None:
+        if self._column_widths()[0] != self._file_width:
+            self._fill_table()
+
+    def _result_cells(self, index: int) -> tuple[Cell, Cell]:
+        result = self.results.get(index)
+        if isinstance(result, Prediction):
+            confidence = result.top[0][1]
+            return Cell(result.label, (result.label, -confidence)), Cell(f"{confidence:.0%}", (confidence,), "right")
+        if isinstance(result, FileFailure):
+            return Cell("unreadable", ("\uffff",)), Cell("", (-1.0,), "right")
+        return Cell("…", ("\uffff",)), Cell("", (-2.0,), "right")
+
+    def action_sort(self) -> None:
+        """Sort by the next column: file, class, confidence (highest first)."""
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self.sort_reverse = self.sort_by == "confidence"
+        self._sort(announce=True)
+
+    @on(DataTable.HeaderSelected, "#image-table")
+    def header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        self.sort_reverse = not self.sort_reverse if column == self.sort_by else column == "confidence"
+        self.sort_by = column
+        self._sort(announce=True)
+
+    def _sort(self, announce: bool = False) -> None:
+        table = self.query_one("#image-table", DataTable)
+        if not table.row_count:
+            return
+        selected = self.selected_index
+        table.sort(self.sort_by, key=lambda cell: cell.key, reverse=self.sort_reverse)
+        if selected is not None:
+            table.move_cursor(row=table.get_row_index(str(selected)), scroll=True)
+        if announce:
+            order = "highest first" if self.sort_by == "confidence" and self.sort_reverse else \
+                "reversed" if self.sort_reverse else ""
+            self.show_status(f"sorted by {self.sort_by} {order}".rstrip())
+
+    # export
+
+    def action_export(self) -> None:
+        def answered(text: str | None) -> None:
+            if text:
+                self.export_csv(Path(text).expanduser(), self._rows_in_order())
+
+        self.app.push_screen(AskText("Write the predictions as CSV to", "predictions.csv"), answered)
+
+    def _rows_in_order(self) -> list[tuple[str, str, str]]:
+        """path, predicted class, confidence of each image, in the table's order."""
+        table = self.query_one("#image-table", DataTable)
+        rows = []
+        for row in range(table.row_count):
+            index = int(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
+            result = self.results.get(index)
+            predicted = (result.label, f"{result.top[0][1]:.4f}") if isinstance(result, Prediction) else ("", "")
+            rows.append((str(self.paths[index]), *predicted))
+        return rows
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_csv(self, target: Path, rows: list[tuple[str, str, str]]) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([("path", "predicted", "confidence"), *rows])
+        try:
+            atomic_write(target, lambda handle: handle.write(text.getvalue().encode()))
+        except OSError as exc:
+            self.app.call_from_thread(self.show_status, f"could not write {target}: {exc.strerror or exc}", error=True)
+            return
+        self.app.call_from_thread(self.show_status, f"wrote {len(rows)} prediction(s) to {target}")
+
+    # other views
+
+    def action_evaluate(self) -> None:
+        """Evaluate in full: on the open class folders if they are scored, else on the model's own validation data."""
+        if self.classifier is None:
+            return
+        self.app.push_screen(EvaluateScreen(self.checkpoint, classifier=self.classifier, data=self.labelled,
+                                            evaluation=self.evaluation, mode=self.MODE))
+
+    def action_feature_maps(self) -> None:
+        index = self.selected_index
+        if self.classifier is None or index is None:
+            return
+        if any(worker.is_running for worker in self.app.workers if worker.group in ("classify", "evaluate")):
+            self.notify("wait until the model has finished classifying", severity="warning")  # hooks share it
+            return
+        self.app.push_screen(FeatureMapsScreen(self.classifier, self.paths[index], mode=self.MODE))
+
+    def action_toggle_matrix(self) -> None:
+        switcher = self.query_one("#classify-right", ContentSwitcher)
+        switcher.current = "image-pane" if switcher.current == "matrix-pane" else "matrix-pane"
 
     # the selected image
+
+    @property
+    def selected_index(self) -> int | None:
+        """The index in self.paths of the highlighted image, whatever the table's order."""
+        table = self.query_one("#image-table", DataTable)
+        if not table.row_count or not table.columns:
+            return None
+        return int(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
 
     def action_step(self, offset: int) -> None:
         table = self.query_one("#image-table", DataTable)
@@ -211,38 +424,28 @@ class ClassifyScreen(WorkbenchScreen):
         self.show_selected()
 
     def show_selected(self) -> None:
-        """The highlighted image and its top classes."""
-        row = self.query_one("#image-table", DataTable).cursor_row
-        if not 0 <= row < len(self.paths):
+        """The highlighted image, its name and its top classes."""
+        index = self.selected_index
+        if index is None:
             return
-        self.show_top_k(self.results.get(row))
-        self.load_preview(self.paths[row])
+        self.query_one("#image-name", PathLabel).text = self.names[index]
+        self.show_top_k(self.results.get(index))
+        self.query_one("#preview", ImageView).load(self.paths[index])
 
-    def show_top_k(self, result: Prediction | str | None) -> None:
+    def show_top_k(self, result: Result | None) -> None:
         table = self.query_one("#top-k", DataTable)
         table.clear()
         if isinstance(result, Prediction):
             for name, probability in result.top:
-                table.add_row(name, f"{probability:6.1%}", "█" * round(probability * BAR_WIDTH))
-        elif isinstance(result, str):
+                table.add_row(Text(name), f"{probability:6.1%}", bar(probability, BAR_WIDTH))
+        elif isinstance(result, FileFailure):
             table.add_row("unreadable", "", "")
-            self.show_status(result, error=True)
-
-    @work(thread=True, exclusive=True, group="preview")
-    def load_preview(self, path: Path) -> None:
-        try:
-            image = open_image(path)
-        except UnreadableImage:
-            image = None
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._set_preview, image)
-
-    def _set_preview(self, image: Image.Image | None) -> None:
-        self.query_one("#preview", ImageView).set_image(image)
+            self.show_status(result.reason, error=True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.show_status(f"{event.worker.group} failed: {event.worker.error}", error=True)
+        self.refresh_bindings()
 
     def show_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#classify-status", Static)
@@ -250,16 +453,14 @@ class ClassifyScreen(WorkbenchScreen):
         status.set_class(error, "error")
 
 
-def _classify_chunk(classifier: Classifier, paths: list[Path]) -> list[Prediction | str]:
-    """Predictions for a few files at once; one by one when one of them cannot be read."""
-    try:
-        return list(classifier.classify(paths, top_k=TOP_K))
-    except UnreadableImage:
-        return [_classify_one(classifier, path) for path in paths]
+def bar(fraction: float, width: int) -> str:
+    """A horizontal bar of `width * fraction` cells, in eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (EIGHTHS[part] if part else "")
 
 
-def _classify_one(classifier: Classifier, path: Path) -> Prediction | str:
-    try:
-        return classifier.classify([path], top_k=TOP_K)[0]
-    except UnreadableImage as exc:
-        return str(exc)
+def _class_folders(names: list[str], classes: list[str] | None = None) -> bool:
+    """Whether the images lie in subfolders (and, given the model's classes, whether those are among them)."""
+    folders = {Path(name).parts[0] for name in names if len(Path(name).parts) > 1}
+    return bool(folders) and (classes is None or bool(folders & set(classes)))

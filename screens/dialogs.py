@@ -8,31 +8,42 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 
-class ConfirmQuit(ModalScreen[bool]):
-    """Asks before quitting; dismisses with True to quit."""
+class Confirm(ModalScreen[bool]):
+    """Asks a yes/no question, listing what is at stake; dismisses with True on `y` or the first button."""
 
     DEFAULT_CSS = """
-    ConfirmQuit { align: center middle; }
-    ConfirmQuit > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
-    ConfirmQuit Horizontal { height: auto; margin-top: 1; }
-    ConfirmQuit Button { margin-right: 2; }
+    Confirm { align: center middle; }
+    Confirm > Vertical { width: 64; max-width: 95%; height: auto; max-height: 90%; border: thick $warning;
+                         background: $surface; padding: 1 2; }
+    Confirm Horizontal { height: auto; margin-top: 1; }
+    Confirm Button { margin-right: 2; }
     """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Quit")]
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
+    AUTO_FOCUS = "#cancel"  # enter alone never takes the risk
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, title: str, reasons: list[str], confirm: str = "Yes") -> None:
         super().__init__()
-        self.reasons = reasons
+        self.title_text, self.reasons, self.confirm = title, reasons, confirm
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Quit workbench?", classes="panel-title")
+            yield Label(self.title_text, classes="panel-title")
             yield Static("\n".join(f"• {reason}" for reason in self.reasons))
             with Horizontal():
-                yield Button("Quit (y)", variant="warning", id="quit")
+                yield Button(f"{self.confirm} (y)", variant="warning", id="confirm")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "quit")
+        self.dismiss(event.button.id == "confirm")
+
+
+class ConfirmQuit(Confirm):
+    """Asks before quitting; dismisses with True to quit."""
+
+    AUTO_FOCUS = "#confirm"
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("Quit workbench?", reasons, "Quit")
 
 
 class AskText(ModalScreen[str | None]):

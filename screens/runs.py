@@ -13,6 +13,7 @@ from core.history import RunSummary, checkpoint_paths, list_runs, read_metrics
 from core.launch import LaunchedRun, LaunchError
 from screens.base import WorkbenchScreen
 from screens.classify import ClassifyScreen
+from screens.evaluate import EvaluateScreen
 from screens.widgets.metric_chart import MetricChart
 
 RUN_COLUMNS = ("run", "state", "epochs", "best acc", "started")
@@ -20,15 +21,16 @@ METRIC_COLUMNS = ("epoch", "train loss", "val loss", "val acc")
 
 
 class RunsScreen(WorkbenchScreen):
-    """Every training run, newest first: follow a running one, or classify with a finished one's model."""
+    """Every training run, newest first: follow a running one, classify or evaluate with a finished one's model."""
 
     MODE = "runs"
     CSS_PATH = "runs.tcss"
     AUTO_FOCUS = "#runs-table"
     BINDINGS = [
         Binding("r", "refresh", "Refresh"),
-        Binding("t", "follow", "Follow in Train"),
-        Binding("c", "classify", "Classify with it"),
+        Binding("t", "follow", "Follow", tooltip="Follow the running run live in Train"),
+        Binding("c", "classify", "Classify", tooltip="Classify images with the run's model"),
+        Binding("e", "evaluate", "Evaluate", tooltip="Score the run's model on its validation images"),
     ]
 
     def __init__(self) -> None:
@@ -121,14 +123,27 @@ class RunsScreen(WorkbenchScreen):
 
     async def action_classify(self) -> None:
         """Open the selected run's best checkpoint (else its last) on the Classify screen."""
+        checkpoint = self.selected_checkpoint()
+        if checkpoint is None:
+            return
+        await self.app.switch_mode("classify")
+        if isinstance(self.app.screen, ClassifyScreen):
+            self.app.screen.use_checkpoint(checkpoint)
+
+    def action_evaluate(self) -> None:
+        """Score the selected run's best checkpoint (else its last) on its validation images, saved in the run."""
+        checkpoint = self.selected_checkpoint()
+        if checkpoint is not None:
+            self.app.push_screen(EvaluateScreen(checkpoint, run_dir=self.selected.path, mode=self.MODE))
+
+    def selected_checkpoint(self) -> Path | None:
+        """The selected run's best checkpoint, else its last; None (and a warning) when it saved none."""
         summary = self.selected
         checkpoints = checkpoint_paths(summary.path) if summary else []
         if not checkpoints:
             self.notify("this run has saved no checkpoint", severity="warning")
-            return
-        await self.app.switch_mode("classify")
-        if isinstance(self.app.screen, ClassifyScreen):
-            self.app.screen.use_checkpoint(checkpoints[0])
+            return None
+        return checkpoints[0]
 
 
 def _cells(summary: RunSummary) -> tuple[str, ...]:

@@ -13,10 +13,18 @@ A terminal training workbench for PyTorch image classification.
   workbench [CONFIG]                open the app (default: ./workbench.yaml, else the demo)
   workbench --run CONFIG            train headless (scripts, nohup, CI)
   workbench --resume RUN_DIR        continue a stopped run from its last.pt
+  workbench train CONFIG            the same as --run (torchrun takes --run for its own option)
   workbench check CONFIG            print the layer table and shape checks
   workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
   workbench lr-find CONFIG          sweep the learning rate and suggest one
+  workbench classify MODEL PATH...  classify image files and folders with a saved model
+  workbench evaluate MODEL [DATA]   accuracy, per-class scores, confusion matrix, highest losses
+  workbench features MODEL IMAGE    each layer's feature maps for one image, into TensorBoard
+  workbench export MODEL -o FILE    the model as safetensors, TorchScript or ONNX (--format)
 """
+
+MODEL_COMMANDS = {"classify": "workbench.classify", "evaluate": "workbench.evaluate",
+                  "features": "workbench.features", "export": "workbench.export_model"}  # each has main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +77,24 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The command; a Ctrl-C at any moment (even while importing torch) exits 130 with one line, no traceback."""
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        try:
+            print("workbench: interrupted", file=sys.stderr)
+        except OSError:
+            pass
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:1] == ["train"]:  # `torchrun -m workbench train CONFIG`: torchrun reads `--run` as its --run-path
+        argv = ["--run", *argv[1:]]
+    if argv[:1] and argv[0] in MODEL_COMMANDS:
+        import importlib
+
+        return importlib.import_module(MODEL_COMMANDS[argv[0]]).main(argv[1:])
     if argv[:1] == ["check"]:
         args = build_check_parser().parse_args(argv[1:])
         from workbench.check import run_check

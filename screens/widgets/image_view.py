@@ -1,12 +1,18 @@
 """An image drawn with coloured half-blocks: works in any terminal, over SSH, with no graphics protocol."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PIL import Image
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual import work
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.worker import get_current_worker
+
+from core.data.images import UnreadableImage, open_image
 
 HALF_BLOCK = "▀"  # foreground = upper pixel, background = lower pixel
 PLACEHOLDER = "no image"
@@ -36,6 +42,16 @@ class ImageView(Widget):
         self._image = image
         self._rows_size = None
         self.refresh()
+
+    @work(thread=True, exclusive=True, group="image-file")
+    def load(self, path: Path) -> None:
+        """Show the image file at `path`, read in a thread ("no image" if it cannot be read)."""
+        try:
+            image = open_image(path)
+        except UnreadableImage:
+            image = None
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.set_image, image)
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

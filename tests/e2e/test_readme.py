@@ -33,6 +33,8 @@ NOT_RUN = {  # leading words -> why this test does not run the command
     ("curl",): "needs the network (unzip below stands in for it)",
     ("tensorboard",): "a server that runs until stopped",
 }
+NEEDS_MACHINES = "--nnodes=2"  # a torchrun line for several machines: needs them
+TORCHRUN = (".venv/bin/torchrun", "torchrun")
 WORKBENCH = {(".venv/bin/workbench",), ("workbench",), ("python", "-m", "workbench"), ("python3", "-m", "workbench")}
 UNZIP = re.compile(r"unzip (?:-q )?(?P<archive>\S+\.zip) -d (?P<folder>\S+)$")
 
@@ -42,6 +44,7 @@ class Command:
     line: str  # as written in the README, comment dropped
     block: int  # which ```sh block
     downloads: tuple[str, ...]  # archives unzipped earlier in the same block, by stem
+    shell: str = ""  # the line as written, for lines with shell syntax such as $(...)
 
 
 def readme_blocks(language: str) -> list[str]:
@@ -56,7 +59,8 @@ def readme_commands() -> list[Command]:
             words = shlex.split(line, comments=True)
             if not words:
                 continue
-            commands.append(Command(shlex.join(words), block, tuple(downloads)))
+            shell = line.split("  #")[0].strip() if "$(" in line else ""
+            commands.append(Command(shlex.join(words), block, tuple(downloads), shell))
             unzipped = UNZIP.match(shlex.join(words))
             if unzipped:
                 downloads.append(Path(unzipped["archive"]).stem)
@@ -123,6 +127,15 @@ def test_readme_command_exits_0(command: Command, clone: Path) -> None:
             pytest.skip(f"unpacks a download: no shared copy of {stem} at {SHARED_DATASETS / stem}")
         assert (clone / unzipped["folder"] / stem).is_dir()
         return
+    if NEEDS_MACHINES in words:
+        pytest.skip("not run: needs several machines")
+    if command.shell:  # shell syntax: run by the shell, as a person would paste it
+        run_in(clone, ["bash", "-c", command.shell], command.line)
+        return
+    if words[0] in TORCHRUN:
+        run_in(clone, [".venv/bin/python", "-m", "torch.distributed.run", *words[1:], "--set", "train.epochs=1"],
+               command.line)
+        return
     args = workbench_args(words)
     if args is None:
         pytest.fail(f"README command {command.line!r}: run it in this test or add it to NOT_RUN with a reason")
@@ -133,8 +146,12 @@ def test_readme_command_exits_0(command: Command, clone: Path) -> None:
         pytest.skip(f"needs {', '.join(missing)}, downloaded above: no shared copy in {SHARED_DATASETS}")
     if "--run" in args:
         args = [*args, "--set", "train.epochs=1"]
-    result = subprocess.run([".venv/bin/workbench", *args], cwd=clone, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, f"{command.line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    run_in(clone, [".venv/bin/workbench", *args], command.line)
     for flag in ("-o", "--output"):
         if flag in args:
             assert (clone / args[args.index(flag) + 1]).is_file()
+
+
+def run_in(clone: Path, argv: list[str], line: str) -> None:
+    result = subprocess.run(argv, cwd=clone, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
