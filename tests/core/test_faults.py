@@ -145,3 +145,11 @@ def test_a_dying_loader_worker_ends_the_run_with_an_error(tiny, train, monkeypat
                   "data.normalize={mean: [0.5], std: [0.25]}", "train.epochs=1")
     with pytest.raises(DataError, match="a data-loading worker failed"):
         train(config, tmp_path)
+
+
+def test_labels_outside_the_classes_are_caught_before_the_first_step() -> None:
+    from core.data.batches import _check_labels
+
+    _check_labels(torch.tensor([0, 1, 2]), torch.tensor([2, 0]), ["a", "b", "c"])
+    with pytest.raises(DataError, match=r"validation labels range over 0\.\.3 but there are 3 classes"):
+        _check_labels(torch.tensor([0, 1, 2]), torch.tensor([3, 0]), ["a", "b", "c"])

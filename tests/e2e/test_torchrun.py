@@ -29,14 +29,20 @@ train: {{epochs: 2, device: cpu, optimizer: {{name: sgd, lr: 0.05, momentum: 0.9
 """
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def workbench(launcher: list[str], *args: str, cwd: Path) -> None:
+    result = subprocess.run([*launcher, "-m", "workbench", *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def train(tmp_path: Path, name: str, batch: int, launcher: list[str]) -> Path:
     config = tmp_path / f"{name}.yaml"
     config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=batch))
     runs = tmp_path / name
-    result = subprocess.run([*launcher, "-m", "workbench", "train", str(config), "--runs-dir", str(runs)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr
+    workbench(launcher, "train", str(config), "--runs-dir", str(runs), cwd=tmp_path)
     [run] = runs.iterdir()  # rank 0 alone made a run directory
     return run
 
@@ -47,11 +53,18 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
     one = train(tmp_path, "one", 16, [sys.executable])
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    two = train(tmp_path, "two", 8, torchrun)
+    two = train(tmp_path, "two", 8, TORCHRUN)
     expected = weights(one)
     for key, value in weights(two).items():
         assert torch.allclose(value, expected[key], atol=1e-5), key
     started = json.loads((two / "events.jsonl").read_text().splitlines()[0])
     assert (started["world_size"], started["backend"]) == (2, "gloo")
     assert [row.split(",")[0] for row in (two / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2"]
+
+
+def test_a_distributed_run_resumes_under_torchrun(tmp_path: Path) -> None:
+    run = train(tmp_path, "two", 8, TORCHRUN)
+    workbench(TORCHRUN, "--resume", str(run), "--set", "train.epochs=3", cwd=tmp_path)
+    assert [row.split(",")[0] for row in (run / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "finished" and status["epochs_done"] == 3
