@@ -29,11 +29,12 @@ class Augmenter:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         c = self.config
-        x = images.float()
+        x = images  # the crop and the flip move uint8 pixels: a quarter of the memory traffic of floats
         if c.random_crop_padding:
             x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2))
         if c.horizontal_flip:
             x = torch.where(self._chance(len(x), 0.5, x.device), x.flip(3), x)
+        x = x.float()
         if c.rotation:
             x = rotate(x, (self._uniform(len(x)) * 2 - 1) * c.rotation)
         jitter = c.color_jitter
@@ -54,15 +55,21 @@ class Augmenter:
 
 
 def random_crop(x: torch.Tensor, padding: int, where: torch.Tensor) -> torch.Tensor:
-    """RandomCrop(size, padding): zero-pad each side, then crop the original size at `where` (N x 2 in [0, 1))."""
-    n, _, h, w = x.shape
+    """RandomCrop(size, padding): zero-pad each side, then crop the original size at `where` (N x 2 in [0, 1)).
+
+    The images sharing an offset are cropped with one slice: (2 * padding + 1)^2 slices at most,
+    far cheaper than gathering every pixel by index.
+    """
+    h, w = x.shape[2:]
     padded = F.pad(x, (padding,) * 4)
-    offsets = (where * (2 * padding + 1)).long().clamp(max=2 * padding).to(x.device)
-    rows = (offsets[:, 0:1] + torch.arange(h, device=x.device)).view(n, 1, h, 1)
-    cols = (offsets[:, 1:2] + torch.arange(w, device=x.device)).view(n, 1, 1, w)
-    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
-    channel = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
-    return padded[batch, channel, rows, cols]
+    offsets = (where * (2 * padding + 1)).long().clamp(max=2 * padding)
+    out = torch.empty_like(x)
+    keys = offsets[:, 0] * (2 * padding + 1) + offsets[:, 1]
+    for key in keys.unique().tolist():
+        top, left = divmod(key, 2 * padding + 1)
+        chosen = (keys == key).nonzero().squeeze(1).to(x.device)
+        out[chosen] = padded[chosen, :, top:top + h, left:left + w]
+    return out
 
 
 def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:

@@ -126,3 +126,12 @@ def test_hue_jitter_is_seeded():
     assert config.enabled
     assert torch.equal(Augmenter(config, 7)(images), Augmenter(config, 7)(images))
     assert not torch.equal(Augmenter(config, 7)(images), images)
+
+
+def test_random_crop_matches_a_per_image_pad_and_crop():
+    images = torch.randint(0, 256, (40, 3, 6, 5), dtype=torch.uint8)
+    where = torch.rand(40, 2, generator=torch.Generator().manual_seed(1))
+    cropped = random_crop(images, 2, where)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    for i, (top, left) in enumerate((where * 5).long().tolist()):
+        assert torch.equal(cropped[i], padded[i, :, top:top + 6, left:left + 5])

@@ -31,7 +31,7 @@ def resume(run: RunDir, *overrides: str) -> list[Event]:
     config, checkpoint = load_resume(run.path, list(overrides))
     events: list[Event] = []
     fit(config, run, emit=events.append, should_stop=lambda: False, resume=checkpoint)
-    return events
+    return [event for event in events if event.type_name() != "data_progress"]
 
 
 def weights(run: RunDir) -> dict[str, torch.Tensor]:
