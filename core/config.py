@@ -339,6 +339,7 @@ class TrainConfig(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype (fp16: CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (on CUDA; skipped on CPU)")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms and seeded workers")
+    eval_flip: bool = Field(False, description="validate on each image and its mirror image, outputs averaged")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN or infinite loss: stop the run, or skip the batch")
 
     @model_validator(mode="before")

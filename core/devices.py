@@ -1,6 +1,10 @@
 """Choosing the training device: auto, cpu, cuda, cuda:N or mps."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+from dataclasses import dataclass
+
 import torch
 
 from core.errors import WorkbenchError
@@ -40,6 +44,56 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """A device this machine has: its train.device value and a line describing it."""
+
+    value: str  # cpu, cuda:0, mps
+    description: str  # e.g. "cuda:0 NVIDIA H200, 139.1 of 139.8 GiB free"
+
+
+def list_devices() -> list[DeviceChoice]:
+    """The devices training can use here: the CPU with its threads, each CUDA device by index with its
+    name and free memory, MPS. Creates no CUDA context: free memory comes from nvidia-smi when present."""
+    devices = [DeviceChoice("cpu", f"cpu, {torch.get_num_threads()} threads")]
+    if torch.cuda.is_available():
+        free = _free_memory_by_uuid()
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            total = props.total_memory / 2**30
+            free_mib = free.get(str(getattr(props, "uuid", "")).removeprefix("GPU-"))
+            memory = f"{free_mib / 1024:.1f} of {total:.1f} GiB free" if free_mib is not None else f"{total:.1f} GiB"
+            devices.append(DeviceChoice(f"cuda:{index}", f"cuda:{index} {props.name}, {memory}"))
+    if torch.backends.mps.is_available():
+        devices.append(DeviceChoice("mps", "mps (Apple GPU)"))
+    return devices
+
+
+def _free_memory_by_uuid() -> dict[str, float]:
+    """Free MiB of each NVIDIA GPU by UUID (without "GPU-"), from nvidia-smi; empty when it is missing or fails."""
+    command = shutil.which("nvidia-smi")
+    if command is None:
+        return {}
+    try:
+        result = subprocess.run([command, "--query-gpu=uuid,memory.free", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return parse_free_memory(result.stdout)
+
+
+def parse_free_memory(text: str) -> dict[str, float]:
+    """nvidia-smi's `uuid, memory.free` CSV lines as {uuid without "GPU-": free MiB}."""
+    free = {}
+    for line in text.splitlines():
+        uuid, _, mib = (part.strip() for part in line.partition(","))
+        try:
+            free[uuid.removeprefix("GPU-")] = float(mib)
+        except ValueError:
+            continue
+    return free
 
 
 def autocast_dtype(device: torch.device, precision: str) -> tuple[torch.dtype | None, str | None]:

@@ -22,8 +22,9 @@ from core.data.samples import Sample
 from core.errors import DataError
 from core.files import atomic_write, atomic_write_json
 from core.inference import Classifier, FileFailure, decode_parallel
+from core.runs import RunDir
 
-EVALUATION_FILE, CONFUSION_FILE = "evaluation.json", "confusion.csv"
+EVALUATION_FILE, CONFUSION_FILE = RunDir.EVALUATION, RunDir.CONFUSION
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,15 @@ class Event:
 
 
 @dataclass(frozen=True)
+class DataProgress(Event):
+    """Preparing the data before the first step: `done` of `total` items of one stage (e.g. images decoded)."""
+
+    stage: str  # what is being done, e.g. "decoding images"
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class RunStarted(Event):
     run_dir: str
     name: str
@@ -99,7 +108,8 @@ class RunFailed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type_name(): cls for cls in (RunStarted, RunResumed, BatchEnded, EpochEnded, CheckpointSaved, RunFinished, RunFailed)
+    cls.type_name(): cls for cls in (DataProgress, RunStarted, RunResumed, BatchEnded, EpochEnded, CheckpointSaved,
+                                     RunFinished, RunFailed)
 }
 
 Emit = Callable[[Event], None]

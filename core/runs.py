@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.config import RunConfig, save_config
-from core.events import (BatchEnded, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
-                         RunStarted)
+from core.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+                         RunResumed, RunStarted)
 from core.errors import WorkbenchError
 from core.files import WriteError, atomic_write_json, ensure_free_space, write_error
 from core.liveness import LockHeld, hold_lock, process_identity, release_lock
@@ -74,13 +74,32 @@ class RunDir:
             raise
         return run
 
-    config_path = property(lambda self: self.path / "config.yaml")
-    events_path = property(lambda self: self.path / "events.jsonl")
-    metrics_path = property(lambda self: self.path / "metrics.csv")
-    status_path = property(lambda self: self.path / "status.json")
-    log_path = property(lambda self: self.path / "train.log")
-    tensorboard_dir = property(lambda self: self.path / "tensorboard")
-    checkpoints_dir = property(lambda self: self.path / "checkpoints")
+    # The one list of the run directory's names: every reader and writer goes through these.
+    CONFIG, EVENTS, METRICS, STATUS, LOG = "config.yaml", "events.jsonl", "metrics.csv", "status.json", "train.log"
+    TENSORBOARD, CHECKPOINTS, EVALUATION, CONFUSION = "tensorboard", "checkpoints", "evaluation.json", "confusion.csv"
+    CHECKPOINT_KINDS = ("best", "last")  # checkpoints/<kind>.pt, best first
+
+    config_path = property(lambda self: self.path / self.CONFIG)
+    events_path = property(lambda self: self.path / self.EVENTS)
+    metrics_path = property(lambda self: self.path / self.METRICS)
+    status_path = property(lambda self: self.path / self.STATUS)
+    log_path = property(lambda self: self.path / self.LOG)
+    tensorboard_dir = property(lambda self: self.path / self.TENSORBOARD)
+    checkpoints_dir = property(lambda self: self.path / self.CHECKPOINTS)
+    evaluation_path = property(lambda self: self.path / self.EVALUATION)
+
+    def checkpoint_path(self, kind: str) -> Path:
+        """checkpoints/best.pt or checkpoints/last.pt."""
+        return self.checkpoints_dir / f"{kind}.pt"
+
+    def checkpoints(self) -> list[Path]:
+        """The run's best.pt and last.pt, those that exist, best first."""
+        return [path for path in map(self.checkpoint_path, self.CHECKPOINT_KINDS) if path.is_file()]
+
+    @property
+    def is_run(self) -> bool:
+        """Whether the folder is a run directory: it has a status.json (and is no symlink)."""
+        return not self.path.is_symlink() and self.path.is_dir() and self.status_path.is_file()
 
     def read_status(self) -> dict[str, Any]:
         return json.loads(self.status_path.read_text())
@@ -171,7 +190,7 @@ class RunRecorder:
         elif isinstance(event, RunFinished):
             self._update_status(state=event.status, ended=_now(), best_epoch=event.best_epoch,
                                 best_val_accuracy=event.best_val_accuracy, reason=event.reason or None)
-        if not isinstance(event, BatchEnded):
+        if not isinstance(event, BatchEnded) and (not isinstance(event, DataProgress) or event.done == event.total):
             self.log(_describe(event))
 
     def log(self, text: str) -> None:
@@ -219,6 +238,8 @@ def _describe(event: Event) -> str:
         return (f"epoch {event.epoch}/{event.epochs} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f} "
                 f"val_accuracy={event.val_accuracy:.4f} lr={event.lr:g} {event.seconds:.1f}s "
                 f"{event.samples_per_second:.0f} samples/s")
+    if isinstance(event, DataProgress):
+        return f"{event.stage}: {event.done:,} done"
     if isinstance(event, RunResumed):
         return f"run resumed after epoch {event.epoch}" + (f", batch {event.batch}" if event.batch else "")
     if isinstance(event, CheckpointSaved):

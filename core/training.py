@@ -28,8 +28,8 @@ from core.devices import autocast_dtype, describe_device, resolve_device
 from core.distributed import World, any_across, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.divergence import LossGuard, check_finite_weights
-from core.events import (BatchEnded, CheckpointSaved, Emit, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
-                         RunStarted)
+from core.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, RunFailed, RunFinished,
+                         RunResumed, RunStarted)
 from core.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.preflight import input_shape
@@ -42,6 +42,7 @@ from core.runs import RunDir, RunRecorder
 from core.tensorboard import TensorBoardLog
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
+DATA_PROGRESS_SECONDS = 0.5  # DataProgress once a preparation stage takes this long, then at most this often
 SYNC_EVERY = 8  # under torchrun, ranks agree on stopping every this many batches
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -127,15 +128,16 @@ def seed_everything(seed: int) -> None:
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: Loss,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-             world: World = World()) -> tuple[float, float]:
+             world: World = World(), flip: bool = False) -> tuple[float, float]:
     """Mean loss (the training loss, batch means weighted by batch size) and accuracy over normalised
-    batches; under torchrun over every rank's share."""
+    batches; under torchrun over every rank's share. `flip` averages each image's outputs with its
+    mirror image's (test-time augmentation)."""
     model.eval()
     loss_sum, correct, count = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
     with torch.inference_mode():
         for images, labels in batches:
             with autocast():
-                logits = model(images)
+                logits = (model(images) + model(images.flip(3))) / 2 if flip else model(images)
                 loss = loss_fn(logits, labels).float() * len(labels)
             loss_sum = loss_sum.to(loss.device) + loss
             correct = correct.to(loss.device) + (logits.argmax(1) == labels).sum()
@@ -170,6 +172,7 @@ class _Trainer:
         self.best_accuracy: float | None = None
         self.metrics: dict[str, float] = {}
         self.step = 0  # optimizer steps taken
+        self._progress_at, self._progress_shown = 0.0, False  # the stage's start or last DataProgress; any yet
 
     def train(self) -> RunResult:
         started = time.perf_counter()
@@ -178,7 +181,7 @@ class _Trainer:
         if self.config.data.batch_size == "auto":
             self.config = with_batch_size(self.config, self._largest_batch_size())
         with main_first(self.world):
-            data = Feed(self.config.data, self.config.seed, self.device, self.world)
+            data = Feed(self.config.data, self.config.seed, self.device, self.world, progress=self._data_progress)
         if data.val_count == 0:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)
@@ -196,6 +199,15 @@ class _Trainer:
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
                               run_dir=self.run_dir, reason=reason))
         return RunResult(status, self.run.path if self.run else None, epochs_done, self.best_epoch, self.best_accuracy)
+
+    def _data_progress(self, stage: str, done: int, total: int) -> None:
+        """DataProgress while the data is prepared, for a stage that lasts: every DATA_PROGRESS_SECONDS, and its end."""
+        now = time.monotonic()
+        if done == 0:
+            self._progress_at, self._progress_shown = now, False
+        if now - self._progress_at >= DATA_PROGRESS_SECONDS or (done >= total and self._progress_shown):
+            self._progress_at, self._progress_shown = now, True
+            self.emit(DataProgress(stage=stage, done=done, total=total))
 
     def _largest_batch_size(self) -> int:
         """batch_size: auto, probed with a throwaway copy of the model before the data is decoded."""
@@ -344,7 +356,7 @@ class _Trainer:
             train_seconds = time.perf_counter() - epoch_started
             train_loss = self._mean_across_ranks(train_loss, samples)
             val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast,
-                                              self.world)
+                                              self.world, flip=self.config.train.eval_flip)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self._check_divergence()

@@ -1,14 +1,37 @@
-"""The config a person is editing in the TUI: where it came from and whether it has unsaved changes."""
+"""The config a person is editing in the TUI, and the rules about editing it that no screen should hold.
+
+- Validated on every change (`update`, `replace`); dirty when it differs from what was loaded or saved.
+- Which keys a data source takes (`use_source`) and which parameters survive switching an optimizer,
+  loss or schedule (`switch_entry`).
+- Saving writes only the keys that differ from the defaults (`minimal_plain`), so a saved file stays
+  as short as the example it came from; the example configs in configs/ are never overwritten.
+- Comments of the file being overwritten are kept where possible (`keep_comments`): PyYAML drops
+  comments, so they are carried over by key path, line by line. A comment above a mapping key or
+  after it on its line follows that key to the new text; comments at the top stay at the top;
+  comments inside lists (a layer's line) and those of keys no longer written are dropped.
+"""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from core.config import RunConfig, load_config, save_config, validate_config
+import yaml
+
+from core.config import TABLES, RunConfig, load_config, validate_config
+from core.errors import WorkbenchError
+from core.files import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO_ROOT / "configs" / "shapes.yaml"
+EXAMPLES_DIR = REPO_ROOT / "configs"
+DEMO_CONFIG = EXAMPLES_DIR / "shapes.yaml"
 LOCAL_CONFIG_NAMES = ("workbench.yaml", "workbench.yml")
+SOURCE_KEYS = ("source", "sources", "path", "label", "separator", "pattern", "download")  # what picks the images
+MAX_FIX_ROUNDS = 20
+
+
+class SaveRefused(WorkbenchError):
+    """A save that would overwrite an example config."""
 
 
 def default_config_path(folder: Path) -> Path:
@@ -19,6 +42,30 @@ def default_config_path(folder: Path) -> Path:
     return DEMO_CONFIG
 
 
+def is_example(path: Path | None) -> bool:
+    """Whether `path` is one of the example configs shipped in configs/."""
+    if path is None:
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(EXAMPLES_DIR.resolve())
+    except OSError:
+        return False
+
+
+def switch_entry(key: str, current: dict[str, Any], name: str) -> dict[str, Any]:
+    """train.<key> (optimizer, loss, schedule) switched to entry `name`, keeping the parameters both take."""
+    keep = TABLES[key].parameters(name)
+    return {"name": name, **{param: value for param, value in current.items() if param in keep}}
+
+
+def suggested_run_name(data: dict[str, Any]) -> str:
+    """A run name from a data config: the folder's, CSV file's or set's name, as a valid config name."""
+    from core.history import dataset_text
+
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset_text(data)).strip("-._")[:64]
+    return text or "run"
+
+
 class Workspace:
     """A valid RunConfig being edited; every change is validated before it is kept."""
 
@@ -26,11 +73,17 @@ class Workspace:
         self.config = config
         self.path = path
         self._saved = config
+        self._named_by_source: str | None = None  # the run name use_source gave, while the person keeps it
 
     @property
     def dirty(self) -> bool:
         """Whether the config differs from what was last loaded or saved."""
         return self.config != self._saved
+
+    @property
+    def needs_new_path(self) -> bool:
+        """Saving asks for a file name: the config has none, or it is an example that is never overwritten."""
+        return self.path is None or is_example(self.path)
 
     @classmethod
     def open(cls, path: Path) -> "Workspace":
@@ -52,15 +105,244 @@ class Workspace:
         plain["model"].update(layers=entries, torchvision=None, module=None, module_args={})
         self.replace(plain)
 
+    def use_source(self, source: str, path: str | None = None, **extra: Any) -> str | None:
+        """Point the data at another source (the other source keys cleared); raises ConfigError.
+
+        While the person has not named the run themselves, the run name follows the data (the
+        file's own name when the source goes back to the file's): returns the new name when it changed.
+        """
+        plain = self.config.to_plain()
+        plain["data"].update({"source": source, "sources": [], "path": path, "label": None, "separator": None,
+                              "pattern": None, "download": False, **extra})
+        old_name = plain["name"]
+        if old_name in (self._saved.name, self._named_by_source):
+            saved_data = self._saved.to_plain()["data"]
+            same = all(plain["data"].get(key) == saved_data.get(key) for key in SOURCE_KEYS)
+            plain["name"] = self._saved.name if same else suggested_run_name(plain["data"])
+        self.replace(plain)
+        if self.config.name == old_name:
+            return None
+        self._named_by_source = self.config.name
+        return self.config.name
+
+    def switch_entry(self, key: str, name: str) -> None:
+        """Switch train.optimizer, train.loss or train.schedule to another entry (raises ConfigError)."""
+        current = self.config.to_plain()["train"][key]
+        self.update("train", **{key: switch_entry(key, current, name)})
+
     def replace(self, plain: dict[str, Any]) -> None:
         """Validate plain config data and make it the current config."""
         self.config = validate_config(plain, source=str(self.path) if self.path else None)
 
+    def suggest_path(self, folder: Path) -> Path:
+        """Where to save a config that needs a new file: <name>.yaml in `folder`, numbered if taken."""
+        for attempt in range(1, 1000):
+            candidate = Path(folder) / f"{self.config.name}{'' if attempt == 1 else f'-{attempt}'}.yaml"
+            if not candidate.exists():
+                return candidate
+        return Path(folder) / f"{self.config.name}.yaml"
+
     def save(self, path: Path | None = None) -> Path:
-        """Write the config as YAML (to its own path unless another is given)."""
-        target = path or self.path
+        """Write the keys that differ from the defaults as YAML (to its own path unless another is given).
+
+        Raises SaveRefused for an example config, ValueError with no path, WriteError when it cannot be written.
+        """
+        target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("no path to save the config to")
-        save_config(self.config, target)
-        self.path, self._saved = target, self.config
+        if is_example(target):
+            raise SaveRefused(f"{target} is an example config and is never overwritten; save under another name")
+        try:
+            previous = target.read_text(encoding="utf-8") if target.is_file() else ""
+        except (OSError, UnicodeDecodeError):
+            previous = ""
+        data = config_text(self.config, previous).encode("utf-8")
+        atomic_write(target, lambda handle: handle.write(data))
+        self.path, self._saved, self._named_by_source = target, self.config, None
         return target
+
+
+def config_text(config: RunConfig, previous: str = "") -> str:
+    """The config as short YAML (only keys away from the defaults), with `previous`'s comments kept where possible."""
+    text = yaml.dump(minimal_plain(config), Dumper=_SectionDumper, sort_keys=False, default_flow_style=None,
+                     width=100)
+    return keep_comments(previous, text) if "#" in previous else text
+
+
+class _SectionDumper(yaml.SafeDumper):
+    """The top level and its sections as blocks, smaller collections inline: `optimizer: {name: adam, lr: 0.003}`."""
+
+    _depth = 0
+
+    def represent_mapping(self, tag, mapping, flow_style=None):
+        self._depth += 1
+        try:
+            return super().represent_mapping(tag, mapping, False if self._depth <= 2 else flow_style)
+        finally:
+            self._depth -= 1
+
+
+def minimal_plain(config: RunConfig) -> dict[str, Any]:
+    """The smallest plain config that validates back to `config`: the model always, the rest where not default.
+
+    Built up from the model alone: each round validates what is there and adds the keys where the
+    result still differs (an entry's `name` first, since it decides the defaults of its siblings).
+    """
+    from core.resume import differing_keys
+
+    target = config.to_plain()
+    minimal: dict[str, Any] = {"name": target["name"], "model": _minimal_model(target["model"])}
+    for _ in range(MAX_FIX_ROUNDS):
+        try:
+            current = validate_config(minimal).to_plain()
+        except WorkbenchError:
+            return _without_none(target)
+        differences = [path for path in differing_keys(current, target) if path]
+        if not differences:
+            return _ordered(minimal, target)
+        names = [path for path in differences if path[-1] == "name"]
+        for path in names or differences:
+            _set(minimal, path, target)
+    return _without_none(target)
+
+
+def _minimal_model(model: dict[str, Any]) -> dict[str, Any]:
+    out = {key: value for key, value in model.items() if value not in (None, {}, [])}
+    out.pop("budget", None)  # added back by the rounds when it is not the default
+    if model.get("layers"):
+        out["layers"] = [_minimal_layer(entry) for entry in model["layers"]]
+    return out
+
+
+def _minimal_layer(entry: Any) -> Any:
+    """A layer entry without the params at their defaults: {'conv2d': {out_channels: 16, ...}} or 'relu'."""
+    from core.model.registry import LAYERS
+
+    if not isinstance(entry, dict) or len(entry) != 1:
+        return entry
+    (kind, params), = entry.items()
+    if kind not in LAYERS or not isinstance(params, dict):
+        return entry
+    defaults = {param.name: param.default for param in LAYERS[kind].params}
+    kept = {}
+    for name, value in params.items():
+        default = defaults.get(name)
+        if isinstance(value, list) and value and all(isinstance(item, (str, dict)) for item in value):
+            value = [_minimal_layer(item) for item in value]  # a block's own layers
+        if _plain_value(default) != value:
+            kept[name] = value
+    return {kind: kept} if kept else kind
+
+
+def _plain_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _set(minimal: dict[str, Any], path: tuple, target: dict[str, Any]) -> None:
+    """Copy target's value at `path` into minimal; a path into a list copies the whole list."""
+    cut = next((i for i, part in enumerate(path) if isinstance(part, int)), len(path))
+    path = path[:cut]
+    source, node = target, minimal
+    for part in path[:-1]:
+        source = source[part]
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    value = source.get(path[-1]) if isinstance(source, dict) else None
+    node[path[-1]] = _without_none(value)  # a key left null comes back in a later round if it matters
+
+
+def _ordered(minimal: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """minimal's keys in the schema's order (target's), recursively."""
+    if not isinstance(minimal, dict) or not isinstance(target, dict):
+        return minimal
+    return {key: _ordered(minimal[key], target.get(key)) for key in sorted(
+        minimal, key=lambda key: list(target).index(key) if key in target else len(target))}
+
+
+def _without_none(plain: Any) -> Any:
+    if isinstance(plain, dict):
+        return {key: _without_none(value) for key, value in plain.items() if value is not None}
+    return plain
+
+
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+|\"[^\"]*\"|'[^']*'):(?:\s|$)")
+
+
+def _key_paths(lines: list[str]) -> list[tuple | None]:
+    """The mapping key path each line starts with (None: no key there, e.g. a list item or a comment)."""
+    stack: list[tuple[int, str]] = []
+    paths: list[tuple | None] = []
+    in_list_below: int | None = None
+    for line in lines:
+        match = _KEY_LINE.match(line)
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip(" "))
+        if stripped.startswith("- "):
+            in_list_below = indent
+        if not match or (in_list_below is not None and indent > in_list_below):
+            paths.append(None)  # not a key, or a key inside a list item
+            continue
+        in_list_below = None
+        key = match.group("key").strip("'\"")
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        paths.append(tuple(k for _, k in stack))
+    return paths
+
+
+def keep_comments(previous: str, text: str) -> str:
+    """`text` with the comments of `previous` carried over to the same key paths (see the module's notes)."""
+    old_lines = previous.splitlines()
+    old_paths = _key_paths(old_lines)
+    header: list[str] = []
+    above: dict[tuple, list[str]] = {}
+    trailing: dict[tuple, str] = {}
+    pending: list[str] = []
+    seen_key = False
+    for line, path in zip(old_lines, old_paths):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped)
+            continue
+        if not stripped:
+            if not seen_key and pending:
+                header += pending + [""]
+                pending = []
+            continue
+        if path is not None:
+            seen_key = True
+            if pending:
+                above[path] = pending
+            comment = _trailing_comment(line)
+            if comment:
+                trailing[path] = comment
+        pending = []
+    out = list(header)
+    new_lines = text.splitlines()
+    for line, path in zip(new_lines, _key_paths(new_lines)):
+        if path is not None:
+            indent = " " * (len(line) - len(line.lstrip(" ")))
+            out += [indent + comment for comment in above.get(path, [])]
+            if path in trailing:
+                line = f"{line}  {trailing[path]}"
+        out.append(line)
+    while out and out[0] == "" and header == []:
+        out.pop(0)
+    return "\n".join(out) + "\n"
+
+
+def _trailing_comment(line: str) -> str | None:
+    """The `# ...` at the end of a YAML line, outside quotes (None when there is none)."""
+    quote = None
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and index > 0 and line[index - 1] in " \t":
+            return line[index:].strip()
+    return None

@@ -1,9 +1,14 @@
-"""What every workbench screen shares: the navigation bar on top and the key footer below."""
+"""What every workbench screen shares: the navigation bar on top, the key footer below, and leaving fields.
+
+Esc leaves the field being edited and Enter commits it and leaves it too, so the screen's keys
+work again at once (the focus goes back to the screen's main widget, its AUTO_FOCUS).
+"""
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
 from screens.widgets.navbar import NavBar
 
@@ -12,6 +17,7 @@ class WorkbenchScreen(Screen):
     """A top-level screen; subclasses set MODE and implement compose_body()."""
 
     MODE = ""
+    BINDINGS = [Binding("escape", "leave_field", "Leave the field", show=False)]
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE, self.config_title())
@@ -36,3 +42,19 @@ class WorkbenchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_title()
+
+    # leaving fields
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":
+            return isinstance(self.focused, Input)
+        return True
+
+    def action_leave_field(self) -> None:
+        """Give the focus back to the screen's main widget (or to nothing), so its keys work again."""
+        target = next(iter(self.query(self.AUTO_FOCUS)), None) if self.AUTO_FOCUS else None
+        self.set_focus(target if target is not None and target.focusable else None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter commits a field (the screen's own handler applies it) and leaves it."""
+        self.call_after_refresh(self.action_leave_field)

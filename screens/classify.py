@@ -26,6 +26,7 @@ from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
 from screens.evaluate import EvaluateScreen, accuracy_line
 from screens.feature_maps import FeatureMapsScreen
+from screens.messages import UseModelFile
 from screens.model_loading import LoadsModels
 from screens.widgets.confusion import ConfusionMatrix
 from screens.widgets.fit import PathLabel, shorten_left
@@ -134,7 +135,7 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
             return self.classifier is not None
         if action == "feature_maps":
             return self.classifier is not None and self.selected_index is not None
-        return True
+        return super().check_action(action, parameters)
 
     # checkpoints
 
@@ -168,6 +169,10 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
     def use_checkpoint(self, path: Path) -> None:
         """Load a model file (in a thread, asking first if it would run code) and classify the open images."""
         self.load_model_file(path)
+
+    def on_use_model_file(self, message: UseModelFile) -> None:
+        """Another screen (Runs) asked, through the app, to classify with this model file."""
+        self.use_checkpoint(message.path)
 
     def model_status(self, text: str) -> None:
         self.show_status(text)

@@ -18,13 +18,14 @@ from textual.widgets.option_list import Option
 from core.config import TORCHVISION_SOURCES, DataConfig, SourceName
 from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
 from core.errors import ConfigError, DataError
+from core.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
+from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
 BAR_WIDTH = 8
 NAME_WIDTH = 12
-SOURCE_KEYS = ("source", "sources", "path", "label", "separator", "pattern", "download")
 SOURCE_HELP = {
     "shapes": "the built-in demo: drawn shapes, generated",
     "folder": "a folder of class folders (type its path)",
@@ -33,6 +34,7 @@ SOURCE_HELP = {
     **{name: f"torchvision, in data/{name} (see data.download)" for name in TORCHVISION_SOURCES},
 }
 PROGRESS_EVERY_S = 0.2
+SIDEBAR_TEXT_WIDTH = 32  # before the first layout
 
 
 class DataScreen(WorkbenchScreen):
@@ -131,13 +133,13 @@ class DataScreen(WorkbenchScreen):
 
     def use_source(self, source: str, path: str | None = None, **extra: Any) -> None:
         """Point the config at another source and open it; a config error is shown, never raised."""
-        changes = {"source": source, "sources": [], "path": path, "label": None, "separator": None,
-                   "pattern": None, "download": False, **extra}
         try:
-            self.workspace.update("data", **changes)
+            renamed = self.workspace.use_source(source, path, **extra)
         except ConfigError as exc:
             self.set_status(str(exc), error=True)
             return
+        if renamed:
+            self.notify(f"runs of this data will be named {renamed!r} (ctrl+s saves the config)", title="run name")
         self.refresh_title()
         self.open_data()
 
@@ -196,7 +198,8 @@ class DataScreen(WorkbenchScreen):
         data = self._opened
         text = Text.assemble(("source ", "bold"), data.source if data else "-")
         if data and data.path:
-            text.append(f"\n{data.path}")
+            width = max(8, self.query_one("#source", Static).content_size.width or SIDEBAR_TEXT_WIDTH)
+            text.append(f"\n{shorten_left(str(data.path), width)}")
         if view is not None:
             counts = view.counts()
             text.append(f"\n{sum(c.train for c in counts)} train, {sum(c.val for c in counts)} val, "
@@ -227,7 +230,10 @@ class DataScreen(WorkbenchScreen):
             classes.highlighted = ((classes.highlighted or 0) + delta) % classes.option_count
 
     def action_toggle_preview(self) -> None:
-        self.show_preview = not self.show_preview
+        """Show the model's input beside the image (or hide it); from the health tab, show the sample with it."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        self.show_preview = not self.show_preview or tabs.active != "sample-tab"
+        tabs.active = "sample-tab"
         self.set_class(self.show_preview, "-preview")
         self.load_sample()
 
@@ -283,14 +289,16 @@ class DataScreen(WorkbenchScreen):
 
     def _sample_text(self, info: SampleInfo) -> Text:
         text = self._where(Text.assemble((info.label, "bold"), f" ({info.split})"))
-        text.append(f"\n{self._short(info.path) if info.path else f'in-memory sample {info.index}'}")
+        width = max(8, self.query_one("#sample-info", Static).content_size.width or 40)
+        text.append(f"\n{self._short(info.path, width) if info.path else f'in-memory sample {info.index}'}")
         text.append(f"\n{info.size[0]}x{info.size[1]} {info.mode}")
         return text
 
-    def _short(self, path: Path) -> str:
-        """A sample's path relative to the data root when it lies inside it."""
+    def _short(self, path: Path, width: int | None = None) -> str:
+        """A sample's path relative to the data root when it lies inside it, cut from the left to `width`."""
         root = Path(self._opened.path).expanduser().absolute() if self._opened and self._opened.path else None
-        return str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+        text = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+        return shorten_left(text, width) if width else text
 
     # -- health and statistics -------------------------------------------------------------
 
@@ -314,7 +322,8 @@ class DataScreen(WorkbenchScreen):
             self.set_status("")
             health = self.query_one("#health", Static)
             health.remove_class("muted")
-            health.update(health_text(report, self._short))
+            width = max(20, self.query_one("#report").content_size.width - 4)
+            health.update(health_text(report, lambda path: self._short(path, width)))
 
     def action_mean_std(self) -> None:
         if self.view is not None:
@@ -385,6 +394,10 @@ def health_text(report: HealthReport, short: Callable[[Path], str]) -> Text:
     text.append(f"\nunreadable or skipped: {len(report.unreadable)}", "bold" if report.unreadable else "")
     for skipped in report.unreadable:
         text.append(f"\n  {short(skipped.path)}: {skipped.reason}")
+    if report.skipped_folders:
+        text.append(f"\nfolders skipped (never classes): {len(report.skipped_folders)}")
+        for folder in report.skipped_folders:
+            text.append(f"\n  {short(folder.path)}/: {folder.reason}")
     text.append(f"\nduplicate groups: {len(report.duplicates)}")
     for group in report.duplicates:
         text.append("\n  " + " = ".join(short(path) for path in group))

@@ -37,13 +37,52 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm")
 
 
-class ConfirmQuit(Confirm):
-    """Asks before quitting; dismisses with True to quit."""
+class ConfirmQuit(ModalScreen[str | None]):
+    """Asks before quitting, listing what is at stake; dismisses with what to do, None to stay.
 
-    AUTO_FOCUS = "#confirm"
+    With a training run going: "leave" (quit, the run carries on), "stop" (stop the run, then quit)
+    or None (cancel). Otherwise: "quit" or None.
+    """
 
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("Quit workbench?", reasons, "Quit")
+    DEFAULT_CSS = """
+    ConfirmQuit { align: center middle; }
+    ConfirmQuit > Vertical { width: 68; max-width: 95%; height: auto; max-height: 90%; border: thick $warning;
+                             background: $surface; padding: 1 2; }
+    ConfirmQuit Horizontal { height: auto; margin-top: 1; }
+    ConfirmQuit Button { margin-right: 1; min-width: 10; }
+    """
+    BINDINGS = [Binding("escape,n", "dismiss(None)", "Cancel"), Binding("l", "answer('leave')", "Leave it running"),
+                Binding("s", "answer('stop')", "Stop it and quit"), Binding("y", "answer('quit')", "Quit")]
+
+    def __init__(self, reasons: list[str], training: bool = False) -> None:
+        super().__init__()
+        self.reasons, self.training = reasons, training
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Quit workbench?", classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            with Horizontal():
+                if self.training:
+                    yield Button("Leave it running (l)", variant="primary", id="leave")
+                    yield Button("Stop it and quit (s)", variant="warning", id="stop")
+                else:
+                    yield Button("Quit (y)", variant="warning", id="quit")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#leave" if self.training else "#quit", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "answer":
+            return (parameters[0] in ("leave", "stop")) == self.training
+        return True
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
 
 
 class AskText(ModalScreen[str | None]):

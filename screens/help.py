@@ -7,12 +7,16 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from screens.widgets.navbar import mode_title
+
 INTRO = """\
 # workbench
 
-Keys **1-5** switch screens: **1** Data, **2** Model, **3** Train, **4** Classify, **5** Runs.
-**ctrl+p** opens the command palette (every action of the current screen is there),
-**?** this help, **q** quits (asking first when something is unsaved or running).
+Keys {keys}.
+**ctrl+p** opens the command palette (every action of the current screen is there, by name),
+**?** this help, **ctrl+s** saves the config, **q** quits (asking first when something is unsaved or running).
+In a field, **enter** applies it and **esc** leaves it; the screen's keys work again at once.
+The footer shows each screen's main keys; the rest are listed here.
 """
 
 
@@ -27,14 +31,17 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(INTRO + "\n".join(self._screen_sections()))
+            keys = ", ".join(f"**{number}** {mode_title(mode)}" for number, mode in enumerate(self.app.MODES, start=1))
+            yield Markdown(INTRO.format(keys=f"**1-{len(self.app.MODES)}** switch screens: {keys}")
+                           + "\n".join(self._screen_sections()))
 
     def _screen_sections(self) -> list[str]:
         sections = []
         for mode, screen_class in self.app.MODES.items():
-            rows = [f"| {b.key_display or b.key} | {b.description} |" for b in _bindings(screen_class) if b.description]
+            rows = [f"| {b.key_display or b.key} | {b.description}{f': {b.tooltip}' if b.tooltip else ''} |"
+                    for b in _bindings(screen_class) if b.description]
             doc = (screen_class.__doc__ or "").strip().splitlines()[0] if screen_class.__doc__ else ""
-            sections.append(f"\n## {mode.title()}\n\n{doc}\n\n| key | action |\n|---|---|\n" + "\n".join(rows))
+            sections.append(f"\n## {mode_title(mode)}\n\n{doc}\n\n| key | action |\n|---|---|\n" + "\n".join(rows))
         return sections
 
 

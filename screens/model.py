@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from core.columns import cells_width, count_text, fit_columns
 from core.errors import ConfigError, WorkbenchError
 from core.model.editor import StackEditor
 from core.model.files import load_stack, save_stack
 from core.model.registry import LAYERS, LayerSpec, parse_stack
-from core.model.stack import StackReport, format_shape
+from core.model.stack import LayerRow, StackReport, format_shape
 from core.model.templates import TEMPLATES
 from core.preflight import check_config_model, config_classes, input_shape
 from core.workspace import Workspace
@@ -24,6 +25,9 @@ from screens.layer_dialogs import EditLayer, PickOption, layer_choices
 
 
 LAYER_ACTIONS = {"add", "edit", "remove", "move", "duplicate", "fix", "undo", "write_stack"}
+COLUMNS = (("index", "#"), ("layer", "layer"), ("settings", "settings"), ("input", "input"), ("output", "output"),
+           ("params", "params"), ("mult_adds", "mult-adds"))
+DROP_ORDER = ("input", "mult_adds", "settings", "params")  # narrow terminals: least important first, never the layer
 
 
 class ModelScreen(WorkbenchScreen):
@@ -31,17 +35,18 @@ class ModelScreen(WorkbenchScreen):
 
     MODE = "model"
     CSS_PATH = "model.tcss"
-    BINDINGS = [
+    BINDINGS = [  # the first ones fit the footer at 80 columns; the rest are in ? and ctrl+p
         Binding("a", "add", "Add"),
         Binding("e,enter", "edit", "Edit"),
         Binding("d,delete", "remove", "Delete"),
-        Binding("shift+up,K", "move(-1)", "Move up"),
-        Binding("shift+down,J", "move(1)", "Move down"),
-        Binding("c", "duplicate", "Duplicate"),
-        Binding("f", "fix", "Apply fix"),
+        Binding("f", "fix", "Fix", tooltip="Apply the suggested fix of the shape error"),
         Binding("u,ctrl+z", "undo", "Undo"),
+        Binding("ctrl+s", "app.save_config", "Save", tooltip="Save the config (only the keys that differ from "
+                "the defaults; an example in configs/ is saved under a new name)"),
         Binding("t", "template", "Template"),
-        Binding("ctrl+s", "save", "Save config"),
+        Binding("shift+up,K", "move(-1)", "Move up", show=False),
+        Binding("shift+down,J", "move(1)", "Move down", show=False),
+        Binding("c", "duplicate", "Duplicate", show=False),
         Binding("ctrl+o", "open", "Open config", show=False),
         Binding("w", "write_stack", "Save stack", show=False),
         Binding("l", "read_stack", "Load stack", show=False),
@@ -54,9 +59,12 @@ class ModelScreen(WorkbenchScreen):
         with VerticalScroll(id="summary-panel"):
             yield Static("checking…", id="summary")
 
-    def on_mount(self) -> None:
-        table = self.query_one("#layers", DataTable)
-        table.add_columns("#", "layer", "settings", "output", "params")
+    shown_columns: tuple[str, ...] = ()
+    _rows: list[dict[str, str]] = []
+    _error_at: int | None = None
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fill_table)
 
     def on_screen_resume(self) -> None:
         self.load_workspace()
@@ -80,10 +88,7 @@ class ModelScreen(WorkbenchScreen):
     def _show_fixed_model(self, report: StackReport, classes: int) -> None:
         """A torchvision or module model: its table, read-only; a template starts a layer stack."""
         self.editor = None
-        table = self.query_one("#layers", DataTable)
-        table.clear()
-        for row in report.rows:
-            table.add_row(str(row.index), row.spec.kind, "", format_shape(row.output_shape), f"{row.parameters:,}")
+        self._set_rows([row_cells(row.index, row.spec.kind, "", row) for row in report.rows], None)
         note = Text(f"{self.workspace.config.model.kind} model: edit it in the config file; "
                     "t starts a layer stack from a template instead\n", style="yellow")
         self.query_one("#summary", Static).update(note + summary_text(report, classes))
@@ -93,7 +98,7 @@ class ModelScreen(WorkbenchScreen):
         """Layer edits need a layer stack; keep them disabled while the model is torchvision or a module."""
         if action in LAYER_ACTIONS and self.editor is None:
             return False
-        return True
+        return super().check_action(action, parameters)
 
     def _set_editor(self, specs, shape, classes: int) -> None:
         if self.editor is None or self.editor.entries() != [s.to_entry() for s in specs]:
@@ -106,24 +111,44 @@ class ModelScreen(WorkbenchScreen):
     def show_stack(self, cursor: int | None = None) -> None:
         table = self.query_one("#layers", DataTable)
         row = table.cursor_row if cursor is None else cursor
-        table.clear()
+        report = self.editor.report
+        rows = []
         for index, spec in enumerate(self.editor.specs):
-            table.add_row(*self._cells(index, spec), key=str(index))
+            checked = report.rows[index] if index < len(report.rows) else None
+            rows.append(row_cells(index, spec.kind, settings_text(spec), checked))
+        self._set_rows(rows, report.error.layer_index if report.error else None)
         if self.editor.specs:
             table.move_cursor(row=max(0, min(row, len(self.editor.specs) - 1)))
         self.query_one("#summary", Static).update(summary_text(self.editor.report, self.editor.num_classes))
         self.refresh_title()
 
-    def _cells(self, index: int, spec) -> tuple:
-        report = self.editor.report
-        error_at = report.error.layer_index if report.error else None
-        cells = [str(index), spec.kind, settings_text(spec), "", ""]
-        if index < len(report.rows):
-            row = report.rows[index]
-            cells[3:] = [format_shape(row.output_shape), f"{row.parameters:,}"]
-        if index == error_at:
-            return tuple(Text(f"✗ {c}" if i == 0 else c, style="bold red") for i, c in enumerate(cells))
-        return tuple(cells)
+    def _set_rows(self, rows: list[dict[str, str]], error_at: int | None) -> None:
+        self._rows, self._error_at = rows, error_at
+        self._fill_table()
+
+    def _fill_table(self) -> None:
+        """The rows with the columns that fit the table's width (the least important dropped first)."""
+        table = self.query_one("#layers", DataTable)
+        widths = {key: max([len(label), *(len(row[key]) for row in self._rows)]) for key, label in COLUMNS}
+        available = (table.size.width or self.size.width) - 2  # the scroll bar
+        shown = tuple(fit_columns([key for key, _ in COLUMNS], DROP_ORDER,
+                                  lambda keys: cells_width(widths, keys) + 2 <= available))  # + the error mark
+        cursor = table.cursor_row
+        if shown != self.shown_columns:
+            self.shown_columns = shown
+            table.clear(columns=True)
+            labels = dict(COLUMNS)
+            for key in shown:
+                table.add_column(labels[key], key=key)
+        else:
+            table.clear()
+        for index, row in enumerate(self._rows):
+            error = index == self._error_at
+            table.add_row(*(Text(f"✗ {row[key]}" if error and key == "index" else row[key],
+                                 style="bold red" if error else "", justify="right" if key in RIGHT else "left")
+                            for key in shown), key=str(index))
+        if self._rows:
+            table.move_cursor(row=max(0, min(cursor, len(self._rows) - 1)), animate=False)
 
     @property
     def cursor(self) -> int | None:
@@ -199,17 +224,6 @@ class ModelScreen(WorkbenchScreen):
 
         self.app.push_screen(PickOption("Start from a template", choices), chosen)
 
-    def action_save(self) -> None:
-        default = str(self.workspace.path or "workbench.yaml")
-
-        def answered(path: str | None) -> None:
-            if path:
-                saved = self.workspace.save(Path(path))
-                self.notify(f"saved {saved}")
-                self.refresh_title()
-
-        self.app.push_screen(AskText("Save the config as", default), answered)
-
     def action_write_stack(self) -> None:
         """Save the layer stack alone as YAML (`layers: [...]`), to reuse in other configs."""
         def answered(path: str | None) -> None:
@@ -268,6 +282,19 @@ def _plain(value) -> str:
     if isinstance(value, tuple) and value and isinstance(value[0], LayerSpec):
         return f"[{len(value)} layers]"
     return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+RIGHT = {"params", "mult_adds"}
+
+
+def row_cells(index: int, kind: str, settings: str, row: LayerRow | None) -> dict[str, str]:
+    """One table row by column key; the shapes and costs are empty past a shape error."""
+    cells = {"index": str(index), "layer": kind, "settings": settings, "input": "", "output": "", "params": "",
+             "mult_adds": ""}
+    if row is not None:
+        cells.update(input=format_shape(row.input_shape), output=format_shape(row.output_shape),
+                     params=f"{row.parameters:,}", mult_adds=count_text(row.mult_adds))
+    return cells
 
 
 def summary_text(report: StackReport, num_classes: int) -> Text:

@@ -1,13 +1,17 @@
-"""The Train screen's parameter form, generated from the recipe tables (core.config.TABLES).
+"""The Train screen's settings form, generated from the config schema.
 
-One field per parameter of the chosen optimizer, loss and schedule: a choice for booleans and
-fixed sets of words, otherwise a line read as YAML (0.01, [0.9, 0.999], auto, null).
+One field per parameter of the chosen optimizer, loss and schedule (from the recipe tables,
+core.config.TABLES), then every other training key, the seed and data.augment, walked from the
+pydantic models (sections nested in them too): a choice for booleans and fixed sets of words,
+otherwise a line read as YAML (0.01, [0.9, 0.999], auto, null, {norm: 1.0}).
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable, Literal, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,12 +22,21 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from core.config import TABLES
+from core.config import TABLES, AugmentConfig, RunConfig, TrainConfig
 from core.errors import ConfigError
 from screens.layer_dialogs import _read, _yaml
 
 BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"),
           (MinLen, "min_length", "len ≥"), (MaxLen, "max_length", "len ≤"))
+ON_THE_SCREEN = ("epochs", "device", "precision", *TABLES)  # train keys the Train screen itself shows
+# the sections after the tables' parameters: (config path, model, keys shown: None = all, help)
+SECTIONS: tuple[tuple[tuple[str, ...], type[BaseModel], tuple[str, ...] | None, str], ...] = (
+    (("train",), TrainConfig, tuple(key for key in TrainConfig.model_fields if key not in ON_THE_SCREEN),
+     "accumulation, clipping, early stopping, compile, determinism"),
+    (("data", "augment"), AugmentConfig, None, AugmentConfig.__doc__ or ""),
+    ((), RunConfig, ("seed",), "the run's random seed: data order, initial weights, augmentation"),
+)
+KeyPath = tuple[str, ...]  # a key path in the config: ("data", "augment", "rotation")
 
 
 def literal_choices(info: FieldInfo) -> tuple[Any, ...] | None:
@@ -56,55 +69,73 @@ def about_text(info: FieldInfo) -> str:
 
 
 class EditParams(ModalScreen[bool]):
-    """Edit the parameters of train.optimizer, train.loss and train.schedule; dismisses True once saved.
+    """Edit every training setting the screen does not show itself; dismisses True once saved.
 
-    `apply(changes)` gets {key: {name, ...params}} for every table and raises ConfigError when the
-    values are not valid; the dialog then shows why, naming the key, and stays open.
+    `config` is the plain config; `apply(values)` gets every field's value by key path (the
+    optimizer, loss and schedule as whole entries) and raises ConfigError when they are not valid;
+    the dialog then shows why, naming the key, and stays open.
     """
 
     DEFAULT_CSS = "EditParams { align: center middle; }"
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
-    def __init__(self, train: dict[str, Any], apply: Callable[[dict[str, dict[str, Any]]], None]) -> None:
+    def __init__(self, config: dict[str, Any], apply: Callable[[dict[KeyPath, Any]], None]) -> None:
         super().__init__()
-        self.entries = {key: train[key] for key in TABLES}
+        self.config = config
+        self.entries = {key: config["train"][key] for key in TABLES}
         self.apply = apply
-        self.fields: dict[Widget, tuple[str, str, FieldInfo]] = {}
+        self.fields: dict[Widget, tuple[KeyPath, FieldInfo]] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="params-dialog"):
-            yield Label("Training parameters", classes="panel-title")
+            yield Label("Training settings", classes="panel-title")
             with VerticalScroll(id="param-fields"):
                 for key, values in self.entries.items():
-                    yield from self._section(key, values)
+                    yield from self._table_section(key, values)
+                for path, model, keys, about in SECTIONS:
+                    yield _heading(".".join(path) or "run", about)
+                    yield from self._model_fields(path, model, keys)
             yield Static("", id="param-description", classes="muted")
             yield Static("", id="params-error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (enter)", variant="primary", id="save", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
 
-    def _section(self, key: str, values: dict[str, Any]) -> ComposeResult:
+    def _table_section(self, key: str, values: dict[str, Any]) -> ComposeResult:
         entry = TABLES[key][values["name"]]
-        heading = Text.assemble((f"{key}: {entry.name}", "bold"), "  ", (entry.help, "dim"))
-        yield Static(heading, classes="param-section")
+        yield _heading(f"{key}: {entry.name}", entry.help)
         parameters = TABLES[key].parameters(entry.name)
         if not parameters:
             yield Static(f"{entry.name} takes no parameters", classes="muted")
         for param, info in parameters.items():
-            control = _control(f"{key}-{param}", info, values[param])
-            self.fields[control] = (key, param, info)
-            with Horizontal(classes="param-field"):
-                yield Label(param, classes="param-key")
-                yield control
-                yield Static(bounds_text(info), classes="muted param-hint")
+            yield self._field(("train", key, param), f"{key}-{param}", param, info, values[param])
+
+    def _model_fields(self, path: KeyPath, model: type[BaseModel], keys: tuple[str, ...] | None,
+                      prefix: str = "") -> ComposeResult:
+        """A field for each key of `model` (nested sections as `section.key`), valued from the config."""
+        for name, info in model.model_fields.items():
+            if keys is not None and name not in keys:
+                continue
+            if _is_model(info.annotation):
+                yield from self._model_fields(path + (name,), info.annotation, None, f"{prefix}{name}.")
+                continue
+            value = _get(self.config, path + (name,))
+            yield self._field(path + (name,), "-".join(path + (name,)), prefix + name, info, value)
+
+    def _field(self, path: KeyPath, widget_id: str, label: str, info: FieldInfo, value: Any) -> Horizontal:
+        control = _control(widget_id, info, value)
+        self.fields[control] = (path, info)
+        return Horizontal(Label(label, classes="param-key"), control,
+                          Static(bounds_text(info) or shape_text(info.annotation), classes="muted param-hint"),
+                          classes="param-field")
 
     def on_mount(self) -> None:
         next(iter(self.fields), self.query_one("#save", Button)).focus()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if event.widget in self.fields:
-            key, param, info = self.fields[event.widget]
-            self.query_one("#param-description", Static).update(f"{key}.{param}: {about_text(info)}")
+            path, info = self.fields[event.widget]
+            self.query_one("#param-description", Static).update(f"{'.'.join(path)}: {about_text(info)}")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
@@ -125,12 +156,55 @@ class EditParams(ModalScreen[bool]):
             return
         self.dismiss(True)
 
-    def values(self) -> dict[str, dict[str, Any]]:
-        """{key: {name, param: value}} as the fields read now."""
-        changes = {key: {"name": values["name"]} for key, values in self.entries.items()}
-        for control, (key, param, _) in self.fields.items():
-            changes[key][param] = control.value if isinstance(control, Select) else _read(control.value)
-        return changes
+    def values(self) -> dict[KeyPath, Any]:
+        """What the fields say now, by key path: ("train", "optimizer") -> {name, params}, ("seed",) -> 1, ..."""
+        entries = {key: {"name": values["name"]} for key, values in self.entries.items()}
+        values: dict[KeyPath, Any] = {}
+        for control, (path, _) in self.fields.items():
+            value = control.value if isinstance(control, Select) else _read(control.value)
+            if path[:2] in {("train", key) for key in entries}:
+                entries[path[1]][path[2]] = value
+            else:
+                values[path] = value
+        return {**{("train", key): entry for key, entry in entries.items()}, **values}
+
+
+def with_values(plain: dict[str, Any], values: dict[KeyPath, Any]) -> dict[str, Any]:
+    """A copy of the plain config `plain` with each key path set to its value."""
+    result = copy.deepcopy(plain)
+    for path, value in values.items():
+        _put(result, path, value)
+    return result
+
+
+def shape_text(annotation: Any) -> str:
+    """What a field of a section type takes, e.g. 'null or {norm, value}'."""
+    models = [arg for arg in get_args(annotation) if _is_model(arg)]
+    if not models:
+        return ""
+    keys = ", ".join(models[0].model_fields)
+    return f"null or {{{keys}}}" if type(None) in get_args(annotation) else f"{{{keys}}}"
+
+
+def _heading(title: str, about: str) -> Static:
+    return Static(Text.assemble((title, "bold"), "  ", (about.strip().splitlines()[0] if about.strip() else "", "dim")),
+                  classes="param-section")
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _get(data: dict[str, Any], path: KeyPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _put(data: dict[str, Any], path: KeyPath, value: Any) -> None:
+    for key in path[:-1]:
+        data = data.setdefault(key, {})
+    data[path[-1]] = value
 
 
 def _control(widget_id: str, info: FieldInfo, value: Any) -> Input | Select:
@@ -143,4 +217,9 @@ def _control(widget_id: str, info: FieldInfo, value: Any) -> Input | Select:
 
 
 def _type_name(annotation: Any) -> str:
-    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+    models = [arg for arg in get_args(annotation) if _is_model(arg)]
+    if models and models[0].__doc__:
+        return models[0].__doc__.strip().splitlines()[0]
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("core.config.", "")

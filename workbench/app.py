@@ -1,4 +1,10 @@
-"""The Textual app: five screens (keys 1-5), help (?), the command palette (ctrl+p), quit (q)."""
+"""The Textual app: five screens (keys 1-5), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
+
+`SCREENS` is the one list of modes: the navigation bar, the 1-5 keys, the help and the palette
+all come from it. The app holds the state screens share, each as one typed object: the config
+being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
+Screens ask each other for things with messages (screens/messages.py) that the app serves.
+"""
 from __future__ import annotations
 
 from functools import partial
@@ -9,14 +15,23 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.workspace import Workspace
+from core.errors import WorkbenchError
+from core.launch import FollowedRun, LaunchedRun, LaunchError
+from core.tensorboard_server import TensorBoardServer
+from core.workspace import Workspace, is_example
+from screens.base import WorkbenchScreen
 from screens.classify import ClassifyScreen
 from screens.data import DataScreen
-from screens.dialogs import ConfirmQuit
+from screens.dialogs import AskText, Confirm, ConfirmQuit
 from screens.help import HelpScreen
+from screens.messages import ClassifyWith, FollowRun, UseModelFile
 from screens.model import ModelScreen
 from screens.runs import RunsScreen
 from screens.train import TrainScreen
+from screens.widgets.navbar import mode_title
+
+SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen)  # in key order: 1 is Data
+TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
 
 
 class WorkbenchApp(App):
@@ -24,29 +39,82 @@ class WorkbenchApp(App):
 
     TITLE = "workbench"
     CSS_PATH = "app.tcss"
-    MODES = {"data": DataScreen, "model": ModelScreen, "train": TrainScreen,
-             "classify": ClassifyScreen, "runs": RunsScreen}
-    DEFAULT_MODE = "data"
+    MODES = {screen.MODE: screen for screen in SCREENS}
+    DEFAULT_MODE = SCREENS[0].MODE
     BINDINGS = [
-        Binding("1", "switch_mode('data')", "Data", show=False),
-        Binding("2", "switch_mode('model')", "Model", show=False),
-        Binding("3", "switch_mode('train')", "Train", show=False),
-        Binding("4", "switch_mode('classify')", "Classify", show=False),
-        Binding("5", "switch_mode('runs')", "Runs", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "request_quit", "Quit"),
+        *(Binding(str(number), f"switch_mode('{screen.MODE}')", mode_title(screen.MODE), show=False)
+          for number, screen in enumerate(SCREENS, start=1)),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "request_quit", "Quit", show=False),  # the footer keeps its room for each screen's keys
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
+        Binding("ctrl+s", "save_config", "Save config", show=False),
     ]
 
     def __init__(self, workspace: Workspace, runs_dir: Path = Path("runs")) -> None:
         super().__init__()
         self.workspace = workspace
         self.runs_dir = runs_dir
-        self.training = None  # the core.launch.LaunchedRun the Train screen started, if any
+        self.followed = FollowedRun()  # the training run the Train screen shows
+        self.tensorboard = TensorBoardServer(runs_dir)
+
+    @property
+    def training(self) -> LaunchedRun | None:
+        """The followed run, if any (the Train screen's view of `followed`)."""
+        return self.followed.run
+
+    @training.setter
+    def training(self, run: LaunchedRun | None) -> None:
+        self.followed.run = run
+
+    # messages from screens
+
+    async def on_classify_with(self, message: ClassifyWith) -> None:
+        await self.switch_mode("classify")
+        self.screen.post_message(UseModelFile(message.path))
+
+    async def on_follow_run(self, message: FollowRun) -> None:
+        try:
+            self.followed.attach(message.run_dir)
+        except LaunchError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        await self.switch_mode("train")
+
+    # help, saving, quitting
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_save_config(self) -> None:
+        """Save the config under a name asked for (an example in configs/ is never overwritten)."""
+        workspace = self.workspace
+        suggested = workspace.suggest_path(Path.cwd()) if workspace.needs_new_path else workspace.path
+        note = " (examples in configs/ are never overwritten)" if is_example(workspace.path) else ""
+
+        def answered(text: str | None) -> None:
+            if not text:
+                return
+            target = Path(text).expanduser()
+            if is_example(target):
+                self.notify(f"{target} is an example config; save under another name", severity="error")
+            elif target.exists() and (workspace.path is None or target.resolve() != workspace.path.resolve()):
+                self.push_screen(Confirm(f"Overwrite {target.name}?", [f"{target} exists and will be replaced"],
+                                         "Overwrite"), lambda yes: self._save(target) if yes else None)
+            else:
+                self._save(target)
+
+        self.push_screen(AskText(f"Save the config as{note}", str(suggested)), answered)
+
+    def _save(self, target: Path) -> None:
+        try:
+            saved = self.workspace.save(target)
+        except (WorkbenchError, OSError, ValueError) as exc:
+            self.notify(str(exc), title="not saved", severity="error")
+            return
+        self.notify(f"saved {saved} (the keys that differ from the defaults)")
+        if isinstance(self.screen, WorkbenchScreen):
+            self.screen.refresh_title()
 
     async def action_request_quit(self) -> None:
         """Quit, asking first when the config has unsaved changes or a training run is going."""
@@ -54,29 +122,49 @@ class WorkbenchApp(App):
         if not reasons:
             self.exit()
             return
+        training = self.followed.is_running
 
-        def answered(quit_now: bool | None) -> None:
-            if quit_now:
+        def answered(answer: str | None) -> None:
+            if answer == "stop" and self.followed.run is not None:
+                self.followed.run.stop()  # it saves last.pt and ends by itself
+            if answer in ("quit", "leave", "stop"):
                 self.exit()
 
-        self.push_screen(ConfirmQuit(reasons), answered)
+        self.push_screen(ConfirmQuit(reasons, training=training), answered)
 
     def quit_concerns(self) -> list[str]:
-        concerns = ["the config has unsaved changes"] if self.workspace.dirty else []
-        if self.training is not None and self.training.is_running:
-            concerns.append("a training run is going (it keeps running after you quit)")
+        concerns = ["the config has unsaved changes (ctrl+s saves it)"] if self.workspace.dirty else []
+        if self.followed.is_running:
+            concerns.append("a training run is going: leave it running (the Runs screen finds it again), "
+                            "or stop it (it saves last.pt)")
         return concerns
 
+    def on_unmount(self) -> None:
+        self.tensorboard.stop()  # also after a crash: run_app stops it again, and it dies with the app's process
+
+    # the command palette
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for mode, screen_class in self.MODES.items():
-            yield SystemCommand(f"Go to {mode.title()}", f"the {mode} screen", partial(self.switch_mode, mode))
-        for key, active in screen.active_bindings.items():
+        """The screen's actions by name, the screens, help and quit (not Textual's own entries, nor widgets' keys)."""
+        app_names = {binding.action: binding.description for binding in type(self).BINDINGS}
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
             binding = active.binding
-            if binding.description and active.node is not self and active.enabled:
-                yield SystemCommand(binding.description, f"{screen.__class__.__name__}: key {key}",
-                                    partial(self.run_action, binding.action, active.node))
-        yield SystemCommand("Help", "keys of every screen", self.action_help)
+            if (active.node not in (screen, self) or not binding.description or not active.enabled
+                    or binding.action in TEXTUAL_ACTIONS or binding.action.startswith("switch_mode")
+                    or binding.action in ("help", "request_quit", "command_palette") or binding.action in seen):
+                continue
+            seen.add(binding.action)
+            title = app_names.get(binding.action.removeprefix("app."), binding.description)  # "Save" -> "Save config"
+            where = "app" if active.node is self else screen.__class__.__name__.removesuffix("Screen")
+            help_text = binding.tooltip or f"{where}: key {self.get_key_display(binding)}"
+            yield SystemCommand(title, help_text, partial(self.run_action, binding.action, active.node))
+        for number, mode in enumerate(self.MODES, start=1):
+            yield SystemCommand(f"Go to {mode_title(mode)}", f"the {mode} screen (key {number})",
+                                partial(self.switch_mode, mode))
+        yield SystemCommand("Help", "keys of every screen (key ?)", self.action_help)
+        yield SystemCommand("Quit", "quit workbench, asking first if something is unsaved or running (key q)",
+                            self.action_request_quit)
 
 
 def make_app(config_path: Path | None = None, runs_dir: Path = Path("runs")) -> WorkbenchApp:

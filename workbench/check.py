@@ -11,13 +11,13 @@ if TYPE_CHECKING:
     from core.model.stack import LayerRow, StackReport
 
 COLUMNS = ("#", "layer", "input", "output", "params", "frozen", "mult-adds", "activations")
+DROP_ORDER = ("activations", "frozen", "mult-adds", "input", "params", "output")  # narrow: least important first
+LAYER_MIN_WIDTH = 24  # the layer column wraps, but never narrower than this (or its longest label)
 WIDTH = 160  # when printing to a pipe or file
 
 
 def load_and_check(config_path: Path, overrides: list[str]) -> tuple["RunConfig", list[str], "StackReport"] | None:
     """The config, its classes and its model report; None (after printing why) when the config is unusable."""
-    from rich.console import Console
-
     from core.config import load_config
     from core.errors import WorkbenchError
     from core.preflight import check_config_model, config_classes
@@ -27,18 +27,16 @@ def load_and_check(config_path: Path, overrides: list[str]) -> tuple["RunConfig"
         classes = config_classes(config)
         return config, classes, check_config_model(config, len(classes))
     except WorkbenchError as exc:
-        Console(stderr=True).print(f"workbench: {exc}", markup=False, highlight=False)
+        _console(stderr=True).print(f"workbench: {exc}", markup=False, highlight=False)
         return None
 
 
 def print_problems(config: "RunConfig", report: "StackReport") -> None:
     """Warnings to stdout; the error and its fix to stderr."""
-    from rich.console import Console
-
     from core.model.build import fix_text
     from core.model.stack import BudgetError
 
-    console, errors = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    console, errors = _console(), _console(stderr=True)
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False)
     if report.error is None:
@@ -51,60 +49,73 @@ def print_problems(config: "RunConfig", report: "StackReport") -> None:
 
 
 def run_check(config_path: Path, overrides: list[str]) -> int:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
+    from core.columns import bytes_text, count_text
     from core.model.stack import format_shape
 
     checked = load_and_check(config_path, overrides)
     if checked is None:
         return EXIT_INVALID
     config, classes, report = checked
-    console = Console()
-    console = console if console.is_terminal else Console(width=WIDTH)
+    console = _console()
     console.print(f"{config_path}: {len(classes)} classes, input {format_shape(report.input_shape)}, "
-                  f"batch {config.data.planned_batch_size}", markup=False, highlight=False, soft_wrap=True)
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in COLUMNS:
-        left = column in ("layer", "input", "output")
-        table.add_column(column, justify="left" if left else "right", no_wrap=column != "layer")
-    for cells in _cells(report.rows):
-        table.add_row(*cells)
-    console.print(table)
+                  f"batch {config.data.planned_batch_size}", markup=False, highlight=False)
+    console.print(layer_table(list(_cells(report.rows)), console))
     print_problems(config, report)
     if report.error is not None:
         return EXIT_INVALID
     console.print(f"parameters: {report.total_trainable:,} trainable, {report.total_frozen:,} frozen; "
-                  f"{_count(report.total_mult_adds)} mult-adds and {_bytes(report.total_activation_bytes)} of "
-                  f"activations per image; output {format_shape(report.output_shape)}",
-                  markup=False, highlight=False, soft_wrap=True)
+                  f"{count_text(report.total_mult_adds)} mult-adds and {bytes_text(report.total_activation_bytes)} "
+                  f"of activations per image; output {format_shape(report.output_shape)}",
+                  markup=False, highlight=False)
     return EXIT_OK
+
+
+def _console(stderr: bool = False):
+    """A terminal wraps long messages at words; a pipe or file gets each message on one line, 160 wide."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=WIDTH, soft_wrap=True)
+
+
+def layer_table(rows: list[tuple[str, ...]], console):
+    """The layer table with the columns that fit the console: the least important dropped first, never the layer."""
+    from rich import box
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    from core.columns import fit_columns
+
+    labels = [row[1] for row in rows] or ["layer"]
+    longest_word = max(len(word) for label in labels for word in label.split())
+    layer_min = min(max(LAYER_MIN_WIDTH, longest_word), max(map(len, labels)))
+
+    def table(shown: list[str]) -> Table:
+        made = Table(box=box.SIMPLE_HEAD)
+        for column in shown:
+            layer = column == "layer"
+            made.add_column(column, justify="left" if column in ("layer", "input", "output") else "right",
+                            no_wrap=not layer, min_width=layer_min if layer else None, overflow="fold")
+        for cells in rows:
+            made.add_row(*(cells[COLUMNS.index(column)] for column in shown))
+        return made
+
+    def fits(shown: list[str]) -> bool:
+        unbounded = console.options.update_width(10_000)  # a measurement is capped at the width it is given
+        natural = Measurement.get(console, unbounded, table(shown)).maximum
+        return natural - (max(map(len, labels)) - layer_min) <= console.width  # the layer column wrapped
+
+    return table(fit_columns(COLUMNS, DROP_ORDER, fits))
 
 
 def _cells(rows: list["LayerRow"], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, ...]]:
     """Table cells per row, a residual block's own rows indented under it."""
+    from core.columns import bytes_text, count_text
     from core.model.registry import layer_label
     from core.model.stack import format_shape
 
     for row in rows:
         yield (f"{prefix}{row.index}", "  " * depth + layer_label(row.spec), format_shape(row.input_shape),
-               format_shape(row.output_shape), f"{row.trainable:,}", f"{row.frozen:,}", _count(row.mult_adds),
-               _bytes(row.activation_bytes))
+               format_shape(row.output_shape), f"{row.trainable:,}", f"{row.frozen:,}", count_text(row.mult_adds),
+               bytes_text(row.activation_bytes))
         yield from _cells(list(row.body), f"{prefix}{row.index}.", depth + 1)
-
-
-def _count(value: int) -> str:
-    """1234567 -> '1.23M'."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if value >= size:
-            return f"{value / size:.3g}{unit}"
-    return str(value)
-
-
-def _bytes(value: int) -> str:
-    """12345 -> '12.1 KB'."""
-    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
-        if value >= size:
-            return f"{value / size:.3g} {unit}"
-    return f"{value} B"

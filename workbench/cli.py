@@ -123,6 +123,11 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:
+    if not (_is_tty(sys.stdin) and _is_tty(sys.stdout)):
+        print("workbench: the app needs a terminal (stdin and stdout are not both a TTY);\n"
+              "  to train without one: workbench --run CONFIG   (workbench --help lists every command)",
+              file=sys.stderr)
+        return EXIT_INVALID
     from core.errors import WorkbenchError
     from workbench.app import make_app
 
@@ -131,5 +136,15 @@ def run_app(config: Path | None, runs_dir: Path) -> int:
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    app.run()
+    try:
+        app.run()
+    finally:
+        app.tensorboard.stop()  # whatever ended the app, TensorBoard goes with it
     return EXIT_OK
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -19,6 +19,8 @@ from typing import TextIO
 from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
+PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
+PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
 
 
 def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None) -> int:
@@ -213,11 +215,20 @@ def describe_event(event: object) -> str | None:
     return None
 
 
+def describe_progress(event) -> str:
+    """A DataProgress as a line: `decoding images 12,000/60,000 (20%)`."""
+    share = f" ({event.done / event.total:.0%})" if event.total else ""
+    return f"{event.stage} {event.done:,}/{event.total:,}{share}"
+
+
 class PlainReporter:
-    """One flushed line per epoch: readable in a log file or a CI console."""
+    """One flushed line per epoch: readable in a log file or a CI console. A long data preparation
+    (decoding a large folder) gets a line every PREPARE_LINE_SECONDS, a short one none."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self._prepare_started: float | None = None  # event time of the stage's first DataProgress
+        self._prepare_said: float | None = None  # when its last line was printed
 
     def __enter__(self) -> "PlainReporter":
         return self
@@ -226,10 +237,25 @@ class PlainReporter:
         self.out.flush()
 
     def handle(self, event: object) -> None:
-        line = describe_event(event)
+        from core.events import DataProgress
+
+        line = self._progress_line(event) if isinstance(event, DataProgress) else describe_event(event)
         if not line:
             return
         print_or_drop(line, self.out)
+
+    def _progress_line(self, event) -> str | None:
+        if event.done == 0 or self._prepare_started is None:
+            self._prepare_started, self._prepare_said = event.time, None
+        finished = event.done >= event.total
+        if self._prepare_said is None:
+            due = event.time - self._prepare_started >= PREPARE_QUIET_SECONDS and not finished
+        else:
+            due = finished or event.time - self._prepare_said >= PREPARE_LINE_SECONDS
+        if not due:
+            return None
+        self._prepare_said = event.time
+        return describe_progress(event)
 
 
 class RichReporter:
@@ -245,6 +271,10 @@ class RichReporter:
             TextColumn("{task.fields[speed]:,.0f} samples/s  loss: {task.fields[loss]:.4f}"),
             transient=True)
         self.task = self.progress.add_task("train", total=None, visible=False, epoch="", loss=0.0, speed=0.0)
+        self.prepare = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), TextColumn("•"), TimeRemainingColumn(), transient=True,
+                                console=self.progress.console)
+        self.prepare_task = None
 
     def __enter__(self) -> "RichReporter":
         self.progress.start()
@@ -252,6 +282,7 @@ class RichReporter:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            self._prepared()
             self.progress.stop()
         except OSError:
             pass  # the terminal has gone
@@ -263,8 +294,12 @@ class RichReporter:
             drop_output(sys.stdout)
 
     def _show(self, event: object) -> None:
-        from core.events import BatchEnded, EpochEnded
+        from core.events import BatchEnded, DataProgress, EpochEnded
 
+        if isinstance(event, DataProgress):
+            self._preparing(event)
+            return
+        self._prepared()
         if isinstance(event, BatchEnded):
             self.progress.update(self.task, completed=event.batch, total=event.batches, visible=True,
                                  epoch=f"{event.epoch}", loss=event.loss, speed=event.samples_per_second)
@@ -274,3 +309,19 @@ class RichReporter:
         line = describe_event(event)
         if line:
             self.progress.console.print(line, highlight=False, markup=False)
+
+    def _preparing(self, event) -> None:
+        """The preparation's own bar (decoding, mean and std), in place of the epoch's until training starts."""
+        if self.prepare_task is None:
+            self.progress.stop()
+            self.prepare.start()
+            self.prepare_task = self.prepare.add_task(event.stage, total=event.total)
+        if event.done == 0:
+            self.prepare.reset(self.prepare_task, total=event.total, description=event.stage)
+        self.prepare.update(self.prepare_task, completed=event.done, total=event.total, description=event.stage)
+
+    def _prepared(self) -> None:
+        if self.prepare_task is not None:
+            self.prepare.stop()
+            self.prepare_task = None
+            self.progress.start()

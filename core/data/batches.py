@@ -8,7 +8,7 @@ batches. Either way augmentation and normalisation run per batch on the device.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader, Dataset
 from core.config import DataConfig
 from core.data.augment import Augmenter
 from core.data.images import UnreadableImage
-from core.data.loading import (TensorSplit, auto_stats, data_root, decode_samples, load_data, normalization,
-                               sample_tensor)
+from core.data.loading import (Progress, TensorSplit, auto_stats, data_root, decode_samples, load_data,
+                               normalization, sample_tensor)
 from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data
 from core.distributed import World
@@ -27,6 +27,7 @@ from core.errors import DataError
 
 WORKER_TIMEOUT_SECONDS = 600  # a worker that delivers no batch for this long is taken as hung
 Batch = tuple[torch.Tensor, torch.Tensor]  # (float N x C x H x W normalised, int64 labels), on the device
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total) while the data is prepared
 
 
 def cache_bytes(listing: Listing, config: DataConfig) -> int:
@@ -44,7 +45,9 @@ def use_cache(listing: Listing, config: DataConfig) -> bool:
 class Feed:
     """The training and validation batches of one run; `skipped` grows as streaming finds bad files."""
 
-    def __init__(self, config: DataConfig, seed: int, device: torch.device, world: World = World()) -> None:
+    def __init__(self, config: DataConfig, seed: int, device: torch.device, world: World = World(),
+                 progress: StageProgress | None = None) -> None:
+        """`progress(stage, done, total)` follows the preparation: decoding, or measuring mean and std."""
         listing = list_data(config, seed)
         self.config, self.device, self.world = config, device, world
         self.classes = listing.classes
@@ -55,14 +58,14 @@ class Feed:
         self.memory_format = torch.preserve_format
         self._new_skipped: list[SkippedFile] = []
         if self.cached:
-            data = load_data(config, seed, listing)
+            data = load_data(config, seed, listing, progress=_stage(progress, "decoding images"))
             self.mean, self.std, self.skipped = data.mean, data.std, list(data.skipped)
             self._train = TensorSplit(data.train.images.to(device), data.train.labels.to(device))
             self._val = TensorSplit(data.val.images.to(device), data.val.labels.to(device))
             self.train_count, self.val_count = len(data.train), len(data.val)
             labels, val_labels = data.train.labels, data.val.labels
         else:
-            self.mean, self.std = _stream_stats(listing, config, seed)
+            self.mean, self.std = _stream_stats(listing, config, seed, _stage(progress, "measuring mean and std"))
             self.skipped = list(listing.ignored)
             self._train_samples, self._val_samples = listing.train, listing.val
             self.train_count, self.val_count = len(listing.train), len(listing.val)
@@ -250,5 +253,10 @@ def _collate(items):
     return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), skipped
 
 
-def _stream_stats(listing: Listing, config: DataConfig, seed: int) -> tuple[list[float], list[float]]:
-    return normalization(config, lambda: auto_stats(listing.train, config, seed))
+def _stream_stats(listing: Listing, config: DataConfig, seed: int,
+                  progress: Progress | None = None) -> tuple[list[float], list[float]]:
+    return normalization(config, lambda: auto_stats(listing.train, config, seed, progress))
+
+
+def _stage(progress: StageProgress | None, stage: str) -> Progress | None:
+    return None if progress is None else (lambda done, total: progress(stage, done, total))

@@ -1,8 +1,8 @@
 """Listing a folder of class folders: `<path>/<class>/*` or `<path>/train|val/<class>/*`.
 
 Only files directly inside a class folder are used (no recursion, so symlink loops are
-harmless). Hidden and system folders are never classes; files without an image extension
-and broken links are listed as ignored.
+harmless). Hidden and system folders are never classes (they are listed in `skipped_folders`);
+files without an image extension and broken links are listed as ignored.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ _LAYOUT_HINT = "expected {path}/<class>/*.jpg or {path}/train/<class>/... and {p
 
 
 def _scan_split(path: Path) -> FolderListing:
-    train_files, ignored = _class_files(path / "train")
-    val_files, val_ignored = _class_files(path / "val")
+    skipped: list[SkippedFile] = []
+    train_files, ignored = _class_files(path / "train", skipped)
+    val_files, val_ignored = _class_files(path / "val", skipped)
     classes = sorted(set(train_files) | set(val_files))
     _check_classes(path, classes)
     for name in classes:
@@ -56,14 +57,15 @@ def _scan_split(path: Path) -> FolderListing:
     labels = {name: i for i, name in enumerate(classes)}
     train = [Sample(p, labels[c]) for c in classes for p in train_files[c]]
     val = [Sample(p, labels[c]) for c in classes for p in val_files.get(c, [])]
-    return FolderListing(classes, train, val, "split", ignored + val_ignored)
+    return FolderListing(classes, train, val, "split", ignored + val_ignored, skipped)
 
 
 def _scan_classes(path: Path, val_split: float, seed: int) -> FolderListing:
-    files, ignored = _class_files(path)
+    skipped: list[SkippedFile] = []
+    files, ignored = _class_files(path, skipped)
     _check_classes(path, sorted(files))
     listing = split_by_class(files, val_split, seed)
-    listing.ignored = ignored
+    listing.ignored, listing.skipped_folders = ignored, skipped
     return listing
 
 
@@ -89,18 +91,27 @@ def _check_classes(path: Path, classes: list[str]) -> None:
                         f"    hint: {_LAYOUT_HINT.format(path=path)}")
 
 
-def _class_files(parent: Path) -> tuple[dict[str, list[Path]], list[SkippedFile]]:
-    """Image files of every class folder under `parent`, sorted by name; the rest as ignored."""
+def _class_files(parent: Path, skipped: list[SkippedFile] | None = None
+                 ) -> tuple[dict[str, list[Path]], list[SkippedFile]]:
+    """Image files of every class folder under `parent`, sorted by name; the rest as ignored.
+
+    Hidden and system folders are added to `skipped` with the reason.
+    """
     files: dict[str, list[Path]] = {}
     ignored: list[SkippedFile] = []
     for entry in _sorted_entries(parent):
+        why = _not_a_class(entry)
+        if why is not None:
+            if skipped is not None:
+                skipped.append(SkippedFile(Path(entry.path), why))
+            continue
         if _is_class_folder(entry):
-            images, skipped = _images_in(Path(entry.path))
+            images, left_out = _images_in(Path(entry.path))
             if not images:
                 raise DataError(f"class '{entry.name}' in {parent} has no images\n"
                                 f"    hint: add .jpg/.png files to {entry.path}, or remove the folder")
             files[entry.name] = images
-            ignored += skipped
+            ignored += left_out
     return files, ignored
 
 
@@ -128,6 +139,15 @@ def _sorted_entries(folder: Path) -> list[os.DirEntry]:
             return sorted(entries, key=lambda e: e.name)
     except OSError as exc:
         raise DataError(f"cannot list {folder}: {exc.strerror or exc}") from exc
+
+
+def _not_a_class(entry: os.DirEntry) -> str | None:
+    """Why a folder is never a class ("hidden folder", "system folder"), None for anything else."""
+    if not _safe(entry.is_dir):
+        return None
+    if entry.name.startswith("."):
+        return "hidden folder"
+    return "system folder" if entry.name in SYSTEM_FOLDERS else None
 
 
 def _is_class_folder(entry: os.DirEntry) -> bool:

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -53,6 +53,7 @@ class HealthReport:
     unreadable: list[SkippedFile]  # files left out, and why (unreadable images, non-image files)
     duplicates: list[list[Path]]  # groups of byte-identical files
     total: int
+    skipped_folders: list[SkippedFile] = field(default_factory=list)  # hidden and system folders, never classes
 
 
 class DatasetView:
@@ -65,6 +66,7 @@ class DatasetView:
         self._samples: list[Sample] = listing.train + listing.val
         self._train_count = len(listing.train)
         self._ignored = listing.ignored
+        self._skipped_folders = listing.skipped_folders
         self._augmenter = Augmenter(data.augment, seed)
 
     @classmethod
@@ -125,7 +127,8 @@ class DatasetView:
             classes=counts, imbalance=_imbalance(counts),
             sizes=dict(Counter(r[0] for r in good).most_common()), modes=dict(Counter(r[1] for r in good).most_common()),
             unreadable=self._ignored + [r for r in results if isinstance(r, SkippedFile)],
-            duplicates=[paths for paths in by_hash.values() if len(paths) > 1], total=total)
+            duplicates=[paths for paths in by_hash.values() if len(paths) > 1], total=total,
+            skipped_folders=list(self._skipped_folders))
 
     def mean_std(self) -> tuple[list[float], list[float]]:
         """Per-channel mean and std of the training images at image_size: what normalize: auto uses."""

@@ -43,13 +43,18 @@ class ImageData:
     root: Path
 
 
-def load_data(config: DataConfig, seed: int, listing: Listing | None = None) -> ImageData:
+Progress = Callable[[int, int], None]  # (done, total), called as files are decoded
+
+
+def load_data(config: DataConfig, seed: int, listing: Listing | None = None,
+              progress: Progress | None = None) -> ImageData:
     """Decode the dataset named by `config` (relative paths: from the working directory).
 
     With data.cache_dir the decoded tensors are saved there and reused while the files are unchanged.
+    `progress(done, total)` follows the decoding, training and validation images together.
     """
     listing = listing or list_data(config, seed)
-    train, val, skipped = _decode_listing(listing, config)
+    train, val, skipped = _decode_listing(listing, config, progress)
     _check_training_images(listing, train, skipped)
     mean, std = _normalization(config, train, seed)
     return ImageData(listing.classes, train, val, mean, std, listing.ignored + skipped, data_root(config))
@@ -60,7 +65,8 @@ def data_root(config: DataConfig) -> Path:
     return root_of(config.sources[0] if config.sources else config)
 
 
-def _decode_listing(listing: Listing, config: DataConfig) -> tuple[TensorSplit, TensorSplit, list[SkippedFile]]:
+def _decode_listing(listing: Listing, config: DataConfig,
+                    progress: Progress | None = None) -> tuple[TensorSplit, TensorSplit, list[SkippedFile]]:
     in_memory = any(s.array is not None for s in listing.train)
     key = cache_key(config, listing) if config.cache_dir and not in_memory else None
     path = cache_file(Path(config.cache_dir).expanduser().absolute(), key) if key else None
@@ -69,21 +75,28 @@ def _decode_listing(listing: Listing, config: DataConfig) -> tuple[TensorSplit, 
         return (TensorSplit(saved["train_images"], saved["train_labels"]),
                 TensorSplit(saved["val_images"], saved["val_labels"]), saved["skipped"])
     decode = dict(image_size=config.image_size, channels=config.channels, resize=config.resize, on_error=config.on_error)
-    train, train_skipped = decode_samples(listing.train, **decode)
-    val, val_skipped = decode_samples(listing.val, **decode)
+    total = len(listing.train) + len(listing.val)
+    train, train_skipped = decode_samples(listing.train, **decode, progress=_offset(progress, 0, total))
+    val, val_skipped = decode_samples(listing.val, **decode, progress=_offset(progress, len(listing.train), total))
     if path:
         save_cached(path, key, {"train_images": train.images, "train_labels": train.labels,
                                 "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
     return train, val, train_skipped + val_skipped
 
 
+def _offset(progress: Progress | None, before: int, total: int) -> Progress | None:
+    """`progress` for one part of a larger job: `before` items done ahead of it, `total` in all."""
+    return None if progress is None else (lambda done, _: progress(before + done, total))
+
+
 def decode_samples(
     samples: Sequence[Sample], image_size: tuple[int, int], channels: int,
-    resize: int | tuple[int, int] | None = None, on_error: str = "skip",
+    resize: int | tuple[int, int] | None = None, on_error: str = "skip", progress: Progress | None = None,
 ) -> tuple[TensorSplit, list[SkippedFile]]:
     """Decode and resize every sample once (see sample_tensor); skip unreadable files.
 
-    With on_error="fail" the first unreadable file raises UnreadableImage instead.
+    With on_error="fail" the first unreadable file raises UnreadableImage instead. `progress(done,
+    total)` is called from this thread after each file (the caller throttles what it shows).
     """
     height, width = image_size
     images = torch.empty((len(samples), channels, height, width), dtype=torch.uint8)
@@ -97,15 +110,28 @@ def decode_samples(
             return SkippedFile(exc.path, exc.reason)
         return None
 
+    if progress is not None and samples:
+        progress(0, len(samples))
     if all(s.array is not None for s in samples):  # in memory: nothing to wait for
-        results = [decode(i) for i in range(len(samples))]
+        results = _counted(map(decode, range(len(samples))), len(samples), progress)
     else:
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-            results = list(pool.map(decode, range(len(samples))))
+            results = _counted(pool.map(decode, range(len(samples))), len(samples), progress)
     kept = [i for i, skipped in enumerate(results) if skipped is None]
     labels = torch.tensor([samples[i].label for i in kept], dtype=torch.int64)
     split = TensorSplit(images[kept] if len(kept) < len(samples) else images, labels)
     return split, [s for s in results if s is not None]
+
+
+def _counted(results: Iterable[SkippedFile | None], total: int, progress: Progress | None) -> list[SkippedFile | None]:
+    """The results as a list, reporting each one to `progress` as it arrives."""
+    if progress is None:
+        return list(results)
+    done = []
+    for result in results:
+        done.append(result)
+        progress(len(done), total)
+    return done
 
 
 def image_tensor(path: Path, image_size: tuple[int, int], channels: int,
@@ -194,12 +220,14 @@ def _channel_stats(chunks: Iterable[torch.Tensor]) -> tuple[list[float], list[fl
     return mean.tolist(), [s if s > 0 else 1.0 for s in std.tolist()]
 
 
-def auto_stats(train: Sequence[Sample], config: DataConfig, seed: int) -> tuple[list[float], list[float]]:
+def auto_stats(train: Sequence[Sample], config: DataConfig, seed: int,
+               progress: Progress | None = None) -> tuple[list[float], list[float]]:
     """normalize: auto's mean/std, from the training samples (a seeded STATS_LIMIT of them when more),
     decoded a chunk at a time."""
     chosen = [train[i] for i in stats_indices(len(train), seed)]
     chunks = (decode_samples(chosen[start:start + _DECODE_CHUNK], config.image_size, config.channels,
-                             config.resize)[0].images for start in range(0, len(chosen), _DECODE_CHUNK))
+                             config.resize, progress=_offset(progress, start, len(chosen)))[0].images
+              for start in range(0, len(chosen), _DECODE_CHUNK))
     return _channel_stats(chunks)
 
 

@@ -32,6 +32,7 @@ class Listing:
     val: list[Sample]
     layout: str  # "split": the source brought its own validation set; "classes": split by val_split
     ignored: list[SkippedFile] = field(default_factory=list)
+    skipped_folders: list[SkippedFile] = field(default_factory=list)  # hidden and system folders, never classes
 
 
 def split_by_class(groups: dict[str, list[Path | np.ndarray]], val_split: float, seed: int) -> Listing:
@@ -66,7 +67,8 @@ def combine(listings: list[Listing]) -> Listing:
     return Listing(classes,
                    [s for listing in listings for s in relabel(listing, listing.train)],
                    [s for listing in listings for s in relabel(listing, listing.val)],
-                   "combined", [f for listing in listings for f in listing.ignored])
+                   "combined", [f for listing in listings for f in listing.ignored],
+                   [f for listing in listings for f in listing.skipped_folders])
 
 
 def check_classes(classes: list[str], where: str, hint: str) -> None:

@@ -1,11 +1,17 @@
-"""The row of screen names at the top; the current one highlighted, each one clickable."""
+"""The row of screen names at the top; the current one highlighted, each one clickable.
+
+The names and their keys come from the app's one list of modes (`App.MODES`, in order: key 1 first).
+"""
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-SCREENS = (("data", "Data"), ("model", "Model"), ("train", "Train"), ("classify", "Classify"), ("runs", "Runs"))
+
+def mode_title(mode: str) -> str:
+    """How a mode is named in the bar, the help and the palette: 'Data', 'Classify'."""
+    return mode.title()
 
 
 class NavBar(Horizontal):
@@ -25,8 +31,8 @@ class NavBar(Horizontal):
         self.title_text = title
 
     def compose(self) -> ComposeResult:
-        for number, (mode, name) in enumerate(SCREENS, start=1):
-            item = Static(f"{number} {name}", classes="nav-item", id=f"nav-{mode}")
+        for number, mode in enumerate(self.app.MODES, start=1):
+            item = Static(f"{number} {mode_title(mode)}", classes="nav-item", id=f"nav-{mode}")
             item.set_class(mode == self.active, "-active")
             yield item
         yield Static(self.title_text, id="nav-title")

@@ -50,3 +50,57 @@ def test_metrics_and_checkpoints(tmp_path):
     assert checkpoint_paths(old) == [old / "checkpoints" / "best.pt", old / "checkpoints" / "last.pt"]
     assert list_checkpoints(tmp_path) == [new / "checkpoints" / "last.pt", old / "checkpoints" / "last.pt",
                                           old / "checkpoints" / "best.pt"]
+
+
+def test_a_run_is_deleted_only_inside_the_runs_folder_and_never_while_running(tmp_path):
+    import pytest
+
+    from core.history import HistoryError, delete_run
+
+    runs = tmp_path / "runs"
+    done = make_run(runs, "run-1", "finished", metrics=[0.5], checkpoints=("best",))
+    going = make_run(runs, "run-2", "running", pid=os.getpid())
+    (going / "events.jsonl").touch()
+    outside = make_run(tmp_path / "elsewhere", "run-3", "finished")
+    (runs / "link-4").symlink_to(outside)
+    (runs / "plain").mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep")
+    (done / "link-to-precious").symlink_to(precious)
+
+    for path, why in ((going, "is running"), (outside, "not a run directory inside"), (runs / "link-4", "a link"),
+                      (runs / "plain", "no status.json"), (runs / ".." / "elsewhere" / "run-3", "not a run directory"),
+                      (runs / ".launches", "not a run directory")):
+        with pytest.raises(HistoryError, match=why):
+            delete_run(runs, path)
+    assert going.is_dir() and outside.is_dir() and (runs / "plain").is_dir()
+
+    delete_run(runs, done)
+    assert not done.exists() and precious.read_text() == "keep"  # links inside are removed, never followed
+
+
+def test_details_comparisons_and_runs_that_failed_early(tmp_path):
+    from core.config import parse_config, save_config
+    from core.history import compare_configs, read_details, read_summary
+
+    config = parse_config("name: a\ndata: {source: folder, path: pets}\nmodel: {torchvision: {name: resnet18}}")
+    run = make_run(tmp_path, "run-1", "finished", metrics=[0.5, 0.75], checkpoints=("best", "last"), best=0.75)
+    save_config(config, run / "config.yaml")
+    (run / "evaluation.json").write_text(json.dumps({"accuracy": 0.7, "top5_accuracy": 1.0, "data": "val",
+                                                     "per_class": [{"support": 3}, {"support": 4}],
+                                                     "confused_pairs": [["a", "b", 2]]}))
+    details = read_details(run)
+    summary = details.summary
+    assert (summary.run_name, summary.dataset, summary.model) == ("a", "pets", "resnet18")
+    assert [c.kind for c in details.checkpoints] == ["best", "last"] and details.config["name"] == "a"
+    assert (details.evaluation.accuracy, details.evaluation.images) == (0.7, 7)
+    assert details.evaluation.confused_pairs == [("a", "b", 2)] and len(details.metrics) == 2
+
+    other = config.model_copy(update={"name": "b", "train": config.train.model_copy(update={"epochs": 9})})
+    differences = compare_configs(config.to_plain(), other.to_plain())
+    assert [(d.key, d.first, d.second) for d in differences] == [("name", "a", "b"), ("train.epochs", 5, 9)]
+
+    failed = make_run(tmp_path, "run-2", "failed")
+    killed = make_run(tmp_path, "run-3", "running")  # its process is gone
+    assert read_summary(failed).failed_early and read_summary(killed).failed_early
+    assert not summary.failed_early

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 from core.config import RunConfig, parse_config
 from core.events import BatchEnded, EpochEnded, RunFinished, RunStarted
-from core.launch import LaunchError, LaunchedRun
+from core.launch import LaunchError, LaunchedRun, prune_launches
+from core.liveness import process_identity
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,6 +64,7 @@ async def test_a_launched_run_is_followed_to_the_end(tmp_path):
     assert json.loads((run.run_dir / "status.json").read_text())["pid"] == run.pid
     assert (run.run_dir / "checkpoints" / "best.pt").is_file()
     assert run.poll_events() == []  # nothing is read twice
+    assert list((tmp_path / "runs" / ".launches").iterdir()) == []  # a clean ending leaves no launch folder
 
 
 async def test_stop_saves_last_and_an_attached_follower_sees_it(tmp_path):
@@ -112,3 +115,28 @@ def test_attach_refuses_a_run_that_is_not_running(tmp_path):
         LaunchedRun.attach(run_dir)
     with pytest.raises(LaunchError, match="status.json"):
         LaunchedRun.attach(tmp_path / "runs")
+
+
+def test_launch_folders_of_ended_processes_are_pruned_but_the_newest_few(tmp_path):
+    launches = tmp_path / "runs" / ".launches"
+
+    def launch(name: str, identity: dict | None, mtime: float | None = None) -> None:
+        folder = launches / name
+        folder.mkdir(parents=True)
+        if identity is not None:
+            (folder / "launch.json").write_text(json.dumps(identity))
+        if mtime is not None:
+            os.utime(folder, (mtime, mtime))
+
+    for index in range(5):
+        launch(f"launch-{index}", {"pid": 999_999_999}, 1_000 + index)
+    launch("launch-alive", process_identity(), 10)  # this process: still running
+    launch("launch-young", None)  # being started right now
+    launch("launch-old", None, 10)  # from before launch.json: ended
+    (launches / "not-a-launch").mkdir()
+
+    removed = prune_launches(tmp_path / "runs", keep=2)
+
+    assert sorted(path.name for path in removed) == ["launch-0", "launch-1", "launch-2", "launch-old"]
+    assert sorted(path.name for path in launches.iterdir()) == ["launch-3", "launch-4", "launch-alive",
+                                                                 "launch-young", "not-a-launch"]

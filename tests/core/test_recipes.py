@@ -289,3 +289,18 @@ def test_docs_list_every_table_entry_as_generated() -> None:
     assert embed(doc) == doc, "run: python -m core.recipe.reference --write docs/config.md"
     for table in TABLES.values():
         assert all(f"| `{name}` |" in doc for name in table.names)
+
+
+def test_eval_flip_averages_each_image_with_its_mirror() -> None:
+    from core.training import evaluate
+
+    class LeftHalf(nn.Module):  # a "model" whose two logits are the mean of the image's left and right halves
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([x[..., :2].mean((1, 2, 3)), x[..., 2:].mean((1, 2, 3))], 1)
+
+    images = torch.zeros(1, 1, 2, 4)
+    images[..., :2] = 1.0  # bright on the left: class 0 unless mirrored
+    loss = nn.CrossEntropyLoss()
+    assert evaluate(LeftHalf(), [(images, torch.tensor([0]))], loss)[1] == 1.0
+    flipped_loss, flipped_accuracy = evaluate(LeftHalf(), [(images, torch.tensor([0]))], loss, flip=True)
+    assert flipped_loss == pytest.approx(math.log(2))  # the two views cancel: equal logits

@@ -110,3 +110,13 @@ def test_check_exits_nonzero_on_a_shape_error(tmp_path: Path) -> None:
     result = workbench("check", str(config), cwd=tmp_path)
     assert result.returncode == 2
     assert "linear #0" in result.stderr and "flatten" in result.stderr
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "tty-less pipe"])
+def test_the_app_without_a_terminal_says_to_train_headless_and_exits_2_at_once(tmp_path: Path, stdin: str) -> None:
+    started = time.monotonic()
+    result = workbench(cwd=tmp_path, stdin=subprocess.DEVNULL if stdin == "devnull" else None,
+                       input=None if stdin == "devnull" else "")
+    assert result.returncode == 2
+    assert "needs a terminal" in result.stderr and "--run" in result.stderr
+    assert time.monotonic() - started < 20  # never waits for input nor spins

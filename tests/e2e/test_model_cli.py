@@ -68,3 +68,34 @@ def test_export_code_to_stdout_for_torchvision(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "torchvision.models.resnet18(weights=None)" in result.stdout
     assert "model.fc = nn.Linear(in_features=512, out_features=5, bias=True)" in result.stdout
+
+
+@pytest.mark.parametrize("width", [80, 60, 44])
+def test_check_keeps_the_layer_column_in_a_narrow_terminal(width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from workbench.check import layer_table
+
+    rows = [("0", "conv2d(in_channels=3, out_channels=16, kernel_size=3, padding=same)", "3 x 32 x 32",
+             "16 x 32 x 32", "448", "0", "442K", "64 KB"), ("1", "relu", "16 x 32 x 32", "16 x 32 x 32", "0", "0",
+                                                              "0", "64 KB")]
+    console = Console(width=width, file=io.StringIO(), record=True)
+    console.print(layer_table(rows, console))
+    text = console.export_text()
+    assert "layer" in text and "conv2d(in_channels=3," in text and "relu" in text
+    assert max(map(len, text.splitlines())) <= width
+    if width == 80:
+        assert "output" in text and "16 x 32 x 32" in text
+
+
+def test_check_piped_prints_each_message_on_one_line(tmp_path: Path) -> None:
+    deep = tmp_path / ("a-long-folder-name-" * 5)
+    deep.mkdir()
+    config = write(deep, STACK.replace("in_features: 100", "in_features: auto"))
+    result = workbench("check", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(str(config)) and lines[0].endswith("batch 8") and len(lines[0]) > 80
+    assert lines[-1].startswith("parameters: ") and lines[-1].endswith("output 5")

@@ -65,7 +65,7 @@ def terminal(request, tmp_path: Path):
 
 def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
     terminal.wait_for("1 Data")
-    screens = (("2", "shapes fit"), ("3", "Start training"), ("4", "checkpoints (enter loads)"), ("5", "Follow"),
+    screens = (("2", "shapes fit"), ("3", "s Start"), ("4", "checkpoints (enter loads)"), ("5", "Follow"),
                ("1", "train/val"))
     for key, marker in screens:
         terminal.keys(key)

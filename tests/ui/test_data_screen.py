@@ -239,3 +239,56 @@ async def test_works_with_no_color(make_app, small_shapes_config, monkeypatch) -
         await settle(pilot)
         text = app.export_screenshot()
         assert "circle" in text and "▀" in text
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+async def test_preview_from_the_health_tab_shows_the_sample_with_it(make_app, small_shapes_config, size) -> None:
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        tabs = app.screen.query_one("#tabs")
+        await pilot.press("h")
+        await settle(pilot)
+        assert tabs.active == "health-tab"
+        await pilot.press("p")
+        await settle(pilot)
+        assert tabs.active == "sample-tab" and app.screen.query_one("#after-box").display
+        await pilot.press("h")
+        await settle(pilot)
+        await pilot.press("p")  # the preview was on: it stays on, and shows
+        await settle(pilot)
+        assert tabs.active == "sample-tab" and app.screen.query_one("#after-box").display
+        await pilot.press("p")
+        await settle(pilot)
+        assert not app.screen.query_one("#after-box").display
+
+
+async def test_a_long_path_is_shortened_from_the_left_and_skipped_folders_are_named(
+        make_app, small_shapes_config, tmp_path, write_images) -> None:
+    root = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "pets"
+    for folder in ("cat", "dog", ".thumbnails", "__MACOSX"):
+        write_images(root / folder, 2)
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_typed_folder(pilot, root)
+        path_line = shown(app.screen, "#source").splitlines()[1]
+        assert path_line.startswith("…") and path_line.endswith("name-/pets") and len(path_line) <= 32
+        await pilot.press("h")
+        await settle(pilot)
+        report = shown(app.screen, "#health")
+        assert "folders skipped (never classes): 2" in report
+        assert ".thumbnails/: hidden folder" in report and "__MACOSX/: system folder" in report
+
+
+async def test_a_new_data_source_names_the_run_after_it(make_app, small_shapes_config, image_folder) -> None:
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_typed_folder(pilot, image_folder)
+        assert app.workspace.config.name == "pets"
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("enter")  # the config's own source: its own name again
+        await settle(pilot)
+        assert app.workspace.config.name == "ui-test"

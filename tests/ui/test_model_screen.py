@@ -36,9 +36,10 @@ async def open_model(app: WorkbenchApp, pilot) -> ModelScreen:
     return app.screen
 
 
-def column(screen: ModelScreen, index: int) -> list[str]:
+def column(screen: ModelScreen, key: str) -> list[str]:
+    """A column's cells by key: index, layer, settings, input, output, params, mult_adds."""
     table = screen.query_one("#layers", DataTable)
-    return [str(table.get_row_at(row)[index]) for row in range(table.row_count)]
+    return [str(table.get_cell(str(row), key)) for row in range(table.row_count)]
 
 
 def summary(screen: ModelScreen) -> str:
@@ -48,8 +49,8 @@ def summary(screen: ModelScreen) -> str:
 async def test_table_shows_layers_with_shapes(app: WorkbenchApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_model(app, pilot)
-        assert column(screen, 1) == ["flatten", "linear", "relu", "linear"]
-        assert column(screen, 3) == ["192", "16", "16", "5"]
+        assert column(screen, "layer") == ["flatten", "linear", "relu", "linear"]
+        assert column(screen, "output") == ["192", "16", "16", "5"]
         assert "shapes fit" in summary(screen)
 
 
@@ -59,7 +60,7 @@ async def test_add_layer_from_the_registry(app: WorkbenchApp) -> None:
         await pilot.press("down", "a")
         await pilot.press(*"dropo", "enter")
         await pilot.pause()
-        assert column(screen, 1) == ["flatten", "linear", "dropout", "relu", "linear"]
+        assert column(screen, "layer") == ["flatten", "linear", "dropout", "relu", "linear"]
         assert app.workspace.config.model.layers[2] == {"dropout": {"p": 0.5}}
         assert app.workspace.dirty
 
@@ -73,7 +74,7 @@ async def test_edit_breaks_shapes_then_fix_and_undo(app: WorkbenchApp) -> None:
         field.value = "100"
         await pilot.press("enter")
         await pilot.pause()
-        assert "✗" in column(screen, 0)[1]
+        assert "✗" in column(screen, "index")[1]
         assert "in_features is 100: set in_features: 192 or auto" in summary(screen)
         await pilot.press("f")
         assert "shapes fit" in summary(screen)
@@ -98,18 +99,18 @@ async def test_move_duplicate_delete(app: WorkbenchApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_model(app, pilot)
         await pilot.press("down", "down", "shift+up")
-        assert column(screen, 1) == ["flatten", "relu", "linear", "linear"]
+        assert column(screen, "layer") == ["flatten", "relu", "linear", "linear"]
         await pilot.press("c")
-        assert column(screen, 1) == ["flatten", "relu", "relu", "linear", "linear"]
+        assert column(screen, "layer") == ["flatten", "relu", "relu", "linear", "linear"]
         await pilot.press("d", "d")
-        assert column(screen, 1) == ["flatten", "relu", "linear"]
+        assert column(screen, "layer") == ["flatten", "relu", "linear"]
 
 
 async def test_removing_flatten_marks_the_failing_layer(app: WorkbenchApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_model(app, pilot)
         await pilot.press("d")
-        assert column(screen, 0)[0].startswith("✗")
+        assert column(screen, "index")[0].startswith("✗")
         assert "add flatten before it" in summary(screen)
 
 
@@ -118,7 +119,7 @@ async def test_template_then_save_and_reload(app: WorkbenchApp, tmp_path: Path) 
         screen = await open_model(app, pilot)
         await pilot.press("t", *"mlp", "enter")
         await pilot.pause()
-        assert column(screen, 1)[:2] == ["flatten", "linear"] and len(column(screen, 1)) == 6
+        assert column(screen, "layer")[:2] == ["flatten", "linear"] and len(column(screen, "layer")) == 6
         await pilot.press("ctrl+s")
         await pilot.pause()
         app.screen.query_one(Input).value = str(tmp_path / "saved.yaml")
@@ -148,14 +149,14 @@ async def test_torchvision_model_is_shown_read_only_until_a_template(tmp_path: P
     app = WorkbenchApp(Workspace.open(path), runs_dir=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_model(app, pilot)
-        assert "torchvision model" in summary(screen) and column(screen, 1)[0] == "conv1 (Conv2d)"
+        assert "torchvision model" in summary(screen) and column(screen, "layer")[0] == "conv1 (Conv2d)"
         await pilot.press("d")
         assert app.workspace.config.model.kind == "torchvision"
         await pilot.press("t", *"mlp", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.workspace.config.model.kind == "layers"
-        assert column(screen, 1)[0] == "flatten"
+        assert column(screen, "layer")[0] == "flatten"
 
 
 async def test_stack_saved_alone_and_loaded_back(app: WorkbenchApp, tmp_path: Path) -> None:
@@ -169,16 +170,16 @@ async def test_stack_saved_alone_and_loaded_back(app: WorkbenchApp, tmp_path: Pa
         await pilot.pause()
         assert "layers:" in stack.read_text()
         await pilot.press("d", "d")
-        assert column(screen, 1) == ["relu", "linear"]
+        assert column(screen, "layer") == ["relu", "linear"]
         await pilot.press("l")
         await pilot.pause()
         app.screen.query_one(Input).value = str(stack)
         await pilot.press("enter")
         await pilot.pause()
-        assert column(screen, 1) == ["flatten", "linear", "relu", "linear"]
+        assert column(screen, "layer") == ["flatten", "linear", "relu", "linear"]
         await pilot.press("l")
         await pilot.pause()
         app.screen.query_one(Input).value = str(tmp_path / "missing.yaml")
         await pilot.press("enter")
         await pilot.pause()
-        assert column(screen, 1) == ["flatten", "linear", "relu", "linear"]
+        assert column(screen, "layer") == ["flatten", "linear", "relu", "linear"]

@@ -1,19 +1,23 @@
 """The Train screen: settings into the config, a real run started, followed and shown to the end."""
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Select, Sparkline, Static
+from textual.widgets import DataTable, Input, Label, Log, OptionList, Select, Sparkline, Static
 
 from core.config import TABLES
 from core.errors import DataError
+from core.events import BatchEnded, DataProgress, EpochEnded, RunFailed, RunFinished, RunStarted
 from core.launch import LaunchedRun
+from screen_text import assert_footer_fits, screen_lines
+from screens.dialogs import AskText, Confirm
 from screens.param_dialogs import EditParams
-from screens.train import TrainScreen
+from screens.train import BEST, TrainScreen
 from screens.widgets.metric_chart import MetricChart
 from waiting import wait_until
 
@@ -46,6 +50,19 @@ async def test_a_run_is_started_followed_and_finished(small_shapes_config, make_
         assert "best val acc" in status_text(app)
         assert str(run.run_dir) in str(screen.query_one("#run-dir", Static).render())
         assert (run.run_dir / "checkpoints" / "best.pt").is_file()
+
+        await pilot.press("r")  # extend the finished run by one epoch
+        await pilot.pause()
+        assert isinstance(app.screen, AskText) and app.screen.value == "4"
+        await pilot.press("ctrl+a", "ctrl+k", "3", "enter")
+        await wait_until(pilot, lambda: app.training is not run)
+        resumed = app.training
+        assert resumed.run_dir == run.run_dir
+        await wait_until(pilot, lambda: not resumed.is_running and status_text(app).startswith("finished"))
+        table = screen.query_one("#epochs-table", DataTable)
+        assert table.row_count == 3 and [str(table.get_row_at(i)[0]).split()[0] for i in range(3)] == \
+            ["1/2", "2/2", "3/3"]
+        assert len(screen.query_one("#val-accuracy", MetricChart).values) == 3
 
 
 async def test_settings_write_through_and_errors_are_shown(small_shapes_config, make_app):
@@ -278,8 +295,8 @@ async def test_lr_find_is_refused_during_a_run_and_x_stops_it(small_shapes_confi
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(app, pilot)
         app.training = SimpleNamespace(is_running=True)
-        await pilot.press("l")
-        assert not screen.finding_lr and "a run is going" in notes[-1]
+        await pilot.press("l")  # not offered while a run goes
+        assert not screen.finding_lr and screen.check_action("find_lr", ()) is False
 
         app.training = None
         await pilot.press("l")
@@ -290,3 +307,346 @@ async def test_lr_find_is_refused_during_a_run_and_x_stops_it(small_shapes_confi
         await wait_until(pilot, lambda: not screen.finding_lr, deadline=10)
         assert status_text(app).startswith("ready")
         assert app.workspace.config.train.optimizer.lr == small_shapes_config.train.optimizer.lr
+
+
+# The flows of issue 11 at both sizes, on a scripted run (no child process: fast and exact).
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+
+
+class ScriptedRun:
+    """Stands in for core.launch.LaunchedRun: yields scripted events, then runs until `end()`."""
+
+    starts: list["ScriptedRun"] = []
+    script: list = []
+
+    def __init__(self, config=None, run_dir=None, resume=None) -> None:
+        self.config, self.run_dir, self.resume = config, run_dir, resume
+        self.is_running, self.state, self.error_text, self.stopped = True, "running", None, False
+        self.events = list(ScriptedRun.script)
+        self._ended = asyncio.Event()
+
+    @classmethod
+    def start(cls, config, runs_dir, resume=None):
+        run = cls(config, resume, resume)
+        cls.starts.append(run)
+        return run
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def end(self, *events) -> None:
+        self.events.extend(events)
+        self._ended.set()
+
+    async def follow(self):
+        sent = 0
+        while True:
+            while sent < len(self.events):
+                sent += 1
+                yield self.events[sent - 1]
+            if self._ended.is_set() and sent == len(self.events):
+                break
+            await asyncio.sleep(0.02)
+        self.is_running = False
+        self.state = next((e.status for e in self.events if isinstance(e, RunFinished)), "failed")
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    """LaunchedRun replaced by ScriptedRun; returns the list of runs started."""
+    monkeypatch.setattr("screens.train.LaunchedRun", ScriptedRun)
+    ScriptedRun.starts, ScriptedRun.script = [], []
+    return ScriptedRun.starts
+
+
+def run_events(epochs: int = 5, accuracies=(0.5, 0.8, 0.7), run_dir: str = "runs/x") -> list:
+    """A run two-thirds through its fourth epoch of `epochs`, its events timed up to now."""
+    now = time.time()
+    start = now - 20
+    events = [RunStarted(run_dir=run_dir, name="ui-test", device="cpu (2 threads)", epochs=epochs,
+                         classes=list("abcde"), train_samples=30, val_samples=10, batches_per_epoch=12,
+                         parameters=1285, skipped_files=0, warnings=["no validation images for class e"],
+                         time=start)]
+    moment = start
+    for epoch, accuracy in enumerate(accuracies, start=1):
+        for batch in range(1, 13):
+            moment += 0.4
+            events.append(BatchEnded(epoch=epoch, batch=batch, batches=12, step=(epoch - 1) * 12 + batch,
+                                     loss=2.0 / (epoch + batch / 12), samples_per_second=75.0, lr=0.01, time=moment))
+        moment += 0.8
+        events.append(EpochEnded(epoch=epoch, epochs=epochs, train_loss=1.5 / epoch, val_loss=1.6 / epoch,
+                                 val_accuracy=accuracy, lr=0.01, seconds=5.6, samples_per_second=75.0, time=moment))
+    for batch in range(1, 9):
+        moment = min(moment + 0.4, now)
+        events.append(BatchEnded(epoch=len(accuracies) + 1, batch=batch, batches=12, step=batch, loss=0.4,
+                                 samples_per_second=80.0, lr=0.01, time=moment))
+    return events
+
+
+def finished(epochs_done: int = 5, best_epoch: int = 2, best: float = 0.8, status: str = "finished") -> RunFinished:
+    return RunFinished(status=status, epochs_done=epochs_done, best_epoch=best_epoch, best_val_accuracy=best,
+                       seconds=30.0, run_dir="runs/x")
+
+
+async def start_scripted(app, pilot) -> TrainScreen:
+    """The Train screen, its run started with `s` (a ScriptedRun under the `scripted` fixture)."""
+    screen = await open_train(app, pilot)
+    await pilot.press("s")
+    return screen
+
+
+def text_of(app) -> str:
+    return "\n".join(screen_lines(app))
+
+
+def progress_text(screen) -> str:
+    return " | ".join(str(label.render()) for label in screen.query("#run-progress Label").results(Label))
+
+
+@SIZES
+@pytest.mark.parametrize("leave", ["escape", "enter"])
+async def test_edit_a_field_leave_it_and_s_starts(small_shapes_config, make_app, scripted, size, leave):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_train(app, pilot)
+        await pilot.click("#epochs")
+        assert app.focused is screen.query_one("#epochs", Input)
+        await pilot.press("end", "backspace", "backspace", "4", leave)
+        await pilot.pause()
+        assert not isinstance(app.focused, Input)  # the field was left
+        await pilot.press("s")
+        assert len(scripted) == 1 and scripted[0].config.train.epochs == 4
+        assert app.workspace.config.train.epochs == 4
+
+
+@SIZES
+async def test_s_starts_from_a_choice_field(small_shapes_config, make_app, scripted, size):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_train(app, pilot)
+        screen.query_one("#optimizer", Select).focus()
+        await pilot.press("enter")  # open the choices
+        await pilot.pause()
+        await pilot.press("down", "enter")  # adam, chosen: the choice keeps the focus
+        await pilot.pause()
+        assert isinstance(app.focused, Select)
+        await pilot.press("s")
+        assert len(scripted) == 1 and scripted[0].config.train.optimizer.name == "adam"
+
+
+async def test_a_field_being_edited_is_visibly_focused(small_shapes_config, make_app):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(app, pilot)
+        field = screen.query_one("#lr", Input)
+        before = field.styles.background
+        await pilot.click("#lr")
+        await pilot.pause()
+        assert field.styles.background != before
+        assert field.parent.styles.background.a > 0  # the setting's label too
+        await pilot.press("escape")
+        await pilot.pause()
+        assert field.styles.background == before and field.parent.styles.background.a == 0
+
+
+@SIZES
+async def test_eta_best_epoch_chart_and_warnings_while_running(small_shapes_config, make_app, scripted, size):
+    ScriptedRun.script = run_events()
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await start_scripted(app, pilot)
+        table = screen.query_one("#epochs-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3 and "8/12" in progress_text(screen), deadline=10)
+        progress = progress_text(screen)
+        assert "epoch 4/5" in progress and progress.count(" left") == 2 and "80 samples/s" in progress
+        assert "loss 0.4000" in progress and "lr 0.01" in progress
+        epoch_left, run_left = screen.query_one("#run-progress").eta.epoch_left(), \
+            screen.query_one("#run-progress").eta.run_left()
+        assert 0 < epoch_left < run_left  # 4 batches and validation; then the fifth epoch too
+        assert str(table.get_row("2")[0]).endswith(BEST) and not str(table.get_row("3")[0]).endswith(BEST)
+        assert "best 80.0% at epoch 2" in text_of(app) or size == (80, 24) and screen.view != "chart"
+        assert "no validation images for class e" in text_of(app)
+        assert status_text(app).startswith("running: ui-test on cpu")
+        await assert_footer_fits(pilot)
+        assert "x Stop" in screen_lines(app)[-1] and "? Help" in screen_lines(app)[-1]
+
+        scripted[0].end(EpochEnded(epoch=4, epochs=5, train_loss=0.3, val_loss=0.35, val_accuracy=0.9, lr=0.01,
+                                   seconds=5.0, samples_per_second=80.0), finished(4, 4, 0.9))
+        await wait_until(pilot, lambda: status_text(app).startswith("finished"), deadline=10)
+        assert "best val acc 90.0% at epoch 4" in status_text(app)
+        assert str(table.get_row("4")[0]).endswith(BEST) and not str(table.get_row("2")[0]).endswith(BEST)
+        assert " left" not in progress_text(screen)
+        await assert_footer_fits(pilot)
+
+
+async def test_the_chart_switches_metric_and_the_views_cycle_at_80x24(small_shapes_config, make_app, scripted):
+    ScriptedRun.script = run_events()
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_scripted(app, pilot)
+        await wait_until(pilot, lambda: screen.query_one("#epochs-table", DataTable).row_count == 3, deadline=10)
+        await pilot.pause()
+        text = text_of(app)
+        assert "loss  ─ train  • val  ★ best 80.0% at epoch 2" in text and "epoch  0" in text
+        await pilot.press("c")
+        await pilot.pause()
+        assert "accuracy  • val accuracy  ★ best 80.0% at epoch 2" in text_of(app) and "82% ┤" in text_of(app)
+        shown = []
+        for _ in range(3):
+            await pilot.press("v")
+            await pilot.pause()
+            shown.append([w.id for w in screen.query("#panes > *") if w.display])
+        assert shown == [["epochs-table"], ["run-log"], ["chart"]]
+
+
+async def test_all_panes_at_200x50(small_shapes_config, make_app, scripted):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await open_train(app, pilot)
+        assert [w.id for w in screen.query("#panes > *") if w.display] == ["chart", "epochs-table", "run-log"]
+        chart, table = screen.query_one("#chart").region, screen.query_one("#epochs-table").region
+        assert chart.y == table.y and chart.right < table.x and chart.height >= 20
+
+
+async def test_data_preparation_shows_counts(small_shapes_config, make_app, scripted):
+    ScriptedRun.script = [DataProgress(stage="decoding images", done=0, total=60000, time=time.time() - 10),
+                          DataProgress(stage="decoding images", done=12000, total=60000, time=time.time())]
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_scripted(app, pilot)
+        await wait_until(pilot, lambda: "12,000/60,000" in progress_text(screen), deadline=10)
+        assert "decoding images 12,000/60,000" in progress_text(screen) and " left" in progress_text(screen)
+        assert "preparing the data" in status_text(app)
+        scripted[0].end()
+
+
+async def test_stop_asks_first(small_shapes_config, make_app, scripted):
+    ScriptedRun.script = run_events()
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_scripted(app, pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm) and not scripted[0].stopped
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and not scripted[0].stopped
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert scripted[0].stopped and status_text(app).startswith("stopping")
+        scripted[0].end(finished(3, 2, 0.8, status="stopped"))
+        await wait_until(pilot, lambda: status_text(app).startswith("stopped"), deadline=10)
+
+
+async def test_the_form_shows_the_running_runs_settings_and_locks(small_shapes_config, make_app, scripted):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_scripted(app, pilot)
+        run = scripted[0]
+        run.config = small_shapes_config.model_copy(deep=True)
+        run.config.train.epochs = 9
+        screen.show_run(run, run.config)  # as a run another config started
+        await pilot.pause()
+        epochs, settings = screen.query_one("#epochs", Input), screen.query_one("#settings")
+        assert epochs.value == "9" and settings.disabled and not epochs.focusable
+        await pilot.press("p")
+        assert app.screen is screen  # its settings cannot change now
+        run.end(finished(1))
+        await wait_until(pilot, lambda: not settings.disabled, deadline=10)
+        assert epochs.value == "1"  # the workspace's again, for the next run
+        assert app.workspace.config.train.epochs == 1
+
+
+async def test_an_attached_run_shows_its_own_config(small_shapes_config, make_app, scripted, tmp_path):
+    from core.config import save_config
+
+    run_dir = tmp_path / "runs" / "attached"
+    run_dir.mkdir(parents=True)
+    config = small_shapes_config.model_copy(deep=True)
+    config.train.epochs, config.data.batch_size = 6, 3
+    save_config(config, run_dir / "config.yaml")
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.training = ScriptedRun(run_dir=run_dir)
+        screen = await open_train(app, pilot)
+        await wait_until(pilot, lambda: screen.query_one("#batch-size", Input).value == "3", deadline=10)
+        assert screen.query_one("#epochs", Input).value == "6"
+        app.training.end()
+
+
+async def test_a_crash_shows_its_error_and_log_and_the_app_goes_on(small_shapes_config, make_app, scripted, tmp_path):
+    run_dir = tmp_path / "runs" / "crashed"
+    run_dir.mkdir(parents=True)
+    (run_dir / "train.log").write_text("2026-12-01T03:21:18+00:00 run started on cpu\nTraceback (most recent call "
+                                       "last):\n  File x\nRuntimeError: boom\n")
+    ScriptedRun.script = run_events(run_dir=str(run_dir))
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start_scripted(app, pilot)
+        run = scripted[0]
+        run.run_dir = run_dir
+        run.error_text = "RuntimeError: boom"
+        run.end(RunFailed(error="RuntimeError: boom", kind="crash", run_dir=str(run_dir)))
+        await wait_until(pilot, lambda: status_text(app).startswith("failed"), deadline=10)
+        assert "RuntimeError: boom" in status_text(app)
+        log = screen.query_one("#run-log", Log)
+        assert log.display and "03:21:18 run started on cpu" in log.lines and "RuntimeError: boom" in log.lines
+        await pilot.press("2")  # the app keeps working
+        await pilot.pause()
+        assert app.screen.MODE == "model"
+
+
+async def test_settings_dialog_has_the_rest_of_the_schema(small_shapes_config, make_app):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_params(app, pilot)
+        for widget_id in ("train-accumulate", "train-grad_clip", "train-early_stopping", "train-on_nan",
+                          "train-compile", "train-deterministic", "data-augment-horizontal_flip",
+                          "data-augment-color_jitter-hue", "seed"):
+            assert dialog.query(f"#{widget_id}"), widget_id
+        dialog.query_one("#data-augment-horizontal_flip", Select).value = True
+        dialog.query_one("#data-augment-color_jitter-hue", Input).value = "0.1"
+        dialog.query_one("#train-grad_clip", Input).value = "{norm: 1.0}"
+        dialog.query_one("#seed", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        config = app.workspace.config
+        assert config.seed == 7 and config.data.augment.horizontal_flip and config.data.augment.color_jitter.hue == 0.1
+        assert config.train.grad_clip.norm == 1.0
+
+        dialog = await open_params(app, pilot)
+        dialog.query_one("#train-accumulate", Input).value = "0"
+        await pilot.press("ctrl+s")
+        assert app.screen is dialog and "accumulate" in str(dialog.query_one("#params-error", Static).render())
+
+
+async def test_the_device_picker_lists_the_machine(small_shapes_config, make_app, monkeypatch):
+    from core import devices
+
+    monkeypatch.setattr(devices, "list_devices", lambda: [
+        devices.DeviceChoice("cpu", "cpu, 16 threads"),
+        devices.DeviceChoice("cuda:0", "cuda:0 NVIDIA H200, 139.1 of 139.8 GiB free")])
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(app, pilot)
+        select = screen.query_one("#device", Select)
+        await wait_until(pilot, lambda: len(offered(select)) == 3, deadline=10)
+        assert offered(select) == ["auto", "cpu, 16 threads", "cuda:0 NVIDIA H200, 139.1 of 139.8 GiB free"]
+        assert "auto is cuda:0 here" in str(select.tooltip)
+        select.value = "cuda:0"
+        await pilot.pause()
+        assert app.workspace.config.train.device == "cuda:0"
+
+
+async def test_footer_shows_the_main_keys_and_help_at_80_columns(small_shapes_config, make_app, scripted):
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_train(app, pilot)
+        await assert_footer_fits(pilot)
+        footer = screen_lines(app)[-1]
+        assert footer.index("s Start") < footer.index("p Settings") < footer.index("? Help")
+        await pilot.click("#lr")
+        await assert_footer_fits(pilot)
