@@ -51,12 +51,6 @@ def choice_options(values: tuple[Any, ...]) -> list[tuple[str, Any]]:
     return [(value if isinstance(value, str) else _yaml(value), value) for value in values]
 
 
-def switch_entry(key: str, current: dict[str, Any], name: str) -> dict[str, Any]:
-    """train.<key> switched to entry `name`, keeping the parameters both entries take."""
-    keep = TABLES[key].parameters(name)
-    return {"name": name, **{param: value for param, value in current.items() if param in keep}}
-
-
 def bounds_text(info: FieldInfo) -> str:
     """A field's bounds in a few characters, e.g. '> 0, ≤ 10'."""
     return ", ".join(f"{sign} {_yaml(getattr(item, attr))}" for item in info.metadata

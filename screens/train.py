@@ -27,9 +27,10 @@ from core.errors import ConfigError, WorkbenchError
 from core.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                          RunStarted)
 from core.launch import LaunchedRun
+from core.workspace import switch_entry
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText, Confirm
-from screens.param_dialogs import EditParams, KeyPath, choice_options, literal_choices, switch_entry, with_values
+from screens.param_dialogs import EditParams, KeyPath, choice_options, literal_choices, with_values
 from screens.widgets.line_chart import LineChart, Series
 from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_progress import RunProgress
