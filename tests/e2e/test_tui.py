@@ -73,7 +73,8 @@ def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
     terminal.keys("2")
     terminal.wait_for("shapes fit")
     terminal.keys("Down", "e")
-    terminal.wait_for("in_features")
+    terminal.wait_for("linear: fully connected layer")  # the edit dialog's title, not the table's text
+    time.sleep(0.5)  # let the dialog focus its first field before typing
     terminal.keys("C-u")
     for char in "100":
         terminal.keys(char)
