@@ -323,7 +323,10 @@ class _Trainer:
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now; under torchrun every rank stops at the same batch, and a rank's
-        non-finite loss stops them all."""
+        non-finite loss stops them all. A single process reads no device flag here: its guard is
+        checked where it synchronises anyway (batch reports, epoch ends, saves)."""
+        if not self.world.distributed:
+            return self.should_stop()
         stop, diverged = any_across(self.world, self.should_stop(), self.guard.diverged(), device=self.device)
         if diverged:
             self.guard.check(force=True)
