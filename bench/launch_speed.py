@@ -5,7 +5,7 @@
 
 headless: `python -m workbench --run CONFIG` as a subprocess, its output in a pipe (plain lines).
 launched: the real app (workbench.app.WorkbenchApp) in Textual's headless mode at 80x24, on the
-Train screen, started with `s`: it launches the same command detached (core.launch) and follows
+Train screen, started with `s`: it launches the same command detached (core.runs.launch) and follows
 its events, redrawing progress, sparklines, chart and table as it would in a terminal. Each
 run's number is the median samples/s of its epochs after the first (from its events.jsonl).
 Prints `headless=`, `launched=` and `ratio=` (launched / headless; target >= 0.97).
@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from core.config import ShapesOptions, load_config, save_config  # noqa: E402
 from core.data.shapes import ensure_shapes  # noqa: E402
-from core.runs import RunDir  # noqa: E402
+from core.runs.rundir import RunDir  # noqa: E402
 
 TARGET = 0.97
 ENDED = ("finished", "stopped", "failed", "aborted", "ended unexpectedly")  # what the Train screen's status says
@@ -67,7 +67,7 @@ def launched(config: Path, runs: Path, size: tuple[int, int]) -> float:
 
 
 async def _launched(config: Path, runs: Path, size: tuple[int, int]) -> float:
-    from core.workspace import Workspace
+    from core.prepare.workspace import Workspace
     from workbench.app import WorkbenchApp
 
     app = WorkbenchApp(Workspace.open(config), runs_dir=runs)

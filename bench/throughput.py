@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.config import parse_config  # noqa: E402
-from core.events import EpochEnded  # noqa: E402
-from core.runs import RunDir  # noqa: E402
-from core.training import fit  # noqa: E402
+from core.train.events import EpochEnded  # noqa: E402
+from core.runs.rundir import RunDir  # noqa: E402
+from core.train.engine import fit  # noqa: E402
 
 DEFAULT_SEED_LOOP = REPO.parent / "shared" / "bench" / "seed_loop.py"  # the team's shared/ beside the repository
 MODEL = """

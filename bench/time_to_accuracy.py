@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.config import load_config  # noqa: E402
-from core.events import EpochEnded, Event  # noqa: E402
-from core.runs import RunDir  # noqa: E402
-from core.training import fit  # noqa: E402
+from core.train.events import EpochEnded, Event  # noqa: E402
+from core.runs.rundir import RunDir  # noqa: E402
+from core.train.engine import fit  # noqa: E402
 
 CONFIGS = ("configs/cifar10_tutorial.yaml", "configs/cifar10_fast.yaml")
 

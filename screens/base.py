@@ -29,7 +29,7 @@ class WorkbenchScreen(Screen):
 
     @property
     def workspace(self):
-        """The core.workspace.Workspace the app is editing."""
+        """The core.prepare.workspace.Workspace the app is editing."""
         return self.app.workspace
 
     def config_title(self) -> str:

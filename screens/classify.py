@@ -18,10 +18,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.data.images import image_files
 from core.errors import WorkbenchError
-from core.evaluation import Evaluation, evaluate_model
+from core.use.evaluation import Evaluation, evaluate_model
 from core.files import atomic_write
-from core.history import list_checkpoints
-from core.inference import Classifier, FileFailure, Prediction
+from core.runs.history import list_checkpoints
+from core.use.inference import Classifier, FileFailure, Prediction
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
 from screens.evaluate import EvaluateScreen, accuracy_line

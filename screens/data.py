@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from core.config import TORCHVISION_SOURCES, DataConfig, SourceName
 from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
 from core.errors import ConfigError, DataError
-from core.workspace import SOURCE_KEYS
+from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
 from screens.widgets.fit import shorten_left

@@ -12,8 +12,8 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.errors import WorkbenchError
-from core.evaluation import Evaluation, evaluate_model, save_evaluation
-from core.inference import Classifier
+from core.use.evaluation import Evaluation, evaluate_model, save_evaluation
+from core.use.inference import Classifier
 from screens.base import WorkbenchScreen
 from screens.model_loading import LoadsModels
 from screens.widgets.confusion import ConfusionMatrix

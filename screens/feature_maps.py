@@ -12,8 +12,8 @@ from textual.widgets import Label, Static
 from textual.worker import Worker, WorkerState
 
 from core.errors import WorkbenchError
-from core.features import LayerMaps, feature_maps
-from core.inference import Classifier
+from core.use.features import LayerMaps, feature_maps
+from core.use.inference import Classifier
 from screens.base import WorkbenchScreen
 from screens.widgets.tile_grid import TileGrid
 

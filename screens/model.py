@@ -17,8 +17,8 @@ from core.model.files import load_stack, save_stack
 from core.model.registry import LAYERS, LayerSpec, parse_stack
 from core.model.stack import LayerRow, StackReport, format_shape
 from core.model.templates import TEMPLATES
-from core.preflight import check_config_model, config_classes, input_shape
-from core.workspace import Workspace
+from core.prepare.preflight import check_config_model, config_classes, input_shape
+from core.prepare.workspace import Workspace
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
 from screens.layer_dialogs import EditLayer, PickOption, layer_choices

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual import work
 
 from core.errors import WorkbenchError
-from core.inference import Classifier, load_model, needs_trust
+from core.use.inference import Classifier, load_model, needs_trust
 from screens.dialogs import AskText, Confirm
 
 WHOLE_MODEL = "a whole pickled model"  # how needs_trust starts when the file is torch.save(model)

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from core.history import (ConfigDifference, EvaluationSummary, RunDetails, compare_configs, describe_state,
+from core.runs.history import (ConfigDifference, EvaluationSummary, RunDetails, compare_configs, describe_state,
                           format_seconds, read_details)
 from screens.base import WorkbenchScreen
 from screens.widgets.compare_chart import SERIES_STYLES, CompareChart, Series
@@ -28,7 +28,7 @@ VALUE_WIDTH = 40
 
 def config_line(config: dict[str, Any]) -> str:
     """The config in one line: data, model, recipe."""
-    from core.history import dataset_text, model_text
+    from core.runs.history import dataset_text, model_text
 
     data, model, train = config.get("data") or {}, config.get("model") or {}, config.get("train") or {}
     optimizer = train.get("optimizer") or {}

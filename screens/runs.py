@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from core.columns import cells_width, fit_columns
-from core.history import (HistoryError, RunDetails, RunSummary, delete_run, describe_state, format_seconds,
+from core.runs.history import (HistoryError, RunDetails, RunSummary, delete_run, describe_state, format_seconds,
                           list_runs, read_details)
 from screens.base import WorkbenchScreen
 from screens.dialogs import Confirm
@@ -371,7 +371,7 @@ class RunsScreen(WorkbenchScreen):
 
     def selected_checkpoint(self) -> Path | None:
         """The selected run's best checkpoint, else its last; None (and a warning) when it saved none."""
-        from core.runs import RunDir
+        from core.runs.rundir import RunDir
 
         summary = self.selected
         checkpoints = RunDir(summary.path).checkpoints() if summary else []

@@ -1,6 +1,6 @@
 """The Train screen: the settings, start/stop/resume, and the run's live progress, curves, epochs and log.
 
-Training runs in a detached child process (core.launch); a worker follows its events and the
+Training runs in a detached child process (core.runs.launch); a worker follows its events and the
 screen draws them. A crash, an out-of-memory or a bad config in the child only ever becomes a
 "failed" status with the run's log beside it. While a run goes, the settings show that run's own
 config and are locked; `p` edits the rest of the schema (parameters, augmentation, seed, ...).
@@ -24,10 +24,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.config import TABLES, RunConfig, TrainConfig, load_config
 from core.errors import ConfigError, WorkbenchError
-from core.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
+from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                          RunStarted)
-from core.launch import LaunchedRun
-from core.workspace import switch_entry
+from core.runs.launch import LaunchedRun
+from core.prepare.workspace import switch_entry
 from screens.base import WorkbenchScreen
 from screens.dialogs import AskText, Confirm
 from screens.param_dialogs import EditParams, KeyPath, choice_options, literal_choices, with_values
@@ -251,7 +251,7 @@ class TrainScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
     def list_devices(self) -> None:
         """The machine's devices for the picker (cpu and its threads, CUDA devices with name and free memory)."""
-        from core.devices import list_devices
+        from core.prepare.devices import list_devices
 
         devices = list_devices()
         self.app.call_from_thread(self.devices_listed, [(device.value, device.description) for device in devices])
@@ -366,7 +366,7 @@ class TrainScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, group="lr-find", exit_on_error=False)
     def sweep_lr(self, config: RunConfig) -> None:
         """The lr finder on `config`, in a thread; its suggestion goes to lr_found."""
-        from core.lr_find import find_lr  # loads torch: only when asked for
+        from core.prepare.lr_find import find_lr  # loads torch: only when asked for
 
         worker = get_current_worker()
 

@@ -16,9 +16,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from core.errors import WorkbenchError
-from core.launch import FollowedRun, LaunchedRun, LaunchError
-from core.tensorboard_server import TensorBoardServer
-from core.workspace import Workspace, is_example
+from core.runs.launch import FollowedRun, LaunchedRun, LaunchError
+from core.runs.tensorboard_server import TensorBoardServer
+from core.prepare.workspace import Workspace, is_example
 from screens.base import WorkbenchScreen
 from screens.classify import ClassifyScreen
 from screens.data import DataScreen
@@ -169,7 +169,7 @@ class WorkbenchApp(App):
 
 def make_app(config_path: Path | None = None, runs_dir: Path = Path("runs")) -> WorkbenchApp:
     """The app on a config file (default: ./workbench.yaml, else the demo config)."""
-    from core.workspace import default_config_path
+    from core.prepare.workspace import default_config_path
 
     path = config_path or default_config_path(Path.cwd())
     return WorkbenchApp(Workspace.open(path), runs_dir)

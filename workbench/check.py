@@ -20,7 +20,7 @@ def load_and_check(config_path: Path, overrides: list[str]) -> tuple["RunConfig"
     """The config, its classes and its model report; None (after printing why) when the config is unusable."""
     from core.config import load_config
     from core.errors import WorkbenchError
-    from core.preflight import check_config_model, config_classes
+    from core.prepare.preflight import check_config_model, config_classes
 
     try:
         config = load_config(config_path, overrides)

@@ -18,7 +18,7 @@ from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
 if TYPE_CHECKING:
-    from core.inference import FileFailure, Prediction
+    from core.use.inference import FileFailure, Prediction
 
     Result = Prediction | FileFailure
 
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     classifier = load_classifier(args)
     if classifier is None:
         return EXIT_INVALID
-    from core.inference import FileFailure
+    from core.use.inference import FileFailure
 
     k = min(args.top_k, len(classifier.classes))
     results: list[Result] = []
@@ -145,6 +145,6 @@ def _rows(results: Iterable["Result"]) -> Iterable[tuple[str, str, str, str]]:
 
 
 def _classified(result: "Result") -> bool:
-    from core.inference import Prediction
+    from core.use.inference import Prediction
 
     return isinstance(result, Prediction)

@@ -20,7 +20,7 @@ from workbench.cli import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
 
 if TYPE_CHECKING:
-    from core.evaluation import Evaluation
+    from core.use.evaluation import Evaluation
 
 MAX_MATRIX_CLASSES = 30  # wider matrices are left to confusion.csv
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     if classifier is None:
         return EXIT_INVALID
     from core.errors import WorkbenchError
-    from core.evaluation import evaluate_model, log_evaluation, save_evaluation
+    from core.use.evaluation import evaluate_model, log_evaluation, save_evaluation
 
     try:
         with _progress() as progress:

@@ -12,7 +12,7 @@ def run_export(config_path: Path, overrides: list[str], output: Path | None) -> 
     from core.errors import WorkbenchError
     from core.model.build import plan_for
     from core.model.export import export_code
-    from core.preflight import input_shape
+    from core.prepare.preflight import input_shape
 
     checked = load_and_check(config_path, overrides)
     if checked is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from workbench.cli import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
-FORMATS = ("safetensors", "torchscript", "onnx")  # core.exporting.FORMATS, without importing torch
+FORMATS = ("safetensors", "torchscript", "onnx")  # core.use.exporting.FORMATS, without importing torch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.format == "onnx":  # before the slow model load: say at once when the extra is missing
-        from core.exporting import MissingExtra, missing_onnx_packages
+        from core.use.exporting import MissingExtra, missing_onnx_packages
 
         try:
             missing_onnx_packages()
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     if classifier is None:
         return EXIT_INVALID
     from core.errors import WorkbenchError
-    from core.exporting import export_model
+    from core.use.exporting import export_model
 
     try:
         exported = export_model(classifier, args.format, args.output)

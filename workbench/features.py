@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     if classifier is None:
         return EXIT_INVALID
     from core.errors import WorkbenchError
-    from core.features import feature_maps, log_feature_maps
+    from core.use.features import feature_maps, log_feature_maps
 
     try:
         layers = feature_maps(classifier, args.image, max_channels=args.max_channels)

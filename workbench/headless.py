@@ -37,10 +37,10 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             say("workbench: interrupted before the run started")
             return stop.exit_code
 
-        from core.distributed import stop as leave
-        from core.events import RunStarted
-        from core.runs import check_space
-        from core.training import fit
+        from core.train.distributed import stop as leave
+        from core.train.events import RunStarted
+        from core.runs.recorder import check_space
+        from core.train.engine import fit
 
         reporter = _reporter(world.is_main)
         where = f"\nrun directory: {run.path}" if run is not None else ""
@@ -83,12 +83,12 @@ def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, res
     """(config, run directory, checkpoint to resume or None, torchrun world); raises WorkbenchError for
     bad input. Under torchrun only rank 0 makes or writes the run directory (the others get None)."""
     from core.config import load_config, save_config
-    from core.devices import resolve_device
-    from core.distributed import World, start
+    from core.prepare.devices import resolve_device
+    from core.train.distributed import World, start
     from core.errors import WorkbenchError
-    from core.liveness import run_alive
-    from core.resume import load_resume
-    from core.runs import RunDir
+    from core.runs.liveness import run_alive
+    from core.train.resume import load_resume
+    from core.runs.rundir import RunDir
 
     world = World.from_environment()
     if resume is not None:
@@ -193,7 +193,7 @@ def drop_output(out: TextIO) -> None:
 
 def describe_event(event: object) -> str | None:
     """The line a console shows for an event (None for events shown otherwise or not at all)."""
-    from core import events
+    from core.train import events
 
     if isinstance(event, events.RunStarted):
         line = (f"run {event.name} on {event.device}: {event.train_samples} train / {event.val_samples} val "
@@ -237,7 +237,7 @@ class PlainReporter:
         self.out.flush()
 
     def handle(self, event: object) -> None:
-        from core.events import DataProgress
+        from core.train.events import DataProgress
 
         line = self._progress_line(event) if isinstance(event, DataProgress) else describe_event(event)
         if not line:
@@ -294,7 +294,7 @@ class RichReporter:
             drop_output(sys.stdout)
 
     def _show(self, event: object) -> None:
-        from core.events import BatchEnded, DataProgress, EpochEnded
+        from core.train.events import BatchEnded, DataProgress, EpochEnded
 
         if isinstance(event, DataProgress):
             self._preparing(event)

@@ -22,7 +22,7 @@ def run_lr_find(config_path: Path, overrides: list[str], runs_dir: Path, *, step
     try:
         from core.config import load_config
         from core.errors import WorkbenchError
-        from core.lr_find import check_options, find_lr, write_curve
+        from core.prepare.lr_find import check_options, find_lr, write_curve
 
         try:
             config = load_config(config_path, overrides)

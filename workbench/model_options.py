@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from workbench.cli import EXIT_INVALID
 
 if TYPE_CHECKING:
-    from core.inference import Classifier
+    from core.use.inference import Classifier
 
 MODEL_HELP = ("a workbench checkpoint (.pt), a run directory (its best.pt), a runs folder (its newest run), "
               "a safetensors export, or a state dict (with --stack or --torchvision)")
@@ -41,9 +41,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def load_classifier(args: argparse.Namespace) -> "Classifier | None":
     """The model args name; None after printing why when it cannot be loaded."""
-    from core.checkpoints import model_file
+    from core.model.checkpoints import model_file
     from core.errors import WorkbenchError
-    from core.inference import load_model
+    from core.use.inference import load_model
 
     if args.model.is_dir() and not (args.model / "checkpoints").is_dir():  # a runs folder: say which run
         try:

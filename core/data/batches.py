@@ -22,7 +22,7 @@ from core.data.loading import (Progress, TensorSplit, auto_stats, data_root, dec
                                normalization, sample_tensor)
 from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data
-from core.distributed import World
+from core.train.distributed import World
 from core.errors import DataError
 
 WORKER_TIMEOUT_SECONDS = 600  # a worker that delivers no batch for this long is taken as hung

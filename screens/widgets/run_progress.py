@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
-from core.events import BatchEnded, DataProgress, EpochEnded, RunResumed, RunStarted
+from core.train.events import BatchEnded, DataProgress, EpochEnded, RunResumed, RunStarted
 
 WINDOW_SECONDS = 30.0  # the speed is measured over this much of the latest batches
 VAL_SHARE_OF_TRAIN = 0.4  # validation time per image against training's, until measured (forward only)

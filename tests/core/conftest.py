@@ -7,9 +7,9 @@ from typing import Callable
 import pytest
 
 from core.config import RunConfig, parse_config
-from core.events import Event
-from core.runs import RunDir
-from core.training import fit
+from core.train.events import Event
+from core.runs.rundir import RunDir
+from core.train.engine import fit
 
 TINY = """\
 name: tiny

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from core.config import parse_config
-from core.runs import RunDir
-from core.training import fit
+from core.runs.rundir import RunDir
+from core.train.engine import fit
 from tests.core.conftest import TINY
 
 TUTORIAL_NET = '''\

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, load_checkpoint
+from core.model.checkpoints import CheckpointError, load_checkpoint
 
 
 @pytest.mark.parametrize("content", [b"hello, not a model\n", b""], ids=["text", "empty"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 import io
 import json
 
-from core import devices, training
+from core.prepare import devices
+from core.train import engine as training
 from core.config import DataConfig
 from core.data import load_data
 from core.data.folder import Sample
 from core.data.loading import decode_samples
-from core.events import DataProgress, RunStarted, event_from_dict
+from core.train.events import DataProgress, RunStarted, event_from_dict
 from workbench.headless import PREPARE_LINE_SECONDS, PREPARE_QUIET_SECONDS, PlainReporter
 
 

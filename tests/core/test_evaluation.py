@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from core.errors import DataError
-from core.evaluation import confusion_image, evaluate_model, save_evaluation, summarize
-from core.inference import Classifier, load_model
-from core.runs import RunDir
+from core.use.evaluation import confusion_image, evaluate_model, save_evaluation, summarize
+from core.use.inference import Classifier, load_model
+from core.runs.rundir import RunDir
 from tests.core.model_files import train_tiny
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from core.preflight import check_config_model
+from core.prepare.preflight import check_config_model
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 CLASSES = {"shapes": 5}  # the other examples are 10-class CIFAR-10 recipes

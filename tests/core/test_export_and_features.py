@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.exporting import ExportError, MissingExtra, check_batch, export_model
-from core.features import feature_maps
-from core.inference import Classifier, load_model
-from core.runs import RunDir
+from core.use.exporting import ExportError, MissingExtra, check_batch, export_model
+from core.use.features import feature_maps
+from core.use.inference import Classifier, load_model
+from core.runs.rundir import RunDir
 from tests.core.model_files import train_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def test_safetensors_and_torchscript_exports_give_the_same_logits_in_a_new_proce
     assert [e.max_difference for e in exported] == [0.0, pytest.approx(0.0, abs=1e-5)]
     batch = check_batch(classifier)
     torch.save(batch, tmp_path / "batch.pt")
-    code = ("import sys, torch, json\nfrom core.inference import load_model\n"
+    code = ("import sys, torch, json\nfrom core.use.inference import load_model\n"
             "batch = torch.load(sys.argv[1], weights_only=True)\nc = load_model(sys.argv[2])\n"
             "torch.save(c.logits(batch), sys.argv[3])\nprint(json.dumps([c.classes, c.preprocess]))\n"
             "script = torch.jit.load(sys.argv[4])\n"

@@ -6,19 +6,19 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.training
-from core.checkpoints import load_checkpoint
-from core.divergence import NonFiniteLoss
+import core.train.engine
+from core.model.checkpoints import load_checkpoint
+from core.train.divergence import NonFiniteLoss
 from core.config import AUTO_BATCH_START
 from core.errors import DataError
-from core.memory import OutOfMemory, largest_fitting
+from core.train.memory import OutOfMemory, largest_fitting
 
 
 @pytest.fixture
 def poison_at(monkeypatch: pytest.MonkeyPatch):
     """poison_at(n): the model's output turns NaN from its n-th training forward on."""
     calls = {"count": 0, "from": None}
-    build_for = core.training.build_for
+    build_for = core.train.engine.build_for
 
     def poisoned(*args, **kwargs):
         model, spec = build_for(*args, **kwargs)
@@ -33,7 +33,7 @@ def poison_at(monkeypatch: pytest.MonkeyPatch):
         model.register_forward_hook(hook)
         return model, spec
 
-    monkeypatch.setattr(core.training, "build_for", poisoned)
+    monkeypatch.setattr(core.train.engine, "build_for", poisoned)
     return lambda n: calls.update({"from": n})
 
 
@@ -51,7 +51,7 @@ def test_a_nan_loss_stops_the_run_naming_epoch_and_batch(tiny, train, poison_at,
 
 
 def test_skip_mode_logs_each_skipped_batch(tiny, train, monkeypatch, tmp_path: Path) -> None:
-    original = core.training.build_for
+    original = core.train.engine.build_for
     bad_batches = {2, 3}
 
     def flaky(*args, **kwargs):
@@ -67,7 +67,7 @@ def test_skip_mode_logs_each_skipped_batch(tiny, train, monkeypatch, tmp_path: P
         model.register_forward_hook(hook)
         return model, spec
 
-    monkeypatch.setattr(core.training, "build_for", flaky)
+    monkeypatch.setattr(core.train.engine, "build_for", flaky)
     run, events = train(tiny("train.on_nan=skip", "train.epochs=2"), tmp_path)
     assert events[-1].status == "finished" and events[-1].epochs_done == 2
     log = run.log_path.read_text()
@@ -81,7 +81,7 @@ def test_a_model_with_the_wrong_number_of_outputs_fails_before_the_first_step(ti
     def three_outputs(*args, **kwargs):
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3)), {"module": "x:Y"}
 
-    monkeypatch.setattr(core.training, "build_for", three_outputs)
+    monkeypatch.setattr(core.train.engine, "build_for", three_outputs)
     with pytest.raises(DataError, match=r"outputs of shape \[3\] per image but the data has 5 classes"):
         train(tiny(), tmp_path)
 
@@ -99,7 +99,7 @@ def test_a_class_without_validation_images_is_a_warning(tmp_path: Path, write_im
 
 
 def test_out_of_memory_names_the_batch_size_and_the_fix(tiny, train, monkeypatch, tmp_path: Path) -> None:
-    original = core.training.build_for
+    original = core.train.engine.build_for
 
     def hungry(*args, **kwargs):
         model, spec = original(*args, **kwargs)
@@ -112,7 +112,7 @@ def test_out_of_memory_names_the_batch_size_and_the_fix(tiny, train, monkeypatch
         model.register_forward_hook(hook)
         return model, spec
 
-    monkeypatch.setattr(core.training, "build_for", hungry)
+    monkeypatch.setattr(core.train.engine, "build_for", hungry)
     with pytest.raises(OutOfMemory, match="out of memory on cpu at data.batch_size 32") as caught:
         train(tiny(), tmp_path)
     assert "data.batch_size: auto" in str(caught.value)

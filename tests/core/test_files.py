@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import save_checkpoint
+from core.model.checkpoints import save_checkpoint
 from core.files import DiskFullError, WriteError, atomic_write, atomic_write_json, ensure_free_space, write_error
-from core.runs import RunDir, RunRecorder
+from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder
 from tests.mounts import fill, tmpfs
 
 

@@ -1,11 +1,11 @@
-"""core.history: run directories read back for the Runs and Classify screens."""
+"""core.runs.history: run directories read back for the Runs and Classify screens."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
-from core.history import checkpoint_paths, list_checkpoints, list_runs, read_metrics
+from core.runs.history import checkpoint_paths, list_checkpoints, list_runs, read_metrics
 
 
 def make_run(runs: Path, name: str, state: str, *, pid: int | None = None, metrics: list[float] = (),
@@ -55,7 +55,7 @@ def test_metrics_and_checkpoints(tmp_path):
 def test_a_run_is_deleted_only_inside_the_runs_folder_and_never_while_running(tmp_path):
     import pytest
 
-    from core.history import HistoryError, delete_run
+    from core.runs.history import HistoryError, delete_run
 
     runs = tmp_path / "runs"
     done = make_run(runs, "run-1", "finished", metrics=[0.5], checkpoints=("best",))
@@ -81,7 +81,7 @@ def test_a_run_is_deleted_only_inside_the_runs_folder_and_never_while_running(tm
 
 def test_details_comparisons_and_runs_that_failed_early(tmp_path):
     from core.config import parse_config, save_config
-    from core.history import compare_configs, read_details, read_summary
+    from core.runs.history import compare_configs, read_details, read_summary
 
     config = parse_config("name: a\ndata: {source: folder, path: pets}\nmodel: {torchvision: {name: resnet18}}")
     run = make_run(tmp_path, "run-1", "finished", metrics=[0.5, 0.75], checkpoints=("best", "last"), best=0.75)

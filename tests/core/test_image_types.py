@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core.data.images import IMAGE_EXTENSIONS, image_files, is_image_file
-from core.inference import Classifier
+from core.use.inference import Classifier
 from tests.core.model_files import train_tiny
 
 
@@ -23,7 +23,7 @@ def test_every_extension_pillow_reads_is_an_image() -> None:
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory: pytest.TempPathFactory, shapes_root: Path) -> Classifier:
-    from core.inference import load_model
+    from core.use.inference import load_model
 
     return load_model(train_tiny(tmp_path_factory.mktemp("runs"), shapes_root).path)
 

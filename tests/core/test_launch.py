@@ -1,4 +1,4 @@
-"""core.launch: real training runs in a detached child process, followed through events.jsonl."""
+"""core.runs.launch: real training runs in a detached child process, followed through events.jsonl."""
 from __future__ import annotations
 
 import asyncio
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.config import RunConfig, parse_config
-from core.events import BatchEnded, EpochEnded, RunFinished, RunStarted
-from core.launch import LaunchError, LaunchedRun, prune_launches
-from core.liveness import process_identity
+from core.train.events import BatchEnded, EpochEnded, RunFinished, RunStarted
+from core.runs.launch import LaunchError, LaunchedRun, prune_launches
+from core.runs.liveness import process_identity
 
 pytestmark = pytest.mark.timeout(120)
 

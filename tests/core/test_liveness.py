@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from core import liveness
+from core.runs import liveness
 from core.errors import WorkbenchError
-from core.events import CheckpointSaved, EpochEnded, RunFailed, RunFinished
-from core.history import read_summary
-from core.launch import LaunchedRun, LaunchError, signal_run
-from core.liveness import ENDED_UNEXPECTEDLY, boot_id, process_start
-from core.runs import RunDir, RunRecorder
+from core.train.events import CheckpointSaved, EpochEnded, RunFailed, RunFinished
+from core.runs.history import read_summary
+from core.runs.launch import LaunchedRun, LaunchError, signal_run
+from core.runs.liveness import ENDED_UNEXPECTEDLY, boot_id, process_start
+from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +104,8 @@ KILLED_WHILE_SAVING = """
 import sys, time
 from pathlib import Path
 from core.files import atomic_write
-from core.runs import RunDir, RunRecorder
+from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder
 run = RunDir(Path(sys.argv[1]))
 recorder = RunRecorder(run, 3)
 def slow(handle):
@@ -172,7 +174,7 @@ def test_an_aborted_run_is_recorded_as_aborted_not_failed(tmp_path):
 
 @pytest.mark.timeout(120)
 async def test_a_launched_run_killed_mid_training_ended_unexpectedly(tmp_path):
-    from core.events import BatchEnded
+    from core.train.events import BatchEnded
     from tests.core.test_launch import collect, tiny_config, wait_for
 
     run = LaunchedRun.start(tiny_config(tmp_path, epochs=10_000), tmp_path / "runs")

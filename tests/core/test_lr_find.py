@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import WorkbenchError
-from core.lr_find import LrFindResult, find_lr, suggest, write_curve
+from core.prepare.lr_find import LrFindResult, find_lr, suggest, write_curve
 from workbench.lr_find import CLIPPED, MARK, loss_chart
 
 

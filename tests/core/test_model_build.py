@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.checkpoints import FORMAT, load_checkpoint, rebuild_model, save_checkpoint
+from core.model.checkpoints import FORMAT, load_checkpoint, rebuild_model, save_checkpoint
 from core.config import validate_config
 from core.errors import ConfigError, ShapeError, WorkbenchError
 from core.model.build import build_for, check_for, fix_text, rebuild

@@ -14,8 +14,8 @@ import torch
 import yaml
 from PIL import Image
 
-from core.checkpoints import CheckpointError, load_checkpoint, needs_trust, save_checkpoint
-from core.inference import Classifier, FileFailure, Prediction, load_model
+from core.model.checkpoints import CheckpointError, load_checkpoint, needs_trust, save_checkpoint
+from core.use.inference import Classifier, FileFailure, Prediction, load_model
 from core.model.files import save_stack
 from core.model.registry import parse_stack
 from tests.core.model_files import (CIFAR_CLASSES, TUTORIAL_NET, TUTORIAL_STACK, evil_files, train_tiny,
@@ -70,7 +70,7 @@ def test_a_run_directory_and_its_checkpoint_load_the_same_model(run, images) -> 
 def test_a_checkpoint_loaded_in_a_new_process_gives_identical_logits(run, images, tmp_path: Path) -> None:
     classifier = load_model(run.checkpoints_dir / "best.pt")
     expected = classifier.logits(torch.stack([classifier.image(p) for p in images]))
-    code = ("import sys, torch\nfrom pathlib import Path\nfrom core.inference import load_model\n"
+    code = ("import sys, torch\nfrom pathlib import Path\nfrom core.use.inference import load_model\n"
             "c = load_model(sys.argv[1])\npaths = [Path(p) for p in sys.argv[3:]]\n"
             "torch.save(c.logits(torch.stack([c.image(p) for p in paths])), sys.argv[2])\n")
     out = tmp_path / "logits.pt"
@@ -111,8 +111,8 @@ def test_a_malicious_pickle_is_refused_by_every_loading_path(tmp_path: Path, lay
 def test_malicious_pickles_never_run_even_when_torch_is_told_to_ignore_weights_only(tmp_path: Path) -> None:
     marker = tmp_path / "PWNED"
     files = evil_files(tmp_path / "files", marker)
-    code = ("import sys\nfrom core.checkpoints import load_checkpoint, needs_trust\n"
-            "from core.inference import load_model\nfrom workbench.cli import main\n"
+    code = ("import sys\nfrom core.model.checkpoints import load_checkpoint, needs_trust\n"
+            "from core.use.inference import load_model\nfrom workbench.cli import main\n"
             "for path in sys.argv[1:]:\n"
             "    for load in (load_checkpoint, load_model, needs_trust):\n"
             "        try:\n            load(path)\n        except Exception as exc:\n"
@@ -283,7 +283,7 @@ def test_corrupt_truncated_empty_and_foreign_files_each_say_what_they_are(run, t
 
 
 def test_a_truncated_safetensors_export_is_refused(run, tmp_path: Path) -> None:
-    from core.exporting import export_model
+    from core.use.exporting import export_model
 
     export_model(load_model(run.path), "safetensors", tmp_path / "model.safetensors")
     _truncated(tmp_path / "model.safetensors", tmp_path / "cut.safetensors")

@@ -16,9 +16,9 @@ import torch
 from core.config import RunConfig, load_config
 from core.data import load_data
 from core.data.folder import scan_folder
-from core.inference import Classifier
-from core.runs import RunDir
-from core.training import fit
+from core.use.inference import Classifier
+from core.runs.rundir import RunDir
+from core.train.engine import fit
 from tests.shared_data import shared_dataset
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-import core.training
-from core.checkpoints import load_checkpoint
+import core.train.engine
+from core.model.checkpoints import load_checkpoint
 from core.config import TABLES
 from core.errors import ConfigError
 from core.recipe.early_stopping import EarlyStopper
@@ -27,14 +27,14 @@ LOG_SOFTMAX_MODEL = ["model.layers=[{conv2d: {out_channels: 8, kernel_size: 3, p
 def initial_state(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
     """Filled with the model's weights as the engine builds them, before any step."""
     state: dict[str, torch.Tensor] = {}
-    build_for = core.training.build_for
+    build_for = core.train.engine.build_for
 
     def recording(*args, **kwargs):
         model, spec = build_for(*args, **kwargs)
         state.update(copy.deepcopy(model.state_dict()))
         return model, spec
 
-    monkeypatch.setattr(core.training, "build_for", recording)
+    monkeypatch.setattr(core.train.engine, "build_for", recording)
     return state
 
 
@@ -292,7 +292,7 @@ def test_docs_list_every_table_entry_as_generated() -> None:
 
 
 def test_eval_flip_averages_each_image_with_its_mirror() -> None:
-    from core.training import evaluate
+    from core.train.engine import evaluate
 
     class LeftHalf(nn.Module):  # a "model" whose two logits are the mean of the image's left and right halves
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
+from core.model.checkpoints import load_checkpoint
 from core.errors import ConfigError
-from core.events import Event
-from core.resume import load_resume
-from core.runs import RunDir
-from core.training import fit
+from core.train.events import Event
+from core.train.resume import load_resume
+from core.runs.rundir import RunDir
+from core.train.engine import fit
 
 RECIPE = ["train.epochs=3", "train.deterministic=true", "train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}",
           "train.schedule={name: cosine, warmup_epochs: 0.5}", "data.augment={horizontal_flip: true, random_crop_padding: 2}",

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
+from core.model.checkpoints import load_checkpoint
 from core.config import load_config
 from core.data import load_data
 from core.errors import DataError
-from core.events import Event
-from core.inference import Classifier
-from core.runs import RunDir
-from core.training import fit
+from core.train.events import Event
+from core.use.inference import Classifier
+from core.runs.rundir import RunDir
+from core.train.engine import fit
 
 
 def test_events_come_in_order(tiny, train, tmp_path: Path) -> None:

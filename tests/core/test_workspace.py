@@ -1,4 +1,4 @@
-"""core.workspace: the rules of editing a config (sources, recipe entries), saving it short, examples kept safe."""
+"""core.prepare.workspace: the rules of editing a config (sources, recipe entries), saving it short, examples kept safe."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config, parse_config
-from core.workspace import (DEMO_CONFIG, EXAMPLES_DIR, SaveRefused, Workspace, config_text, is_example,
+from core.prepare.workspace import (DEMO_CONFIG, EXAMPLES_DIR, SaveRefused, Workspace, config_text, is_example,
                             keep_comments, minimal_plain, switch_entry)
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))

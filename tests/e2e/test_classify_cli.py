@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.inference import load_model
+from core.use.inference import load_model
 from tests.e2e.test_cli import ROOT, workbench
 
 pytestmark = pytest.mark.e2e

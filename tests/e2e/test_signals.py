@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import load_checkpoint
-from core.history import list_runs
+from core.model.checkpoints import load_checkpoint
+from core.runs.history import list_runs
 from tests.e2e.test_cli import CONFIG, ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

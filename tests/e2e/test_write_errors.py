@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
+from core.model.checkpoints import load_checkpoint
 from tests.e2e.test_cli import CONFIG as CLI_CONFIG
 from tests.mounts import fill, tmpfs
 from workbench.cli import main
@@ -129,7 +129,7 @@ def test_a_config_that_is_not_utf8(tmp_path, capsys):
 
 def test_the_apps_launcher_says_why_a_runs_folder_cannot_take_a_run(tmp_path, data):
     from core.config import load_config
-    from core.launch import LaunchedRun, LaunchError
+    from core.runs.launch import LaunchedRun, LaunchError
 
     (tmp_path / "runs").write_text("not a folder")
     with pytest.raises(LaunchError, match="cannot write the runs folder .*: a part of the path is a file") as error:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.config import parse_config
-from core.workspace import Workspace
+from core.prepare.workspace import Workspace
 from workbench.app import WorkbenchApp
 
 SMALL_SHAPES = """\

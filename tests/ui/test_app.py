@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Input, Markdown
 
 from core.config import load_config
-from core.workspace import DEMO_CONFIG, Workspace
+from core.prepare.workspace import DEMO_CONFIG, Workspace
 from screens.dialogs import AskText, Confirm, ConfirmQuit
 from screens.help import HelpScreen
 from screens.train import TrainScreen

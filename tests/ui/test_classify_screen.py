@@ -10,7 +10,7 @@ import torch
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
-from core.checkpoints import load_checkpoint, save_checkpoint
+from core.model.checkpoints import load_checkpoint, save_checkpoint
 from screens.dialogs import Confirm
 from screens.feature_maps import FeatureMapsScreen
 from screens.widgets.confusion import ConfusionMatrix

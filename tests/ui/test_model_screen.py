@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from core.config import load_config
-from core.workspace import Workspace
+from core.prepare.workspace import Workspace
 from screens.model import ModelScreen
 from workbench.app import WorkbenchApp
 

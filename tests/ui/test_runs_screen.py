@@ -11,8 +11,8 @@ from textual.widgets import DataTable, Static
 
 import screens.runs
 from core.config import save_config
-from core.events import EpochEnded, RunStarted
-from core.tensorboard_server import port_open
+from core.train.events import EpochEnded, RunStarted
+from core.runs.tensorboard_server import port_open
 from screens.classify import ClassifyScreen
 from screens.dialogs import Confirm
 from screens.run_views import CompareScreen, RunDetailsScreen

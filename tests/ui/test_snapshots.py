@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.config import parse_config, save_config
-from core.workspace import Workspace
+from core.prepare.workspace import Workspace
 from workbench.app import WorkbenchApp
 
 pytestmark = pytest.mark.timeout(120)

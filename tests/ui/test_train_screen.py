@@ -12,8 +12,8 @@ from textual.widgets import DataTable, Input, Label, Log, OptionList, Select, Sp
 
 from core.config import TABLES
 from core.errors import DataError
-from core.events import BatchEnded, DataProgress, EpochEnded, RunFailed, RunFinished, RunStarted
-from core.launch import LaunchedRun
+from core.train.events import BatchEnded, DataProgress, EpochEnded, RunFailed, RunFinished, RunStarted
+from core.runs.launch import LaunchedRun
 from screen_text import assert_footer_fits, screen_lines
 from screens.dialogs import AskText, Confirm
 from screens.param_dialogs import EditParams
@@ -118,10 +118,10 @@ def notifications(app, monkeypatch) -> list[str]:
 
 
 def fake_lr_find(monkeypatch, find_lr) -> None:
-    """Make the screen's `from core.lr_find import find_lr` give `find_lr`."""
-    module = ModuleType("core.lr_find")
+    """Make the screen's `from core.prepare.lr_find import find_lr` give `find_lr`."""
+    module = ModuleType("core.prepare.lr_find")
     module.find_lr = find_lr
-    monkeypatch.setitem(sys.modules, "core.lr_find", module)
+    monkeypatch.setitem(sys.modules, "core.prepare.lr_find", module)
 
 
 async def test_choices_offer_exactly_the_tables_names(small_shapes_config, make_app):
@@ -270,7 +270,7 @@ async def test_lr_find_errors_show_in_the_status_line(small_shapes_config, make_
 
 
 async def test_lr_find_with_the_real_finder(small_shapes_config, make_app, monkeypatch):
-    pytest.importorskip("core.lr_find")
+    pytest.importorskip("core.prepare.lr_find")
     app = make_app(small_shapes_config)
     notes = notifications(app, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -315,7 +315,7 @@ SIZES = pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "20
 
 
 class ScriptedRun:
-    """Stands in for core.launch.LaunchedRun: yields scripted events, then runs until `end()`."""
+    """Stands in for core.runs.launch.LaunchedRun: yields scripted events, then runs until `end()`."""
 
     starts: list["ScriptedRun"] = []
     script: list = []
@@ -624,7 +624,7 @@ async def test_settings_dialog_has_the_rest_of_the_schema(small_shapes_config, m
 
 
 async def test_the_device_picker_lists_the_machine(small_shapes_config, make_app, monkeypatch):
-    from core import devices
+    from core.prepare import devices
 
     monkeypatch.setattr(devices, "list_devices", lambda: [
         devices.DeviceChoice("cpu", "cpu, 16 threads"),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core import devices
-from core.events import BatchEnded, EpochEnded, RunStarted
-from core.workspace import Workspace
+from core.prepare import devices
+from core.train.events import BatchEnded, EpochEnded, RunStarted
+from core.prepare.workspace import Workspace
 from test_snapshots import CONFIG, open_screen
 from workbench.app import WorkbenchApp
 

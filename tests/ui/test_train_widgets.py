@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from textual.app import App, ComposeResult
 
-from core.events import BatchEnded, EpochEnded, RunResumed, RunStarted
+from core.train.events import BatchEnded, EpochEnded, RunResumed, RunStarted
 from screen_text import screen_lines
 from screens.widgets.line_chart import LineChart, Series, _tick_step, _y_range
 from screens.widgets.run_progress import Eta, format_duration

@@ -8,9 +8,9 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from core.config import RunConfig, parse_config
-from core.runs import RunDir
-from core.training import fit
-from core.workspace import Workspace
+from core.runs.rundir import RunDir
+from core.train.engine import fit
+from core.prepare.workspace import Workspace
 from screens.classify import ClassifyScreen
 from screens.dialogs import AskText
 from waiting import wait_until

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from core.config import RunConfig
-from core.events import BatchEnded, EpochEnded, Event, RunFinished
+from core.train.events import BatchEnded, EpochEnded, Event, RunFinished
 
 
 class TensorBoardLog:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from core.checkpoints import (CheckpointError, check_format, check_preprocess, first_line, inspect_model_file,
+from core.model.checkpoints import (CheckpointError, check_format, check_preprocess, first_line, inspect_model_file,
                               is_checkpoint, model_file, needs_trust, read_pickled_model, read_safetensors, read_torch_file,
                               rebuild_model, run_dir_of, state_dict_of, TRUST_HINT)
 from core.data.images import UnreadableImage
@@ -296,7 +296,7 @@ def _first_conv_channels(tensors) -> int | None:
 
 
 def _device(name: str) -> torch.device:
-    from core.devices import resolve_device
+    from core.prepare.devices import resolve_device
 
     try:
         return resolve_device(name)

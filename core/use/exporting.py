@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.checkpoints import SAFETENSORS_FORMAT, first_line
+from core.model.checkpoints import SAFETENSORS_FORMAT, first_line
 from core.errors import WorkbenchError
 from core.files import atomic_write
-from core.inference import Classifier, load_model
+from core.use.inference import Classifier, load_model
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")

@@ -22,7 +22,7 @@ from core.config import TABLES, RunConfig, load_config, validate_config
 from core.errors import WorkbenchError
 from core.files import atomic_write
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "configs"
 DEMO_CONFIG = EXAMPLES_DIR / "shapes.yaml"
 LOCAL_CONFIG_NAMES = ("workbench.yaml", "workbench.yml")
@@ -60,7 +60,7 @@ def switch_entry(key: str, current: dict[str, Any], name: str) -> dict[str, Any]
 
 def suggested_run_name(data: dict[str, Any]) -> str:
     """A run name from a data config: the folder's, CSV file's or set's name, as a valid config name."""
-    from core.history import dataset_text
+    from core.runs.history import dataset_text
 
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset_text(data)).strip("-._")[:64]
     return text or "run"
@@ -188,7 +188,7 @@ def minimal_plain(config: RunConfig) -> dict[str, Any]:
     Built up from the model alone: each round validates what is there and adds the keys where the
     result still differs (an entry's `name` first, since it decides the defaults of its siblings).
     """
-    from core.resume import differing_keys
+    from core.train.resume import differing_keys
 
     target = config.to_plain()
     minimal: dict[str, Any] = {"name": target["name"], "model": _minimal_model(target["model"])}

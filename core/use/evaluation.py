@@ -21,8 +21,8 @@ from core.data.loading import sample_tensor
 from core.data.samples import Sample
 from core.errors import DataError
 from core.files import atomic_write, atomic_write_json
-from core.inference import Classifier, FileFailure, decode_parallel
-from core.runs import RunDir
+from core.use.inference import Classifier, FileFailure, decode_parallel
+from core.runs.rundir import RunDir
 
 EVALUATION_FILE, CONFUSION_FILE = RunDir.EVALUATION, RunDir.CONFUSION
 

@@ -18,14 +18,14 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data.batches import Batch, Feed
-from core.devices import resolve_device
+from core.prepare.devices import resolve_device
 from core.errors import DataError, WorkbenchError
 from core.files import atomic_write, atomic_write_json
 from core.model.build import build_for
-from core.preflight import input_shape
+from core.prepare.preflight import input_shape
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
-from core.training import deterministic, seed_everything, train_mode
+from core.train.engine import deterministic, seed_everything, train_mode
 
 STEPS_RANGE = (10, 1000)
 MAX_LR = 10.0  # train.optimizer.lr's upper bound

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoints import CheckpointError, load_checkpoint
+from core.model.checkpoints import CheckpointError, load_checkpoint
 from core.config import RunConfig, load_config
 from core.data.batches import Feed
 from core.errors import ConfigError, ConfigIssue

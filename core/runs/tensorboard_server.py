@@ -4,7 +4,7 @@ It listens on 127.0.0.1 (never on every address) at a free port, so from another
 reached through an SSH tunnel: `ssh -L PORT:127.0.0.1:PORT user@host`, then http://127.0.0.1:PORT
 there. The server runs in a process group of its own, so stopping it stops its data server too;
 only that group, which this object started, is ever signalled. On Linux it also gets SIGTERM if
-the app dies without stopping it (PR_SET_PDEATHSIG, set by `python -m core.tensorboard_server` before
+the app dies without stopping it (PR_SET_PDEATHSIG, set by `python -m core.runs.tensorboard_server` before
 TensorBoard starts).
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ class TensorBoardServer:
         return self.process is not None and self.process.poll() is None
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "core.tensorboard_server", "--logdir", str(self.logdir), "--host", HOST,
+        return [sys.executable, "-m", "core.runs.tensorboard_server", "--logdir", str(self.logdir), "--host", HOST,
                 "--port", str(port)]
 
     def start(self) -> str:
@@ -129,7 +129,7 @@ class TensorBoardServer:
 
 
 def _serve() -> None:
-    """`python -m core.tensorboard_server ARGS`: TensorBoard with ARGS, ended by SIGTERM when its parent dies."""
+    """`python -m core.runs.tensorboard_server ARGS`: TensorBoard with ARGS, ended by SIGTERM when its parent dies."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes

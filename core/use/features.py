@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from core.inference import Classifier
+from core.use.inference import Classifier
 
 
 @dataclass(frozen=True)

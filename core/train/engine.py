@@ -20,26 +20,27 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from core.checkpoints import FORMAT, save_checkpoint
+from core.model.checkpoints import FORMAT, save_checkpoint
 from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
-from core.devices import autocast_dtype, describe_device, resolve_device
-from core.distributed import World, any_across, main_first, rank_device, sum_across
+from core.prepare.devices import autocast_dtype, describe_device, resolve_device
+from core.train.distributed import World, any_across, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
-from core.divergence import LossGuard, check_finite_weights
-from core.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, RunFailed, RunFinished,
+from core.train.divergence import LossGuard, check_finite_weights
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, RunFailed, RunFinished,
                          RunResumed, RunStarted)
-from core.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
+from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
-from core.preflight import input_shape
+from core.prepare.preflight import input_shape
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
 from core.recipe.schedules import Schedule, Steps
-from core.resume import Position, restore_rng, rng_state
-from core.runs import RunDir, RunRecorder
-from core.tensorboard import TensorBoardLog
+from core.train.resume import Position, restore_rng, rng_state
+from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder
+from core.train.tensorboard import TensorBoardLog
 
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
 DATA_PROGRESS_SECONDS = 0.5  # DataProgress once a preparation stage takes this long, then at most this often
@@ -60,7 +61,7 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
         resume: dict[str, Any] | None = None, world: World = World()) -> RunResult:
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
-    `resume` is the run's last.pt (see core.resume.load_resume): training continues where it
+    `resume` is the run's last.pt (see core.train.resume.load_resume): training continues where it
     stopped. Under torchrun `world` is this process's place; ranks other than 0 pass run=None
     and write nothing. A failure is recorded in the run directory (status.json, events, train.log).
     """

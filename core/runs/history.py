@@ -1,6 +1,6 @@
 """The runs under a runs folder, read back from their directories: summaries, details, comparisons, deletion.
 
-Every file name comes from `core.runs.RunDir`. Reading never writes: a run that another process
+Every file name comes from `core.runs.rundir.RunDir`. Reading never writes: a run that another process
 is writing is read as it is at that moment.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from core.errors import WorkbenchError
-from core.liveness import ENDED_UNEXPECTEDLY, observed_state
-from core.runs import ABORTED, RunDir
+from core.runs.liveness import ENDED_UNEXPECTEDLY, observed_state
+from core.runs.rundir import ABORTED, RunDir
 
 FAILED_STATES = ("failed", ABORTED, ENDED_UNEXPECTEDLY)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -196,7 +196,7 @@ def read_evaluation(run_dir: Path) -> EvaluationSummary | None:
 
 def compare_configs(first: dict[str, Any] | None, second: dict[str, Any] | None) -> list[ConfigDifference]:
     """The keys at which two runs' resolved configs differ, flattened to dotted paths, in config order."""
-    from core.resume import differing_keys  # loads torch: only when comparing
+    from core.train.resume import differing_keys  # loads torch: only when comparing
 
     first, second = first or {}, second or {}
     return [ConfigDifference(_dotted(path), _at(first, path), _at(second, path))

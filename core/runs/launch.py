@@ -11,7 +11,7 @@
 
 `LaunchedRun` puts the three together, and `attach` follows a run another process started: it is
 judged alive, and signalled, only while its pid still names the process that wrote its status
-(core/liveness.py). `FollowedRun` is the app's one followed run.
+(core/runs/liveness.py). `FollowedRun` is the app's one followed run.
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from typing import Any, AsyncIterator
 
 from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
-from core.events import Event, RunFailed, RunFinished, event_from_dict
+from core.train.events import Event, RunFailed, RunFinished, event_from_dict
 from core.files import write_error
-from core.liveness import ENDED_UNEXPECTEDLY, observed_state, process_identity, run_alive, same_process
-from core.runs import ABORTED, RunDir
+from core.runs.liveness import ENDED_UNEXPECTEDLY, observed_state, process_identity, run_alive, same_process
+from core.runs.rundir import ABORTED, RunDir
 
 POLL_SECONDS = 0.25
 ERROR_TAIL_CHARS = 4000

@@ -123,7 +123,7 @@ def model_file(path: str | Path) -> Path:
     for name in ("best.pt", "last.pt"):
         if (path / "checkpoints" / name).is_file():
             return path / "checkpoints" / name
-    from core.history import checkpoint_paths, list_runs
+    from core.runs.history import checkpoint_paths, list_runs
 
     for run in list_runs(path):
         found = checkpoint_paths(run.path)
