@@ -5,20 +5,24 @@
   loss or schedule (`switch_entry`).
 - Saving writes only the keys that differ from the defaults (`minimal_plain`), so a saved file stays
   as short as the example it came from; the example configs in configs/ are never overwritten.
-- Comments of the file being overwritten are kept where possible (`keep_comments`): PyYAML drops
-  comments, so they are carried over by key path, line by line. A comment above a mapping key or
-  after it on its line follows that key to the new text; comments at the top stay at the top;
-  comments inside lists (a layer's line) and those of keys no longer written are dropped.
+- Saving over a file changes only what differs (`update_text`, ruamel.yaml's round trip), so its comments,
+  key order and quoting stay. ruamel keeps a comment with the value before it: the comments above a key go
+  with the key before them when that one is no longer written.
 """
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RoundTripError
+from ruamel.yaml.util import load_yaml_guess_indent
 
-from core.config import TABLES, RunConfig, load_config, validate_config
+from core.config import TABLES, RunConfig, load_config, parse_config, validate_config
 from core.errors import WorkbenchError
 from core.files import atomic_write
 
@@ -163,10 +167,16 @@ class Workspace:
 
 
 def config_text(config: RunConfig, previous: str = "") -> str:
-    """The config as short YAML (only keys away from the defaults), with `previous`'s comments kept where possible."""
+    """The config as short YAML (only keys away from the defaults); over `previous`, the file it replaces, only what
+    changed is rewritten, so that file's comments, key order and quoting stay.
+
+    ruamel reads YAML 1.2 and our reader PyYAML 1.1 (`on` is a string to one, true to the other), so an update
+    that would read back as another config is not written: the config's own text is.
+    """
     text = yaml.dump(minimal_plain(config), Dumper=_SectionDumper, sort_keys=False, default_flow_style=None,
                      width=100)
-    return keep_comments(previous, text) if "#" in previous else text
+    updated = update_text(previous, text) if previous.strip() else None
+    return updated if updated is not None and _reads_as(updated, config) else text
 
 
 class _SectionDumper(yaml.SafeDumper):
@@ -267,82 +277,65 @@ def _without_none(plain: Any) -> Any:
     return plain
 
 
-_KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_.-]+|\"[^\"]*\"|'[^']*'):(?:\s|$)")
+def update_text(previous: str, text: str) -> str | None:
+    """The YAML of `previous` changed to hold what `text` holds, with ruamel's round trip; None when `previous`
+    is not a YAML mapping. Values that did not change keep their text, new keys go where the schema puts them."""
+    yaml_rt = _round_trip()
+    try:
+        document, indent, dash_offset = load_yaml_guess_indent(previous, yaml=yaml_rt)
+        changed = yaml_rt.load(text)
+    except RoundTripError:
+        return None
+    if not isinstance(document, CommentedMap):
+        return None
+    _update(document, changed)
+    if dash_offset is not None:  # the file's list style ("- a" level with its key, or indented); mappings by 2
+        yaml_rt.indent(mapping=2, sequence=indent, offset=dash_offset)
+    out = io.StringIO()
+    yaml_rt.dump(document, out)
+    return out.getvalue()
 
 
-def _key_paths(lines: list[str]) -> list[tuple | None]:
-    """The mapping key path each line starts with (None: no key there, e.g. a list item or a comment)."""
-    stack: list[tuple[int, str]] = []
-    paths: list[tuple | None] = []
-    in_list_below: int | None = None
-    for line in lines:
-        match = _KEY_LINE.match(line)
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip(" "))
-        if stripped.startswith("- "):
-            in_list_below = indent
-        if not match or (in_list_below is not None and indent > in_list_below):
-            paths.append(None)  # not a key, or a key inside a list item
-            continue
-        in_list_below = None
-        key = match.group("key").strip("'\"")
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        stack.append((indent, key))
-        paths.append(tuple(k for _, k in stack))
-    return paths
+def _round_trip() -> YAML:
+    """ruamel in round-trip mode: documents are its comment-carrying containers, and a tag it does not know
+    (`!!python/object`) stays text on its node; nothing is ever constructed from one."""
+    yaml_rt = YAML(typ="rt")
+    yaml_rt.preserve_quotes = True
+    yaml_rt.brace_single_entry_mapping_in_flow_sequence = True  # [flatten, {linear: {...}}] as written
+    yaml_rt.width = 120
+    return yaml_rt
 
 
-def keep_comments(previous: str, text: str) -> str:
-    """`text` with the comments of `previous` carried over to the same key paths (see the module's notes)."""
-    old_lines = previous.splitlines()
-    old_paths = _key_paths(old_lines)
-    header: list[str] = []
-    above: dict[tuple, list[str]] = {}
-    trailing: dict[tuple, str] = {}
-    pending: list[str] = []
-    seen_key = False
-    for line, path in zip(old_lines, old_paths):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            pending.append(stripped)
-            continue
-        if not stripped:
-            if not seen_key and pending:
-                header += pending + [""]
-                pending = []
-            continue
-        if path is not None:
-            seen_key = True
-            if pending:
-                above[path] = pending
-            comment = _trailing_comment(line)
-            if comment:
-                trailing[path] = comment
-        pending = []
-    out = list(header)
-    new_lines = text.splitlines()
-    for line, path in zip(new_lines, _key_paths(new_lines)):
-        if path is not None:
-            indent = " " * (len(line) - len(line.lstrip(" ")))
-            out += [indent + comment for comment in above.get(path, [])]
-            if path in trailing:
-                line = f"{line}  {trailing[path]}"
-        out.append(line)
-    while out and out[0] == "" and header == []:
-        out.pop(0)
-    return "\n".join(out) + "\n"
+def _update(old: CommentedMap | CommentedSeq, new: CommentedMap | CommentedSeq) -> None:
+    """Make `old` hold what `new` holds, in place: equal values keep their text and comments."""
+    if isinstance(old, CommentedMap):
+        for key in [key for key in old if key not in new]:
+            del old[key]
+        for index, key in enumerate(new):
+            if key in old:
+                _update_item(old, key, new[key])
+            else:  # after the nearest key before it (in the schema's order) that the file has
+                before = [earlier for earlier in list(new)[:index] if earlier in old]
+                old.insert(list(old).index(before[-1]) + 1 if before else 0, key, new[key])
+    else:
+        del old[len(new):]
+        for index, value in enumerate(new):
+            if index < len(old):
+                _update_item(old, index, value)
+            else:
+                old.append(value)
 
 
-def _trailing_comment(line: str) -> str | None:
-    """The `# ...` at the end of a YAML line, outside quotes (None when there is none)."""
-    quote = None
-    for index, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char == "#" and index > 0 and line[index - 1] in " \t":
-            return line[index:].strip()
-    return None
+def _update_item(container: CommentedMap | CommentedSeq, key: Any, value: Any) -> None:
+    current = container[key]
+    if isinstance(current, (CommentedMap, CommentedSeq)) and type(current) is type(value):
+        _update(current, value)
+    elif current != value:
+        container[key] = value
+
+
+def _reads_as(text: str, config: RunConfig) -> bool:
+    try:
+        return parse_config(text) == config
+    except WorkbenchError:
+        return False

@@ -2,8 +2,9 @@
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK for each process; `World.from_environment`
 reads them, `start` joins the process group (nccl on CUDA, gloo on CPU). The engine then wraps
-the model in DistributedDataParallel, gives each rank its share of every global batch, reduces
-the metrics across ranks, and lets rank 0 alone write the run directory.
+the model in DistributedDataParallel (gradients all-reduced once per optimizer step: accumulated
+micro-batches run under `no_sync`), gives each rank its share of every global batch, reduces the
+metrics across ranks, and lets rank 0 alone write the run directory.
 """
 from __future__ import annotations
 

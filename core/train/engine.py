@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from core.model.checkpoints import FORMAT, save_checkpoint
 from core.config import AUTO_BATCH_START, RunConfig
@@ -244,7 +245,8 @@ class _Trainer:
         self._check_outputs(example, len(data.classes))
         if self.resume is None and self.tensorboard is not None:
             self.tensorboard.add_model(self.model, example, data.sample_images())
-        self.forward = self._compiled(self._parallel())
+        self.parallel = self._parallel()
+        self.forward = self._compiled(self.parallel)
         self.emit(RunStarted(
             run_dir=self.run_dir, name=config.name, device=describe_device(self.device),
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
@@ -310,10 +312,15 @@ class _Trainer:
         """Under torchrun, the model wrapped in DistributedDataParallel (gradients averaged over ranks)."""
         if not self.world.distributed:
             return self.model
-        from torch.nn.parallel import DistributedDataParallel
-
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(self.model, device_ids=device_ids)
+
+    def _gradient_sync(self, sync: bool) -> contextlib.AbstractContextManager:
+        """Under torchrun, DDP all-reduces the gradients in every backward; while accumulating, only the group's
+        last micro-batch needs it: the others add to the local gradients, which that one reduction averages."""
+        if sync or not isinstance(self.parallel, DistributedDataParallel):
+            return contextlib.nullcontext()
+        return self.parallel.no_sync()
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         """torch.compile on CUDA when asked; on other devices the eager model (it did not pay off there)."""
@@ -390,17 +397,19 @@ class _Trainer:
         for batch, (images, labels) in batches:
             group_start = (batch - 1) // accumulate * accumulate + 1
             group_size = min(accumulate, self.batches - group_start + 1)
+            group_ends = batch - group_start + 1 >= group_size  # the optimizer steps after this micro-batch
             self.lr = self.schedule.lr  # the lr this batch trains with
-            with self.autocast():
-                loss = self.loss_fn(self.forward(images), labels)
-            if self.guard.watch(loss, epoch, batch):
-                self.optimizer.zero_grad(set_to_none=True)
-                continue
-            self.scaler.scale(loss / group_size if group_size > 1 else loss).backward()
+            with self._gradient_sync(group_ends):
+                with self.autocast():
+                    loss = self.loss_fn(self.forward(images), labels)
+                if self.guard.watch(loss, epoch, batch):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    continue
+                self.scaler.scale(loss / group_size if group_size > 1 else loss).backward()
             loss_sum += loss.detach().float() * len(labels)
             samples += len(labels)
             window_samples += len(labels)
-            if batch - group_start + 1 >= group_size:
+            if group_ends:
                 self._optimizer_step()
                 committed = Position(epoch - 1, batch, loss_sum, samples)
             now = time.perf_counter()

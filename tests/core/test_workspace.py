@@ -7,7 +7,7 @@ import pytest
 
 from core.config import load_config, parse_config
 from core.prepare.workspace import (DEMO_CONFIG, EXAMPLES_DIR, SaveRefused, Workspace, config_text, is_example,
-                            keep_comments, minimal_plain, switch_entry)
+                                    minimal_plain, switch_entry, update_text)
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.yaml"))
 
@@ -39,9 +39,30 @@ def test_comments_follow_their_keys() -> None:
     previous = ("# top of the file\n\nname: a  # the run\n# the data\ndata:\n  source: shapes\n"
                 "  batch_size: 8   # small\ntrain:\n  epochs: 2\n")
     text = "name: a\ndata:\n  batch_size: 16\ntrain:\n  epochs: 4\n  seed_extra: 1\n"
-    assert keep_comments(previous, text) == ("# top of the file\n\nname: a  # the run\n# the data\ndata:\n"
-                                             "  batch_size: 16  # small\ntrain:\n  epochs: 4\n  seed_extra: 1\n")
+    assert update_text(previous, text) == ("# top of the file\n\nname: a  # the run\n# the data\ndata:\n"
+                                            "  batch_size: 16  # small\ntrain:\n  epochs: 4\n  seed_extra: 1\n")
 
+
+
+def test_quoting_flow_style_and_key_order_of_the_file_are_kept() -> None:
+    previous = ("train:\n  epochs: 2\n  optimizer: {lr: 0.01, name: adam}\nname: 'mine'\nmodel:\n  layers:\n"
+                "    - flatten  # in\n    - {linear: {out_features: auto}}\n")
+    config = parse_config(previous).model_copy(update={"seed": 7})
+    assert config_text(config, previous) == ("train:\n  epochs: 2\n  optimizer: {lr: 0.01, name: adam}\n"
+                                             "name: 'mine'\nseed: 7\nmodel:\n  layers:\n    - flatten  # in\n"
+                                             "    - {linear: {out_features: auto}}\n")
+
+
+def test_a_python_tag_in_the_file_saved_over_is_never_constructed(tmp_path: Path) -> None:
+    marker = tmp_path / "constructed"
+    previous = (f"name: a  # kept\nhook: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:pathlib.Path"
+                f" ['{marker}']]\nmodel: {{layers: [flatten, {{linear: {{out_features: auto}}}}]}}\n")
+    config = parse_config("name: a\nmodel: {layers: [flatten, {linear: {out_features: auto}}]}\n")
+    kept = config_text(config, previous)
+    assert kept == "name: a  # kept\nmodel: {layers: [flatten, {linear: {out_features: auto}}]}\n" and not marker.exists()
+    tagged_section = previous.replace("model: {", "model: !!python/object:collections.OrderedDict {")
+    assert parse_config(config_text(config, tagged_section)) == config  # written afresh, the tag gone
+    assert not marker.exists()
 
 def test_examples_are_never_overwritten(tmp_path: Path) -> None:
     workspace = Workspace.open(DEMO_CONFIG)

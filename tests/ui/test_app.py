@@ -171,5 +171,6 @@ async def test_saving_over_another_file_asks_and_keeps_its_comments(tmp_path, mo
         await pilot.press("enter")  # its own file, at once
         await pilot.pause()
         assert not app.workspace.dirty
-    assert own.read_text() == ("# my experiment\nname: mine\nmodel:\n  layers:\n  - flatten\n"
-                               "  - linear: {out_features: auto}\ntrain:\n  epochs: 7  # quick\n")
+    assert own.read_text() == ("# my experiment\nname: mine\nmodel:\n"
+                               "  layers: [flatten, {linear: {out_features: auto}}]\n"
+                               "train:\n  epochs: 7  # quick\n")  # only the changed value rewritten
