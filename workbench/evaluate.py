@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from core.runs.rundir import RunDir
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
 
 if TYPE_CHECKING:

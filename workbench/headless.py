@@ -19,7 +19,7 @@ from typing import TextIO
 from core.runs.rundir import RunState
 from core.train.describe import describe
 from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFinished, RunStarted
-from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.runs.rundir import RunDir
-from workbench.cli import EXIT_INVALID
+from workbench.exit_codes import EXIT_INVALID
 
 if TYPE_CHECKING:
     from core.use.inference import Classifier
