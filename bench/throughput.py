@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from core.config import parse_config  # noqa: E402
 from core.train.events import EpochEnded  # noqa: E402
-from core.runs.rundir import RunDir  # noqa: E402
+from core.runs.recorder import create_run  # noqa: E402
 from core.train.engine import fit  # noqa: E402
 
 DEFAULT_SEED_LOOP = REPO.parent / "shared" / "bench" / "seed_loop.py"  # the team's shared/ beside the repository
@@ -95,7 +95,7 @@ def workbench(data_yaml: str, epochs: int, device: str, runs: Path) -> float:
             speeds.append(event.samples_per_second)
             print(f"  workbench epoch {event.epoch}: {event.samples_per_second:,.0f} samples/s", flush=True)
 
-    fit(config, RunDir.create(runs, "bench", config), emit=emit, should_stop=lambda: False)
+    fit(config, create_run(runs, "bench", config), emit=emit, should_stop=lambda: False)
     return float(np.median(speeds[1:] if len(speeds) > 1 else speeds))
 
 

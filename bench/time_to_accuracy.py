@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from core.config import load_config  # noqa: E402
 from core.train.events import EpochEnded, Event  # noqa: E402
-from core.runs.rundir import RunDir  # noqa: E402
+from core.runs.recorder import create_run  # noqa: E402
 from core.train.engine import fit  # noqa: E402
 
 CONFIGS = ("configs/cifar10_tutorial.yaml", "configs/cifar10_fast.yaml")
@@ -69,7 +69,7 @@ def curve(config_path: str, folder: Path, val_split: float, overrides: list[str]
             print(f"{config.name:18} epoch {event.epoch:3d}  {seconds / 60:6.2f} min  "
                   f"val_accuracy {event.val_accuracy:.2%}", flush=True)
 
-    fit(config, RunDir.create(runs, config.name, config), emit=record,
+    fit(config, create_run(runs, config.name, config), emit=record,
         should_stop=lambda: time.perf_counter() - started > budget)
     return points
 

@@ -20,7 +20,8 @@ from textual.widgets import DataTable, Static
 
 from core.columns import cells_width, fit_columns
 from core.runs.history import (HistoryError, RunDetails, RunSummary, delete_run, describe_state, format_seconds,
-                          list_runs, read_details)
+                               list_runs, read_details)
+from core.runs.rundir import RunDir, RunState
 from screens.base import WorkbenchScreen
 from screens.dialogs import Confirm
 from screens.evaluate import EvaluateScreen
@@ -33,6 +34,7 @@ METRIC_COLUMNS = ("epoch", "train loss", "val loss", "val acc")
 NAME_WIDTH = 20
 WIDE = 110  # from this width the selected run's epochs are listed beside its brief
 MARKS = "AB"  # the two runs marked for comparing, in the order they were marked
+STATE_STYLES = {RunState.RUNNING: "bold green", RunState.FINISHED: "", RunState.STOPPED: "yellow"}  # the rest red
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ class RunsScreen(WorkbenchScreen):
 
     def _refresh_while_running(self) -> None:
         """Reload the list (and the selected run) every few seconds while a run is going and the screen is shown."""
-        if self.is_current and (any(s.state == "running" for s in self.summaries) or self.app.followed.is_running):
+        running = any(summary.state == RunState.RUNNING for summary in self.summaries)
+        if self.is_current and (running or self.app.followed.is_running):
             self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs")
@@ -198,7 +201,7 @@ class RunsScreen(WorkbenchScreen):
         column = BY_KEY[key]
         style = ""
         if key == "state":
-            style = {"running": "bold green", "finished": "", "stopped": "yellow"}.get(summary.state, "red")
+            style = STATE_STYLES.get(summary.state, "red")
         elif summary.failed_early:
             style = "dim"
         return Text(text, style=style, justify=column.justify)
@@ -308,7 +311,7 @@ class RunsScreen(WorkbenchScreen):
         summary = self.selected
         if summary is None:
             return
-        if summary.state == "running":
+        if summary.state == RunState.RUNNING:
             self.notify(f"{summary.name} is running; stop it first (t follows it, then x)", severity="warning")
             return
         about = [str(summary.path), f"{describe_state(summary)}, {_epochs(summary)} epochs, best {_best(summary)}",
@@ -352,7 +355,7 @@ class RunsScreen(WorkbenchScreen):
         summary = self.selected
         if summary is None:
             return
-        if summary.state != "running":
+        if summary.state != RunState.RUNNING:
             self.notify(f"{summary.name} is not running ({describe_state(summary)})", severity="warning")
             return
         self.post_message(FollowRun(summary.path))
@@ -371,8 +374,6 @@ class RunsScreen(WorkbenchScreen):
 
     def selected_checkpoint(self) -> Path | None:
         """The selected run's best checkpoint, else its last; None (and a warning) when it saved none."""
-        from core.runs.rundir import RunDir
-
         summary = self.selected
         checkpoints = RunDir(summary.path).checkpoints() if summary else []
         if not checkpoints:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
     from core.config import RunConfig

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
 if TYPE_CHECKING:

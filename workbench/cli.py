@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 DESCRIPTION = """\
 A terminal training workbench for PyTorch image classification.

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from core.runs.rundir import RunDir
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def main(argv: list[str]) -> int:
         with _progress() as progress:
             evaluation = evaluate_model(classifier, args.data, top_losses=args.top_losses,
                                         batch_size=args.batch_size, progress=progress)
-        folder = output_dir(classifier, "evaluation")
-        save_evaluation(evaluation, folder)
-        log_evaluation(evaluation, folder / "tensorboard")
+        folder = RunDir(output_dir(classifier, "evaluation"))
+        save_evaluation(evaluation, folder.path)
+        log_evaluation(evaluation, folder.tensorboard_dir)
     except (WorkbenchError, OSError) as exc:
         return error(str(exc))
     if args.json:
@@ -62,8 +63,8 @@ def main(argv: list[str]) -> int:
     else:
         print_report(evaluation)
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
-    say(f"wrote {plain(str(folder / 'evaluation.json'))} and confusion.csv; the matrix image is in "
-        f"{plain(str(folder / 'tensorboard'))}")
+    say(f"wrote {plain(str(folder.evaluation_path))} and {folder.CONFUSION}; the matrix image is in "
+        f"{plain(str(folder.tensorboard_dir))}")
     return EXIT_OK
 
 

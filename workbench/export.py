@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from workbench.check import load_and_check, print_problems
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 
 
 def run_export(config_path: Path, overrides: list[str], output: Path | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
 FORMATS = ("safetensors", "torchscript", "onnx")  # core.use.exporting.FORMATS, without importing torch

@@ -4,7 +4,7 @@ In a terminal the events drive a rich progress bar; otherwise (a pipe, a log fil
 epoch is one plain, flushed line. The run directory's path is always printed at the end.
 Ctrl-C (SIGINT), SIGTERM or SIGHUP (the SSH session dropped) asks the engine to stop: it
 finishes the step, saves last.pt and exits with 130 (143 for SIGTERM, 129 for SIGHUP); a
-second one aborts at once (state "aborted"), as does the first before training has begun
+second one aborts at once (state aborted), as does the first before training has begun
 (nothing to save yet). A SIGHUP that nohup ignores stays ignored.
 """
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from core.runs.rundir import RunState
+from core.train.describe import describe
+from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFinished, RunStarted
+from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
@@ -37,15 +40,14 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             say("workbench: interrupted before the run started")
             return stop.exit_code
 
-        from core.train.distributed import stop as leave
-        from core.train.events import RunStarted
         from core.runs.recorder import check_space
+        from core.train.distributed import stop as leave
         from core.train.engine import fit
 
         reporter = _reporter(world.is_main)
         where = f"\nrun directory: {run.path}" if run is not None else ""
 
-        def handle(event: object) -> None:
+        def handle(event: Event) -> None:
             if isinstance(event, RunStarted):
                 if run is not None:
                     check_space(run, event.parameters)  # a full disk is refused before the first step
@@ -69,7 +71,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                 leave(world)
     if run is not None:
         print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
-    return stop.exit_code if result.status == "stopped" else EXIT_OK
+    return stop.exit_code if result.status == RunState.STOPPED else EXIT_OK
 
 
 def _reporter(main_process: bool):
@@ -83,12 +85,13 @@ def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, res
     """(config, run directory, checkpoint to resume or None, torchrun world); raises WorkbenchError for
     bad input. Under torchrun only rank 0 makes or writes the run directory (the others get None)."""
     from core.config import load_config, save_config
-    from core.prepare.devices import resolve_device
-    from core.train.distributed import World, start
     from core.errors import WorkbenchError
+    from core.prepare.devices import resolve_device
     from core.runs.liveness import run_alive
-    from core.train.resume import load_resume
+    from core.runs.recorder import create_run
     from core.runs.rundir import RunDir
+    from core.train.distributed import World, start
+    from core.train.resume import load_resume
 
     world = World.from_environment()
     if resume is not None:
@@ -105,7 +108,7 @@ def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, res
     config = load_config(config_path, overrides)
     # a device this machine lacks is refused before the run folder is made
     world = start(world, resolve_device(config.train.device).type)
-    run = RunDir.create(runs_dir, config.name, config) if world.is_main else None
+    run = create_run(runs_dir, config.name, config) if world.is_main else None
     return config, run, None, world
 
 
@@ -191,34 +194,12 @@ def drop_output(out: TextIO) -> None:
     os.close(devnull)
 
 
-def describe_event(event: object) -> str | None:
-    """The line a console shows for an event (None for events shown otherwise or not at all)."""
-    from core.train import events
-
-    if isinstance(event, events.RunStarted):
-        line = (f"run {event.name} on {event.device}: {event.train_samples} train / {event.val_samples} val "
-                f"images, {len(event.classes)} classes, {event.parameters:,} parameters")
-        if event.precision != "fp32" or event.compiled:
-            line += f", {event.precision}" + (", compiled" if event.compiled else "")
-        if event.skipped_files:
-            line += f"\n{event.skipped_files} unreadable file(s) skipped (listed in train.log)"
-        return line
-    if isinstance(event, events.EpochEnded):
-        return (f"epoch {event.epoch}/{event.epochs}  train_loss {event.train_loss:.4f}  "
-                f"val_loss {event.val_loss:.4f}  val_accuracy {event.val_accuracy:.2%}  lr {event.lr:.3g}  "
-                f"{event.seconds:.1f}s  {event.samples_per_second:,.0f} samples/s")
-    if isinstance(event, events.RunFinished):
-        best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
-                if event.best_epoch else "")
-        why = f"\n{event.reason}" if event.reason and event.status == "finished" else ""
-        return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
+def console_line(event: Event) -> str | None:
+    """The line a console shows for an event: the run's start, its epochs and its end (None for the others)."""
+    match event:
+        case RunStarted() | EpochEnded() | RunFinished():
+            return describe(event)
     return None
-
-
-def describe_progress(event) -> str:
-    """A DataProgress as a line: `decoding images 12,000/60,000 (20%)`."""
-    share = f" ({event.done / event.total:.0%})" if event.total else ""
-    return f"{event.stage} {event.done:,}/{event.total:,}{share}"
 
 
 class PlainReporter:
@@ -236,15 +217,12 @@ class PlainReporter:
     def __exit__(self, *exc: object) -> None:
         self.out.flush()
 
-    def handle(self, event: object) -> None:
-        from core.train.events import DataProgress
+    def handle(self, event: Event) -> None:
+        line = self._progress_line(event) if isinstance(event, DataProgress) else console_line(event)
+        if line:
+            print_or_drop(line, self.out)
 
-        line = self._progress_line(event) if isinstance(event, DataProgress) else describe_event(event)
-        if not line:
-            return
-        print_or_drop(line, self.out)
-
-    def _progress_line(self, event) -> str | None:
+    def _progress_line(self, event: DataProgress) -> str | None:
         if event.done == 0 or self._prepare_started is None:
             self._prepare_started, self._prepare_said = event.time, None
         finished = event.done >= event.total
@@ -255,15 +233,21 @@ class PlainReporter:
         if not due:
             return None
         self._prepare_said = event.time
-        return describe_progress(event)
+        return describe(event)
 
 
 class RichReporter:
     """A live progress bar for the current epoch, with the epoch lines printed above it."""
 
     def __init__(self) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]Epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
@@ -287,30 +271,29 @@ class RichReporter:
         except OSError:
             pass  # the terminal has gone
 
-    def handle(self, event: object) -> None:
+    def handle(self, event: Event) -> None:
         try:
             self._show(event)
         except OSError:  # the terminal hung up (EIO) before our SIGHUP handler ran: keep training
             drop_output(sys.stdout)
 
-    def _show(self, event: object) -> None:
-        from core.train.events import BatchEnded, DataProgress, EpochEnded
-
+    def _show(self, event: Event) -> None:
         if isinstance(event, DataProgress):
             self._preparing(event)
             return
         self._prepared()
-        if isinstance(event, BatchEnded):
-            self.progress.update(self.task, completed=event.batch, total=event.batches, visible=True,
-                                 epoch=f"{event.epoch}", loss=event.loss, speed=event.samples_per_second)
-            return
-        if isinstance(event, EpochEnded):
-            self.progress.reset(self.task, visible=False)
-        line = describe_event(event)
+        match event:
+            case BatchEnded():
+                self.progress.update(self.task, completed=event.batch, total=event.batches, visible=True,
+                                     epoch=f"{event.epoch}", loss=event.loss, speed=event.samples_per_second)
+                return
+            case EpochEnded():
+                self.progress.reset(self.task, visible=False)
+        line = console_line(event)
         if line:
             self.progress.console.print(line, highlight=False, markup=False)
 
-    def _preparing(self, event) -> None:
+    def _preparing(self, event: DataProgress) -> None:
         """The preparation's own bar (decoding, mean and std), in place of the epoch's until training starts."""
         if self.prepare_task is None:
             self.progress.stop()

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from workbench.cli import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 POINT, MARK, CLIPPED = "•", "┆", "↑"
 

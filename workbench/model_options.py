@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli import EXIT_INVALID
+from core.runs.rundir import RunDir
+from workbench.exit_codes import EXIT_INVALID
 
 if TYPE_CHECKING:
     from core.use.inference import Classifier
@@ -45,7 +46,7 @@ def load_classifier(args: argparse.Namespace) -> "Classifier | None":
     from core.errors import WorkbenchError
     from core.use.inference import load_model
 
-    if args.model.is_dir() and not (args.model / "checkpoints").is_dir():  # a runs folder: say which run
+    if args.model.is_dir() and not RunDir(args.model).checkpoints_dir.is_dir():  # a runs folder: say which run
         try:
             print(f"model: {plain(str(model_file(args.model)))}", file=sys.stderr)
         except WorkbenchError:
@@ -74,7 +75,7 @@ def output_dir(classifier: "Classifier", kind: str) -> Path:
 def tensorboard_dir(classifier: "Classifier") -> Path:
     """The run's tensorboard/ folder, else <stem>-tensorboard beside the model file."""
     run_dir = classifier.run_dir
-    return run_dir / "tensorboard" if run_dir else output_dir(classifier, "tensorboard")
+    return RunDir(run_dir).tensorboard_dir if run_dir else output_dir(classifier, RunDir.TENSORBOARD)
 
 
 def plain(text: str) -> str:

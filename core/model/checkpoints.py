@@ -37,6 +37,7 @@ from torch import nn
 
 from core.errors import WorkbenchError
 from core.files import atomic_write
+from core.runs.rundir import RunDir, run_dirs
 
 FORMAT = {"name": "workbench.checkpoint", "version": 1}
 REQUIRED_KEYS = ("format", "model", "state_dict", "classes", "preprocess", "config", "epoch", "metrics")
@@ -120,13 +121,8 @@ def model_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         return path
-    for name in ("best.pt", "last.pt"):
-        if (path / "checkpoints" / name).is_file():
-            return path / "checkpoints" / name
-    from core.runs.history import checkpoint_paths, list_runs
-
-    for run in list_runs(path):
-        found = checkpoint_paths(run.path)
+    for run in (RunDir(path), *run_dirs(path)):
+        found = run.checkpoints()
         if found:
             return found[0]
     raise CheckpointError(f"{path} is a folder with no checkpoints/best.pt or last.pt, and no run in it has one: "
@@ -137,7 +133,7 @@ def run_dir_of(path: str | Path) -> Path | None:
     """The run directory a model file or folder belongs to (it has a config.yaml), or None."""
     path = Path(path)
     for folder in (path, path.parent.parent) if not path.is_dir() else (path,):
-        if (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir():
+        if RunDir(folder).looks_like_run:
             return folder
     return None
 

@@ -17,10 +17,9 @@ from typing import Any
 import yaml
 
 from core.errors import WorkbenchError
-from core.runs.liveness import ENDED_UNEXPECTEDLY, observed_state
-from core.runs.rundir import ABORTED, RunDir
+from core.runs.liveness import observed_state
+from core.runs.rundir import RunDir, RunState, run_dirs
 
-FAILED_STATES = ("failed", ABORTED, ENDED_UNEXPECTEDLY)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -33,7 +32,7 @@ class RunSummary:
     """One run directory as its status.json, config.yaml and metrics.csv describe it."""
 
     path: Path
-    state: str  # running, finished, stopped, failed, aborted, or "ended unexpectedly" (killed: status says running)
+    state: str  # a RunState, or the text of a state this version does not know
     epochs: int | None
     epochs_done: int
     best_val_accuracy: float | None
@@ -53,7 +52,8 @@ class RunSummary:
     @property
     def failed_early(self) -> bool:
         """Failed, aborted or killed before its first epoch ended: nothing in it worth keeping."""
-        return self.state in FAILED_STATES and self.epochs_done == 0
+        state = RunState.of(self.state)
+        return state is not None and state.failed and self.epochs_done == 0
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,7 @@ class ConfigDifference:
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:
     """Every run directory (one with a status.json) under runs_dir, newest first."""
-    try:
-        entries = [Path(entry.path) for entry in os.scandir(runs_dir)
-                   if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")]
-    except OSError:
-        return []
-    summaries = [summary for summary in map(read_summary, entries) if summary is not None]
+    summaries = [summary for summary in (read_summary(run.path) for run in run_dirs(runs_dir)) if summary is not None]
     return sorted(summaries, key=lambda summary: (summary.started, summary.name), reverse=True)
 
 
@@ -136,14 +131,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
         return []
 
 
-def checkpoint_paths(run_dir: Path) -> list[Path]:
-    """The run's best.pt and last.pt, those that exist."""
-    return RunDir(Path(run_dir)).checkpoints()
-
-
 def list_checkpoints(runs_dir: Path) -> list[Path]:
     """Every run's best.pt and last.pt under runs_dir, most recently written first."""
-    paths = [path for summary in list_runs(runs_dir) for path in checkpoint_paths(summary.path)]
+    paths = [path for summary in list_runs(runs_dir) for path in RunDir(summary.path).checkpoints()]
     return sorted(paths, key=_mtime, reverse=True)
 
 
@@ -173,11 +163,11 @@ def read_run_config(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     try:
         text = RunDir(Path(run_dir)).config_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, f"config.yaml cannot be read: {getattr(exc, 'strerror', None) or exc}"
+        return None, f"{RunDir.CONFIG} cannot be read: {getattr(exc, 'strerror', None) or exc}"
     try:
         plain = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        return None, f"config.yaml is not valid YAML: {exc}"
+        return None, f"{RunDir.CONFIG} is not valid YAML: {exc}"
     return (plain if isinstance(plain, dict) else None), text
 
 
@@ -215,7 +205,7 @@ def delete_run(runs_dir: Path, run_dir: Path) -> None:
     if not run.is_run:
         raise HistoryError(f"{run.path} has no status.json, so it is not a run directory; nothing deleted")
     summary = read_summary(run.path)
-    if summary is None or summary.state == "running":
+    if summary is None or summary.state == RunState.RUNNING:
         raise HistoryError(f"{run.path.name} is running; stop it first (t follows it, x stops it)")
     try:
         shutil.rmtree(run.path)  # removes links inside, never what they point to
@@ -227,7 +217,7 @@ def describe_state(summary: RunSummary) -> str:
     """The state as a word for the table: 'failed early' for a run that never finished an epoch."""
     if summary.failed_early:
         return "failed early"
-    return "ended?" if summary.state == ENDED_UNEXPECTEDLY else summary.state
+    return "ended?" if summary.state == RunState.ENDED_UNEXPECTEDLY else summary.state
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -294,7 +284,7 @@ def _seconds(status: dict[str, Any], state: str, run_dir: Path, metrics: list[di
         rows = read_metrics(run_dir) if metrics is None else metrics
         return sum(row.get("seconds", 0.0) for row in rows) if rows else None
     started = _time(status.get("started"))
-    ended = _time(status.get("ended")) or (datetime.now().astimezone() if state == "running" else None)
+    ended = _time(status.get("ended")) or (datetime.now().astimezone() if state == RunState.RUNNING else None)
     if started is None or ended is None:
         return None
     return max(0.0, (ended - started).total_seconds())

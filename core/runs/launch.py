@@ -31,12 +31,11 @@ from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
 from core.train.events import Event, RunFailed, RunFinished, event_from_dict
 from core.files import write_error
-from core.runs.liveness import ENDED_UNEXPECTEDLY, observed_state, process_identity, run_alive, same_process
-from core.runs.rundir import ABORTED, RunDir
+from core.runs.liveness import observed_state, process_identity, run_alive, same_process
+from core.runs.rundir import LAUNCHES, RunDir, RunState
 
 POLL_SECONDS = 0.25
 ERROR_TAIL_CHARS = 4000
-LAUNCHES = ".launches"  # under the runs folder; hidden, so never taken for a run directory
 KEEP_LAUNCHES = 3  # launch folders of ended processes kept for their output (a failed start explains itself)
 LAUNCH_GRACE_SECONDS = 60  # a launch folder without launch.json this young may be another app's, starting
 
@@ -97,7 +96,7 @@ class Launch:
             launches.mkdir(parents=True, exist_ok=True)
             prune_launches(runs_dir)
             folder = Path(tempfile.mkdtemp(prefix="launch-", dir=launches))
-            config_path = folder / "config.yaml"
+            config_path = folder / RunDir.CONFIG
             save_config(config, config_path)
             known = frozenset(entry.name for entry in os.scandir(runs_dir))
             with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
@@ -229,7 +228,7 @@ class LaunchedRun:
         self.stop_requested = False
         self._launch = launch
         self._tail = EventTail(run_dir) if run_dir is not None else None
-        self._outcome: str | None = None  # "finished" / "stopped" / "failed" / "aborted", from the run's own events
+        self._outcome: RunState | None = None  # how the run ended, from its own events
         self._failure: str | None = None
 
     @classmethod
@@ -255,7 +254,7 @@ class LaunchedRun:
         except (OSError, ValueError) as exc:
             raise LaunchError(f"{run.path} has no readable status.json") from exc
         state = observed_state(status, run.path)
-        if state != "running":
+        if state != RunState.RUNNING:
             raise LaunchError(f"{run.path.name} is not running (state: {state})")
         return cls(status["pid"], run_dir=run.path, runs_dir=run.path.parent, status=status)
 
@@ -273,20 +272,20 @@ class LaunchedRun:
         return self._launch.returncode if self._launch is not None else None
 
     @property
-    def state(self) -> str:
-        """starting, running, finished, stopped, failed, aborted, or "ended unexpectedly" (killed, no outcome)."""
+    def state(self) -> RunState:
+        """Its outcome once its events say; ENDED_UNEXPECTEDLY when its process is gone without one."""
         if self._outcome is not None:
             return self._outcome
         if self.is_running:
-            return "running" if self.run_dir else "starting"
-        return ENDED_UNEXPECTEDLY if self.run_dir is not None else "failed"
+            return RunState.RUNNING if self.run_dir else RunState.STARTING
+        return RunState.ENDED_UNEXPECTEDLY if self.run_dir is not None else RunState.FAILED
 
     @property
     def error_text(self) -> str | None:
         """Why the run failed: its own message, else the child's stderr, else its exit status."""
         if self._failure is not None:
             return self._failure
-        if self.state in ("starting", "running", "finished", "stopped"):
+        if not self.state.failed:
             return None
         text = self._launch.stderr_tail() if self._launch is not None else ""
         if text:
@@ -315,11 +314,12 @@ class LaunchedRun:
             self._tail = EventTail(self.run_dir)
         events = self._tail.read()
         for event in events:
-            if isinstance(event, RunFinished):
-                self._outcome = event.status
-            elif isinstance(event, RunFailed):
-                self._outcome, self._failure = (ABORTED if event.kind == ABORTED else "failed"), event.error
-        if self._launch is not None and self._outcome in ("finished", "stopped"):
+            match event:
+                case RunFinished():
+                    self._outcome = RunState(event.status)
+                case RunFailed():
+                    self._outcome, self._failure = event.state, event.error
+        if self._launch is not None and self._outcome is not None and self._outcome.ended_well:
             self._launch.discard()  # a clean ending needs no launch output; it does nothing while the child runs
         return events
 

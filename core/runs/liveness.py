@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from typing import Any, IO
 
+from core.runs.rundir import RunDir, RunState
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows: the pid and start time decide alone
     fcntl = None
 
-ENDED_UNEXPECTEDLY = "ended unexpectedly"  # status.json says running, but its process is gone
 LOCK_WAIT_SECONDS = 2.0  # a reader holds the lock for an instant; a live run holds it for good
 _PROC = Path("/proc/self/stat").exists()
 
@@ -88,15 +89,15 @@ def run_alive(status: dict[str, Any], run_dir: Path) -> bool:
     """
     if not _elsewhere(status) and not same_process(status):
         return False
-    return "pid_start" not in status or lock_free(Path(run_dir) / "events.jsonl") is not True
+    return "pid_start" not in status or lock_free(RunDir(Path(run_dir)).events_path) is not True
 
 
 def observed_state(status: dict[str, Any], run_dir: Path) -> str:
-    """The run's state as status.json says, but "ended unexpectedly" for a running run whose process is gone."""
+    """The run's state as status.json says, but ENDED_UNEXPECTEDLY for a running run whose process is gone."""
     state = str(status.get("state", "unknown"))
-    if state == "running" and not run_alive(status, run_dir):
-        return ENDED_UNEXPECTEDLY
-    return state
+    if state == RunState.RUNNING and not run_alive(status, run_dir):
+        return RunState.ENDED_UNEXPECTEDLY
+    return RunState.of(state) or state
 
 
 def hold_lock(handle: IO) -> None:

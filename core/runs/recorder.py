@@ -1,21 +1,64 @@
-"""Writes a run's directory from its events: events.jsonl, metrics.csv, status.json and train.log."""
+"""Writes a run's directory: makes it (`create_run`), then from its events events.jsonl, metrics.csv,
+status.json and train.log."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import json
+import shutil
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
+from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
 from core.files import WriteError, atomic_write_json, ensure_free_space, write_error
 from core.runs.liveness import LockHeld, hold_lock, process_identity, release_lock
-from core.runs.rundir import ABORTED, METRICS_COLUMNS, RUN_FLOOR_BYTES, RunDir
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                               RunResumed, RunStarted)
+from core.runs.rundir import METRICS_COLUMNS, CheckpointKind, RunDir, RunState
+from core.train.describe import describe
+from core.train.events import BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished
 
+RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
 CHECKPOINT_COPIES = 7  # weights' worth of bytes: best.pt, last.pt (weights + 2 optimizer slots) and its temp copy
+
+
+def create_run(runs_root: Path, name: str, config: RunConfig | None = None) -> RunDir:
+    """Make a new, uniquely named run directory (and write config.yaml when given).
+
+    A runs folder that cannot be written (read-only, a file, nearly full) is a WriteError and
+    leaves nothing behind.
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        runs_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, runs_root, "the runs folder") from exc
+    ensure_free_space(runs_root, RUN_FLOOR_BYTES, "a new run")
+    made: Path | None = None
+    try:
+        for attempt in range(1, 1000):
+            suffix = "" if attempt == 1 else f"-{attempt}"
+            path = runs_root / f"{stamp}-{name}{suffix}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            made = path
+            break
+        else:
+            raise WriteError(f"no free run directory name under {runs_root}")
+        run = RunDir(made)
+        run.checkpoints_dir.mkdir()
+        if config is not None:
+            save_config(config, run.config_path)
+    except BaseException as exc:  # a Ctrl-C too: no half-made run directory is left
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, runs_root, "the runs folder") from exc
+        raise
+    return run
 
 
 class RunRecorder:
@@ -38,7 +81,7 @@ class RunRecorder:
             raise write_error(exc, run.path, "the run directory") from exc
         self._accuracy: dict[int, float] = {}  # val_accuracy by epoch, to record the best epoch's
         self._status: dict[str, Any] = {
-            "state": "running", **process_identity(), "started": _now(), "ended": None,
+            "state": RunState.RUNNING, **process_identity(), "started": _now(), "ended": None,
             "epochs": epochs, "epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "error": None,
             "reason": None,
         }
@@ -74,12 +117,12 @@ class RunRecorder:
 
     def _record_failure(self, event: RunFailed) -> None:
         """Best effort, a full disk included: the failure itself propagates from fit whatever is written here."""
-        self._status.update(state=ABORTED if event.kind == ABORTED else "failed", ended=_now(), error=event.error)
+        self._status.update(state=event.state, ended=_now(), error=event.error)
         with contextlib.suppress(OSError):
             self._events.write(json.dumps(event.to_dict()) + "\n")
             self._events.flush()
         with contextlib.suppress(OSError):
-            self.log(_describe(event))
+            self.log(describe(event))
         try:
             atomic_write_json(self.run.status_path, self._status)
         except WriteError:  # no space for a new file: overwrite the old one in its own blocks
@@ -90,17 +133,18 @@ class RunRecorder:
     def _record(self, event: Event) -> None:
         self._events.write(json.dumps(event.to_dict()) + "\n")
         self._events.flush()
-        if isinstance(event, EpochEnded):
-            self._accuracy[event.epoch] = event.val_accuracy
-            self._append_metrics(event)
-            self._update_status(epochs_done=event.epoch)
-        elif isinstance(event, CheckpointSaved) and event.kind == "best":
-            self._update_status(best_epoch=event.epoch, best_val_accuracy=self._accuracy.get(event.epoch))
-        elif isinstance(event, RunFinished):
-            self._update_status(state=event.status, ended=_now(), best_epoch=event.best_epoch,
-                                best_val_accuracy=event.best_val_accuracy, reason=event.reason or None)
-        if not isinstance(event, BatchEnded) and (not isinstance(event, DataProgress) or event.done == event.total):
-            self.log(_describe(event))
+        match event:
+            case EpochEnded():
+                self._accuracy[event.epoch] = event.val_accuracy
+                self._append_metrics(event)
+                self._update_status(epochs_done=event.epoch)
+            case CheckpointSaved(kind=CheckpointKind.BEST):
+                self._update_status(best_epoch=event.epoch, best_val_accuracy=self._accuracy.get(event.epoch))
+            case RunFinished():
+                self._update_status(state=event.status, ended=_now(), best_epoch=event.best_epoch,
+                                    best_val_accuracy=event.best_val_accuracy, reason=event.reason or None)
+        if _logged(event):
+            self.log(describe(event))
 
     def log(self, text: str) -> None:
         self._log.write(f"{_now()} {text}\n")
@@ -139,23 +183,11 @@ def _now() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _describe(event: Event) -> str:
-    if isinstance(event, RunStarted):
-        return (f"run started on {event.device}: {event.train_samples} training and {event.val_samples} "
-                f"validation images, {len(event.classes)} classes, {event.parameters:,} parameters")
-    if isinstance(event, EpochEnded):
-        return (f"epoch {event.epoch}/{event.epochs} train_loss={event.train_loss:.4f} val_loss={event.val_loss:.4f} "
-                f"val_accuracy={event.val_accuracy:.4f} lr={event.lr:g} {event.seconds:.1f}s "
-                f"{event.samples_per_second:.0f} samples/s")
-    if isinstance(event, DataProgress):
-        return f"{event.stage}: {event.done:,} done"
-    if isinstance(event, RunResumed):
-        return f"run resumed after epoch {event.epoch}" + (f", batch {event.batch}" if event.batch else "")
-    if isinstance(event, CheckpointSaved):
-        return f"saved {event.kind} checkpoint {event.path} (epoch {event.epoch})"
-    if isinstance(event, RunFinished):
-        why = f" ({event.reason})" if event.reason else ""
-        return f"run {event.status} after {event.epochs_done} epoch(s), {event.seconds:.1f}s{why}"
-    if isinstance(event, RunFailed):
-        return f"run failed ({event.kind}): {event.error}"
-    return json.dumps(event.to_dict())
+def _logged(event: Event) -> bool:
+    """Whether train.log gets a line: not per batch (TensorBoard has every step), a data stage once it is done."""
+    match event:
+        case BatchEnded():
+            return False
+        case DataProgress(done=done, total=total):
+            return done == total
+    return True

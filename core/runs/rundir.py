@@ -5,20 +5,22 @@
       metrics.csv      one row per epoch          status.json    state, process, times, best
       tensorboard/     SummaryWriter output       checkpoints/   last.pt, best.pt
       train.log        human-readable log, tracebacks included
+      evaluation.json, confusion.csv              the latest `workbench evaluate` of the run
+
+This module is the one place that spells these names and the run states, so it depends on
+nothing but the standard library: every reader and writer, however light, can import it.
 """
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from core.config import RunConfig, save_config
-from core.files import WriteError, ensure_free_space, write_error
-
+LAUNCHES = ".launches"  # under a runs folder: the app's launched processes; hidden, so never taken for a run
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
 
 
 class RunState(StrEnum):
@@ -32,15 +34,30 @@ class RunState(StrEnum):
     ABORTED = "aborted"  # stopped at once by a second stop signal, nothing saved
     ENDED_UNEXPECTEDLY = "ended unexpectedly"  # status.json says running, but its process is gone
 
+    @classmethod
+    def of(cls, text: str) -> RunState | None:
+        """The state status.json names; None for one this version does not know (a newer workbench's)."""
+        try:
+            return cls(text)
+        except ValueError:
+            return None
+
     @property
     def failed(self) -> bool:
         """Whether the run ended without a result of its own (a crash, an abort, a kill)."""
         return self in (RunState.FAILED, RunState.ABORTED, RunState.ENDED_UNEXPECTEDLY)
 
+    @property
+    def ended_well(self) -> bool:
+        """Whether the run ended by itself or on request, with its checkpoints saved."""
+        return self in (RunState.FINISHED, RunState.STOPPED)
 
-ABORTED = RunState.ABORTED  # also the RunFailed kind of an aborted run
-RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
-METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
+
+class CheckpointKind(StrEnum):
+    """A run's model files: checkpoints/<kind>.pt."""
+
+    BEST = "best"  # the weights of the epoch with the best validation accuracy
+    LAST = "last"  # the latest weights with everything a resume needs
 
 
 @dataclass(frozen=True)
@@ -49,48 +66,10 @@ class RunDir:
 
     path: Path
 
-    @classmethod
-    def create(cls, runs_root: Path, name: str, config: RunConfig | None = None) -> "RunDir":
-        """Make a new, uniquely named run directory (and write config.yaml when given).
-
-        A runs folder that cannot be written (read-only, a file, nearly full) is a WriteError and
-        leaves nothing behind.
-        """
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        try:
-            runs_root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise write_error(exc, runs_root, "the runs folder") from exc
-        ensure_free_space(runs_root, RUN_FLOOR_BYTES, "a new run")
-        made: Path | None = None
-        try:
-            for attempt in range(1, 1000):
-                suffix = "" if attempt == 1 else f"-{attempt}"
-                path = runs_root / f"{stamp}-{name}{suffix}"
-                try:
-                    path.mkdir()
-                except FileExistsError:
-                    continue
-                made = path
-                break
-            else:
-                raise WriteError(f"no free run directory name under {runs_root}")
-            run = cls(made)
-            run.checkpoints_dir.mkdir()
-            if config is not None:
-                save_config(config, run.config_path)
-        except BaseException as exc:  # a Ctrl-C too: no half-made run directory is left
-            if made is not None:
-                shutil.rmtree(made, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise write_error(exc, runs_root, "the runs folder") from exc
-            raise
-        return run
-
     # The one list of the run directory's names: every reader and writer goes through these.
     CONFIG, EVENTS, METRICS, STATUS, LOG = "config.yaml", "events.jsonl", "metrics.csv", "status.json", "train.log"
     TENSORBOARD, CHECKPOINTS, EVALUATION, CONFUSION = "tensorboard", "checkpoints", "evaluation.json", "confusion.csv"
-    CHECKPOINT_KINDS = ("best", "last")  # checkpoints/<kind>.pt, best first
+    CHECKPOINT_KINDS = tuple(CheckpointKind)  # best first
 
     config_path = property(lambda self: self.path / self.CONFIG)
     events_path = property(lambda self: self.path / self.EVENTS)
@@ -100,10 +79,11 @@ class RunDir:
     tensorboard_dir = property(lambda self: self.path / self.TENSORBOARD)
     checkpoints_dir = property(lambda self: self.path / self.CHECKPOINTS)
     evaluation_path = property(lambda self: self.path / self.EVALUATION)
+    confusion_path = property(lambda self: self.path / self.CONFUSION)
 
-    def checkpoint_path(self, kind: str) -> Path:
+    def checkpoint_path(self, kind: CheckpointKind | str) -> Path:
         """checkpoints/best.pt or checkpoints/last.pt."""
-        return self.checkpoints_dir / f"{kind}.pt"
+        return self.checkpoints_dir / f"{CheckpointKind(kind)}.pt"
 
     def checkpoints(self) -> list[Path]:
         """The run's best.pt and last.pt, those that exist, best first."""
@@ -114,9 +94,24 @@ class RunDir:
         """Whether the folder is a run directory: it has a status.json (and is no symlink)."""
         return not self.path.is_symlink() and self.path.is_dir() and self.status_path.is_file()
 
+    @property
+    def looks_like_run(self) -> bool:
+        """Whether the folder has a run's config.yaml and checkpoints/ (a copied run may lack its status.json)."""
+        return self.config_path.is_file() and self.checkpoints_dir.is_dir()
+
     def read_status(self) -> dict[str, Any]:
         return json.loads(self.status_path.read_text())
 
     def read_events(self) -> list[dict[str, Any]]:
         with self.events_path.open() as handle:
             return [json.loads(line) for line in handle if line.strip()]
+
+
+def run_dirs(runs_root: Path) -> list[RunDir]:
+    """The run directories directly under a runs folder, newest first by their time-stamped names."""
+    try:
+        entries = [Path(entry.path) for entry in os.scandir(runs_root)
+                   if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted((run for run in map(RunDir, entries) if run.is_run), key=lambda run: run.path.name, reverse=True)

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.runs.rundir import LAUNCHES
+
 HOST = "127.0.0.1"
 STOP_WAIT_SECONDS = 5.0
 OUTPUT_TAIL_CHARS = 2000
@@ -78,7 +80,7 @@ class TensorBoardServer:
             return self.url
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self._output = self.logdir / ".launches" / "tensorboard.log"
+        self._output = self.logdir / LAUNCHES / "tensorboard.log"
         self._output.parent.mkdir(parents=True, exist_ok=True)
         with self._output.open("wb") as output:
             self.process = subprocess.Popen(self.command(self.port), stdin=subprocess.DEVNULL, stdout=output,

@@ -39,7 +39,7 @@ from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
 from core.recipe.schedules import Schedule, Steps
 from core.train.resume import Position, restore_rng, rng_state
-from core.runs.rundir import RunDir
+from core.runs.rundir import CheckpointKind, RunDir, RunState
 from core.runs.recorder import RunRecorder
 from core.train.tensorboard import TensorBoardLog
 
@@ -51,7 +51,7 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class RunResult:
-    status: str  # "finished" or "stopped"
+    status: RunState  # FINISHED or STOPPED
     run_dir: Path
     epochs_done: int
     best_epoch: int | None
@@ -88,7 +88,7 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
         raise
     except KeyboardInterrupt:  # a second stop signal, or one before training began: stopped at once
         report(RunFailed(error="aborted: stopped at once, nothing saved since the last checkpoint",
-                         kind="aborted", run_dir=run_dir))
+                         kind=RunState.ABORTED, run_dir=run_dir))
         raise
     except BaseException as exc:
         log(traceback.format_exc())
@@ -196,7 +196,7 @@ class _Trainer:
             if is_out_of_memory(exc):
                 raise out_of_memory(self.device, self.config.data.planned_batch_size) from exc
             raise
-        status = "stopped" if stopped else "finished"
+        status = RunState.STOPPED if stopped else RunState.FINISHED
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
                               run_dir=self.run_dir, reason=reason))
@@ -362,7 +362,7 @@ class _Trainer:
             resumed = start if epoch == start.epoch + 1 else Position(epoch - 1)
             train_loss, samples, stopped_at = self._train_one_epoch(epoch, resumed)
             if stopped_at is not None:
-                self._save("last", epoch - 1, stopped_at)
+                self._save(CheckpointKind.LAST, epoch - 1, stopped_at)
                 return epoch - 1, True, "stop requested"
             train_seconds = time.perf_counter() - epoch_started
             train_loss = self._mean_across_ranks(train_loss, samples)
@@ -377,9 +377,9 @@ class _Trainer:
                                  samples_per_second=samples / max(train_seconds, 1e-9)))
             if self.best_accuracy is None or val_accuracy > self.best_accuracy:
                 self.best_epoch, self.best_accuracy = epoch, val_accuracy
-                self._save("best", epoch)
+                self._save(CheckpointKind.BEST, epoch)
             reason = self.early_stopper.update(epoch, self.metrics) if self.early_stopper else None
-            self._save("last", epoch)
+            self._save(CheckpointKind.LAST, epoch)
             if reason:
                 return epoch, False, reason
             if self._stop_agreed():
@@ -444,15 +444,15 @@ class _Trainer:
         for file in skipped:
             self.log(f"skipped {file.path}: {file.reason}")
 
-    def _save(self, kind: str, epoch: int, stopped_at: Position | None = None) -> None:
+    def _save(self, kind: CheckpointKind, epoch: int, stopped_at: Position | None = None) -> None:
         """Write best.pt or last.pt (rank 0 only), after checking that nothing diverged; last.pt can resume the run."""
         self._check_divergence()
         check_finite_weights(self.model, epoch)
         if self.run is None:
             return
-        path = self.run.checkpoints_dir / f"{kind}.pt"
+        path = self.run.checkpoint_path(kind)
         checkpoint = self._checkpoint(epoch)
-        if kind == "last":
+        if kind == CheckpointKind.LAST:
             position = stopped_at or Position(epoch)
             checkpoint.update(
                 optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),

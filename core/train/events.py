@@ -1,7 +1,8 @@
 """What the training engine reports: frozen dataclasses of plain values, never tensors.
 
 Every event serialises to one JSON object with a snake_case `type` (`epoch_ended`, ...), the
-line format of a run's events.jsonl; `event_from_dict` reads such a line back.
+line format of a run's events.jsonl; `event_from_dict` reads such a line back. A new event is one
+class here: declaring it registers its type, and `core.train.describe` gives it its text.
 """
 from __future__ import annotations
 
@@ -10,10 +11,18 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
+from core.runs.rundir import CheckpointKind, RunState
+
+EVENT_TYPES: dict[str, type[Event]] = {}  # by type name; every Event subclass adds itself as it is declared
+
 
 @dataclass(frozen=True)
 class Event:
     time: float = field(default_factory=time.time, kw_only=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        EVENT_TYPES[cls.type_name()] = cls
 
     @classmethod
     def type_name(cls) -> str:
@@ -85,13 +94,13 @@ class EpochEnded(Event):
 @dataclass(frozen=True)
 class CheckpointSaved(Event):
     path: str
-    kind: str  # "last" or "best"
+    kind: CheckpointKind
     epoch: int
 
 
 @dataclass(frozen=True)
 class RunFinished(Event):
-    status: str  # "finished" or "stopped"
+    status: RunState  # FINISHED or STOPPED
     epochs_done: int
     best_epoch: int | None
     best_val_accuracy: float | None
@@ -103,14 +112,13 @@ class RunFinished(Event):
 @dataclass(frozen=True)
 class RunFailed(Event):
     error: str
-    kind: str  # "input" for a user-fixable problem, "crash" for anything else
+    kind: str  # "input" for a user-fixable problem, "crash" for anything else, RunState.ABORTED for a second stop
     run_dir: str
 
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type_name(): cls for cls in (DataProgress, RunStarted, RunResumed, BatchEnded, EpochEnded, CheckpointSaved,
-                                     RunFinished, RunFailed)
-}
+    @property
+    def state(self) -> RunState:
+        """The state the run ended in: aborted, or failed."""
+        return RunState.ABORTED if self.kind == RunState.ABORTED else RunState.FAILED
 
 Emit = Callable[[Event], None]
 

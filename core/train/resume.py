@@ -18,6 +18,7 @@ from core.model.checkpoints import CheckpointError, load_checkpoint
 from core.config import RunConfig, load_config
 from core.data.batches import Feed
 from core.errors import ConfigError, ConfigIssue
+from core.runs.rundir import CheckpointKind, RunDir
 
 # Config keys a resumed run may change: they alter neither the model nor what its states mean.
 CHANGEABLE = ("train.epochs", "train.device", "train.early_stopping", "train.compile", "train.on_nan",
@@ -38,15 +39,16 @@ class Position:
 
 def load_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[RunConfig, dict[str, Any]]:
     """The run's config (with overrides) and its last.pt, checked to fit each other."""
-    config = load_config(run_dir / "config.yaml", list(overrides))
-    path = run_dir / "checkpoints" / "last.pt"
+    run = RunDir(Path(run_dir))
+    config = load_config(run.config_path, list(overrides))
+    path = run.checkpoint_path(CheckpointKind.LAST)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; a run can be resumed once it has saved last.pt (after an epoch or a stop)")
     checkpoint = load_checkpoint(path)
     missing = [key for key in RESUME_KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (written by an older workbench)")
-    check_resumable(checkpoint["config"], config, source=str(run_dir / "config.yaml"))
+    check_resumable(checkpoint["config"], config, source=str(run.config_path))
     return config, checkpoint
 
 

@@ -45,18 +45,19 @@ class TensorBoardLog:
             model.train(was_training)
 
     def record(self, event: Event) -> None:
-        if isinstance(event, BatchEnded):
-            self.writer.add_scalar("train/loss", event.loss, event.step)
-            self.writer.add_scalar("train/lr", event.lr, event.step)
-        elif isinstance(event, EpochEnded):
-            self._last_epoch = event
-            for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
-                self.writer.add_scalar(f"epoch/{key}", getattr(event, key), event.epoch)
-            self.writer.add_scalar("val/loss", event.val_loss, event.epoch)
-            self.writer.add_scalar("val/accuracy", event.val_accuracy, event.epoch)
-            self.writer.flush()
-        elif isinstance(event, RunFinished):
-            self._add_hparams(event)
+        match event:
+            case BatchEnded():
+                self.writer.add_scalar("train/loss", event.loss, event.step)
+                self.writer.add_scalar("train/lr", event.lr, event.step)
+            case EpochEnded():
+                self._last_epoch = event
+                for key in ("train_loss", "val_loss", "val_accuracy", "lr"):
+                    self.writer.add_scalar(f"epoch/{key}", getattr(event, key), event.epoch)
+                self.writer.add_scalar("val/loss", event.val_loss, event.epoch)
+                self.writer.add_scalar("val/accuracy", event.val_accuracy, event.epoch)
+                self.writer.flush()
+            case RunFinished():
+                self._add_hparams(event)
 
     def close(self) -> None:
         self.writer.close()

@@ -24,8 +24,6 @@ from core.files import atomic_write, atomic_write_json
 from core.use.inference import Classifier, FileFailure, decode_parallel
 from core.runs.rundir import RunDir
 
-EVALUATION_FILE, CONFUSION_FILE = RunDir.EVALUATION, RunDir.CONFUSION
-
 
 @dataclass(frozen=True)
 class ClassReport:
@@ -179,8 +177,9 @@ def _own_config(classifier: Classifier, run_dir: Path | None) -> tuple[Any, str]
     from core.config import load_config, parse_config
 
     run_dir = run_dir or classifier.run_dir
-    if run_dir is not None and (run_dir / "config.yaml").is_file():
-        return load_config(run_dir / "config.yaml"), f"the validation split of {run_dir / 'config.yaml'}"
+    config_path = RunDir(run_dir).config_path if run_dir is not None else None
+    if config_path is not None and config_path.is_file():
+        return load_config(config_path), f"the validation split of {config_path}"
     if classifier.config:
         import yaml
 
@@ -227,13 +226,14 @@ def _from_folder(classes: list[str], folder: Path) -> _Labelled:
 
 def save_evaluation(evaluation: Evaluation, run_dir: Path) -> None:
     """evaluation.json and confusion.csv (a header row of predicted classes, a row per true class), atomically."""
-    atomic_write_json(run_dir / EVALUATION_FILE, evaluation.to_dict())
+    run = RunDir(run_dir)
+    atomic_write_json(run.evaluation_path, evaluation.to_dict())
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["true \\ predicted", *evaluation.classes])
     for name, row in zip(evaluation.classes, evaluation.confusion):
         writer.writerow([name, *row])
-    atomic_write(run_dir / CONFUSION_FILE, lambda handle: handle.write(text.getvalue().encode("utf-8")))
+    atomic_write(run.confusion_path, lambda handle: handle.write(text.getvalue().encode("utf-8")))
 
 
 def confusion_image(evaluation: Evaluation, cell: int = 24) -> torch.Tensor:

@@ -8,6 +8,7 @@ import pytest
 
 from core.config import RunConfig, parse_config
 from core.train.events import Event
+from core.runs.recorder import create_run
 from core.runs.rundir import RunDir
 from core.train.engine import fit
 
@@ -51,7 +52,7 @@ def train() -> Callable[..., tuple[RunDir, list[Event]]]:
 
     def run_training(config: RunConfig, runs: Path, should_stop=lambda: False) -> tuple[RunDir, list[Event]]:
         events: list[Event] = []
-        run = RunDir.create(runs, config.name, config)
+        run = create_run(runs, config.name, config)
         fit(config, run, emit=events.append, should_stop=should_stop)
         return run, events
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from core.config import parse_config
+from core.runs.recorder import create_run
 from core.runs.rundir import RunDir
 from core.train.engine import fit
 from tests.core.conftest import TINY
@@ -57,7 +58,7 @@ CIFAR_CLASSES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", 
 def train_tiny(runs: Path, shapes_root: Path) -> RunDir:
     """One epoch of the tiny shapes config (about a second): a run directory with best.pt and last.pt."""
     config = parse_config(TINY.format(data=shapes_root), ["train.epochs=1"])
-    run = RunDir.create(runs, config.name, config)
+    run = create_run(runs, config.name, config)
     fit(config, run, emit=lambda event: None, should_stop=lambda: False)
     return run
 

@@ -42,7 +42,8 @@ def test_fit_emits_data_progress_before_the_run_starts(tiny, train, tmp_path, mo
     assert {event.stage for event in progress} == {"decoding images"}
     assert sum(line["type"] == "data_progress" for line in run.read_events()) == len(progress)
     log = run.log_path.read_text()
-    assert f"decoding images: {progress[-1].total} done" in log and "decoding images: 1 done" not in log
+    total = f"{progress[-1].total:,}"
+    assert f"decoding images {total}/{total} (100%)" in log and f"decoding images 1/{total}" not in log
 
 
 def test_a_quick_preparation_emits_nothing(tiny, train, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from core.model.checkpoints import save_checkpoint
 from core.files import DiskFullError, WriteError, atomic_write, atomic_write_json, ensure_free_space, write_error
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
 from core.runs.recorder import RunRecorder
 from tests.mounts import fill, tmpfs
 
@@ -26,7 +26,7 @@ def test_atomic_files_get_the_permissions_of_ordinary_files(tmp_path, umask):
         ordinary.write_text("x")
         atomic_write_json(tmp_path / "status.json", {"state": "running"})
         save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
-        run = RunDir.create(tmp_path / "runs", "perm")
+        run = create_run(tmp_path / "runs", "perm")
         RunRecorder(run, 1).close()
     finally:
         os.umask(old)

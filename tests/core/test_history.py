@@ -5,7 +5,8 @@ import json
 import os
 from pathlib import Path
 
-from core.runs.history import checkpoint_paths, list_checkpoints, list_runs, read_metrics
+from core.runs.history import list_checkpoints, list_runs, read_metrics
+from core.runs.rundir import RunDir
 
 
 def make_run(runs: Path, name: str, state: str, *, pid: int | None = None, metrics: list[float] = (),
@@ -47,7 +48,7 @@ def test_metrics_and_checkpoints(tmp_path):
     assert read_metrics(old) == [{"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.5,
                                   "lr": 0.01, "seconds": 1.0, "samples_per_second": 100}]
     assert read_metrics(new) == []
-    assert checkpoint_paths(old) == [old / "checkpoints" / "best.pt", old / "checkpoints" / "last.pt"]
+    assert RunDir(old).checkpoints() == [old / "checkpoints" / "best.pt", old / "checkpoints" / "last.pt"]
     assert list_checkpoints(tmp_path) == [new / "checkpoints" / "last.pt", old / "checkpoints" / "last.pt",
                                           old / "checkpoints" / "best.pt"]
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from core.runs import liveness
 from core.errors import WorkbenchError
-from core.train.events import CheckpointSaved, EpochEnded, RunFailed, RunFinished
+from core.runs import liveness
 from core.runs.history import read_summary
 from core.runs.launch import LaunchedRun, LaunchError, signal_run
-from core.runs.liveness import ENDED_UNEXPECTEDLY, boot_id, process_start
-from core.runs.rundir import RunDir
-from core.runs.recorder import RunRecorder
+from core.runs.liveness import boot_id, process_start
+from core.runs.recorder import RunRecorder, create_run
+from core.runs.rundir import RunState
+from core.train.events import CheckpointSaved, EpochEnded, RunFailed, RunFinished
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,11 +64,11 @@ def test_a_reused_pid_is_never_taken_for_the_run_nor_signalled(tmp_path, sleeper
         assert read_summary(run_dir).state == "running"
         reused = write_status(run_dir, pid=sleeper.pid, pid_start=process_start(sleeper.pid) - 5, boot_id=boot_id())
 
-        assert read_summary(run_dir).state == ENDED_UNEXPECTEDLY
+        assert read_summary(run_dir).state == RunState.ENDED_UNEXPECTEDLY
         with pytest.raises(LaunchError, match="not running .state: ended unexpectedly"):
             LaunchedRun.attach(run_dir)
         follower = LaunchedRun(sleeper.pid, run_dir=run_dir, status=reused)
-        assert not follower.is_running and follower.state == ENDED_UNEXPECTEDLY
+        assert not follower.is_running and follower.state == RunState.ENDED_UNEXPECTEDLY
         follower.stop()
         assert signal_run(reused, signal.SIGTERM) is False
         time.sleep(0.2)
@@ -83,16 +83,16 @@ def test_a_reused_pid_is_never_taken_for_the_run_nor_signalled(tmp_path, sleeper
 def test_a_run_whose_lock_is_free_has_ended(tmp_path):
     run_dir = tmp_path / "run-1"
     write_status(run_dir, **liveness.process_identity())  # this live process, but it holds no lock
-    assert read_summary(run_dir).state == ENDED_UNEXPECTEDLY
+    assert read_summary(run_dir).state == RunState.ENDED_UNEXPECTEDLY
     lock = hold(run_dir)
     assert read_summary(run_dir).state == "running"
     lock.close()
-    assert read_summary(run_dir).state == ENDED_UNEXPECTEDLY
+    assert read_summary(run_dir).state == RunState.ENDED_UNEXPECTEDLY
 
 
 def test_one_run_directory_has_one_writer(tmp_path, monkeypatch):
     monkeypatch.setattr(liveness, "LOCK_WAIT_SECONDS", 0.1)
-    run = RunDir.create(tmp_path, "one")
+    run = create_run(tmp_path, "one")
     first = RunRecorder(run, 2)
     with pytest.raises(WorkbenchError, match="being written by another training process"):
         RunRecorder(run, 2)
@@ -118,7 +118,7 @@ atomic_write(run.checkpoints_dir / "last.pt", slow)
 
 
 def test_sigkill_while_saving_keeps_last_pt_and_reads_ended_unexpectedly(tmp_path):
-    run = RunDir.create(tmp_path / "runs", "killed")
+    run = create_run(tmp_path / "runs", "killed")
     (run.checkpoints_dir / "last.pt").write_bytes(b"epoch 1")
     process = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_SAVING, str(run.path)], cwd=ROOT,
                                stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -133,8 +133,8 @@ def test_sigkill_while_saving_keeps_last_pt_and_reads_ended_unexpectedly(tmp_pat
 
     assert (run.checkpoints_dir / "last.pt").read_bytes() == b"epoch 1"
     assert run.read_status()["state"] == "running"  # what the killed process left ...
-    assert read_summary(run.path).state == ENDED_UNEXPECTEDLY  # ... and what every reader shows
-    assert (attached.is_running, attached.state) == (False, ENDED_UNEXPECTEDLY)
+    assert read_summary(run.path).state == RunState.ENDED_UNEXPECTEDLY  # ... and what every reader shows
+    assert (attached.is_running, attached.state) == (False, RunState.ENDED_UNEXPECTEDLY)
     with pytest.raises(LaunchError, match="ended unexpectedly"):
         LaunchedRun.attach(run.path)
 
@@ -145,7 +145,7 @@ def epoch(number: int, accuracy: float) -> EpochEnded:
 
 
 def test_best_epoch_and_accuracy_always_go_together(tmp_path):
-    run = RunDir.create(tmp_path, "best")
+    run = create_run(tmp_path, "best")
     recorder = RunRecorder(run, 4)
     best = lambda: (run.read_status()["best_epoch"], run.read_status()["best_val_accuracy"])  # noqa: E731
     recorder.record(epoch(1, 0.5))
@@ -164,7 +164,7 @@ def test_best_epoch_and_accuracy_always_go_together(tmp_path):
 
 
 def test_an_aborted_run_is_recorded_as_aborted_not_failed(tmp_path):
-    run = RunDir.create(tmp_path, "abort")
+    run = create_run(tmp_path, "abort")
     recorder = RunRecorder(run, 4)
     recorder.record(RunFailed(error="aborted by a second stop signal", kind="aborted", run_dir=str(run.path)))
     recorder.close()
@@ -183,9 +183,9 @@ async def test_a_launched_run_killed_mid_training_ended_unexpectedly(tmp_path):
     finally:
         os.kill(run.pid, signal.SIGKILL)
     await collect(run)
-    assert (run.state, run.is_running) == (ENDED_UNEXPECTEDLY, False)
+    assert (run.state, run.is_running) == (RunState.ENDED_UNEXPECTEDLY, False)
     assert run.error_text == "the training process ended without finishing (killed by signal 9)"
-    assert read_summary(run.run_dir).state == ENDED_UNEXPECTEDLY
+    assert read_summary(run.run_dir).state == RunState.ENDED_UNEXPECTEDLY
 
 
 def test_a_run_on_another_host_is_judged_by_its_lock_and_never_signalled(tmp_path, sleeper):
@@ -195,7 +195,7 @@ def test_a_run_on_another_host_is_judged_by_its_lock_and_never_signalled(tmp_pat
     assert not liveness.same_process(status) and signal_run(status, signal.SIGTERM) is False
     time.sleep(0.2)
     assert sleeper.poll() is None
-    assert read_summary(run_dir).state == ENDED_UNEXPECTEDLY  # its lock is free
+    assert read_summary(run_dir).state == RunState.ENDED_UNEXPECTEDLY  # its lock is free
     lock = hold(run_dir)
     assert read_summary(run_dir).state == "running"
     lock.close()
@@ -205,4 +205,4 @@ def test_a_status_from_an_older_workbench_is_judged_by_its_pid(tmp_path):
     write_status(tmp_path / "old-alive", pid=os.getpid())  # no start time: its writer held no lock
     write_status(tmp_path / "old-gone", pid=999_999_999)
     assert read_summary(tmp_path / "old-alive").state == "running"
-    assert read_summary(tmp_path / "old-gone").state == ENDED_UNEXPECTEDLY
+    assert read_summary(tmp_path / "old-gone").state == RunState.ENDED_UNEXPECTEDLY

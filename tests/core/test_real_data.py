@@ -17,7 +17,7 @@ from core.config import RunConfig, load_config
 from core.data import load_data
 from core.data.folder import scan_folder
 from core.use.inference import Classifier
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
 from core.train.engine import fit
 from tests.shared_data import shared_dataset
 
@@ -78,7 +78,7 @@ def test_cifar10_sample_decodes_to_32x32_rgb(cifar10_sample: Path) -> None:
 
 def test_a_few_training_steps_on_the_cifar10_sample(cifar10_sample: Path, tmp_path: Path) -> None:
     config = sample_config(cifar10_sample)
-    run = RunDir.create(tmp_path / "runs", config.name, config)
+    run = create_run(tmp_path / "runs", config.name, config)
     events = []
     fit(config, run, emit=events.append, should_stop=lambda: False)
     epochs = [e for e in events if e.type_name() == "epoch_ended"]

@@ -11,6 +11,7 @@ from core.model.checkpoints import load_checkpoint
 from core.errors import ConfigError
 from core.train.events import Event
 from core.train.resume import load_resume
+from core.runs.recorder import create_run
 from core.runs.rundir import RunDir
 from core.train.engine import fit
 
@@ -22,7 +23,7 @@ RECIPE = ["train.epochs=3", "train.deterministic=true", "train.optimizer={name: 
 
 def run_until(config, runs: Path, stop) -> tuple[RunDir, list[Event]]:
     events: list[Event] = []
-    run = RunDir.create(runs, config.name, config)
+    run = create_run(runs, config.name, config)
     fit(config, run, emit=events.append, should_stop=lambda: stop(events))
     return run, events
 
@@ -103,6 +104,6 @@ def test_a_config_that_cannot_continue_is_refused_naming_the_keys(tiny, tmp_path
 
 def test_a_run_without_last_pt_says_so(tmp_path: Path, tiny) -> None:
     config = tiny()
-    run = RunDir.create(tmp_path, config.name, config)
+    run = create_run(tmp_path, config.name, config)
     with pytest.raises(Exception, match="no such file; a run can be resumed once it has saved last.pt"):
         load_resume(run.path)

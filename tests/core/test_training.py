@@ -13,7 +13,7 @@ from core.data import load_data
 from core.errors import DataError
 from core.train.events import Event
 from core.use.inference import Classifier
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
 from core.train.engine import fit
 
 
@@ -88,7 +88,7 @@ def test_stop_request_saves_last_and_reports_stopped(tiny, train, tmp_path: Path
 
 def test_bad_data_fails_the_run_with_a_record(tiny, tmp_path: Path) -> None:
     config = tiny("data.source=folder", f"data.path={tmp_path / 'missing'}")
-    run = RunDir.create(tmp_path / "runs", config.name, config)
+    run = create_run(tmp_path / "runs", config.name, config)
     events: list[Event] = []
     with pytest.raises(DataError, match="missing"):
         fit(config, run, emit=events.append, should_stop=lambda: False)
@@ -103,7 +103,7 @@ def test_a_crash_is_recorded_with_its_traceback(tiny, tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(torch.optim.Adam, "step", explode)
     config = tiny()
-    run = RunDir.create(tmp_path, config.name, config)
+    run = create_run(tmp_path, config.name, config)
     with pytest.raises(RuntimeError):
         fit(config, run, emit=lambda e: None, should_stop=lambda: False)
     assert run.read_status()["state"] == "failed"

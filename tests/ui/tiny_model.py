@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from core.config import RunConfig, parse_config
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
 from core.train.engine import fit
 from core.prepare.workspace import Workspace
 from screens.classify import ClassifyScreen
@@ -49,7 +49,7 @@ def tiny_model_fixture(tmp_path_factory) -> Trained:
     """conv2d(4) + linear on 16x16 shapes (conftest's tiny set), trained one epoch (about a second on the CPU)."""
     root = tmp_path_factory.mktemp("tiny-model")
     config = parse_config(CONFIG.format(path=root / "shapes"))
-    fit(config, RunDir.create(root / "runs", config.name, config), emit=lambda event: None, should_stop=lambda: False)
+    fit(config, create_run(root / "runs", config.name, config), emit=lambda event: None, should_stop=lambda: False)
     return Trained(config, root / "runs", root / "shapes")
 
 

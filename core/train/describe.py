@@ -1,0 +1,53 @@
+"""Every event as one line of text: the same words in train.log, the headless console and the app."""
+from __future__ import annotations
+
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+                               RunResumed, RunStarted)
+
+
+def describe(event: Event) -> str:
+    """One line for any event, e.g. `epoch 2/10  train_loss 0.4812  val_loss 0.5120  val_accuracy 81.25%  ...`.
+
+    Every event type has a case: a type without one is a TypeError (tests/core/test_events.py checks them all).
+    """
+    match event:
+        case DataProgress(stage=stage, done=done, total=total):
+            share = f" ({done / total:.0%})" if total else ""
+            return f"{stage} {done:,}/{total:,}{share}"
+        case RunStarted():
+            return _started(event)
+        case RunResumed(epoch=epoch, batch=batch):
+            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "")
+        case BatchEnded():
+            return (f"epoch {event.epoch} batch {event.batch}/{event.batches}  loss {event.loss:.4f}  "
+                    f"lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s")
+        case EpochEnded():
+            return (f"epoch {event.epoch}/{event.epochs}  train_loss {event.train_loss:.4f}  "
+                    f"val_loss {event.val_loss:.4f}  val_accuracy {event.val_accuracy:.2%}  lr {event.lr:.3g}  "
+                    f"{event.seconds:.1f}s  {event.samples_per_second:,.0f} samples/s")
+        case CheckpointSaved(kind=kind, path=path, epoch=epoch):
+            return f"saved {kind} checkpoint {path} (epoch {epoch})"
+        case RunFinished():
+            best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
+                    if event.best_epoch and event.best_val_accuracy is not None else "")
+            why = f"; {event.reason}" if event.reason else ""
+            return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
+        case RunFailed(kind=kind, error=error):
+            how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
+            return f"run {event.state}{how}: {error}"
+    raise TypeError(f"no description for {type(event).__name__} events")
+
+
+def _started(event: RunStarted) -> str:
+    """`run shapes on cpu: 800 train / 200 val images, 4 classes, 12,345 parameters`, and what differs from plain."""
+    line = (f"run {event.name} on {event.device}: {event.train_samples} train / {event.val_samples} val images, "
+            f"{len(event.classes)} classes, {event.parameters:,} parameters")
+    if event.precision != "fp32":
+        line += f", {event.precision}"
+    if event.compiled:
+        line += ", compiled"
+    if event.world_size > 1:
+        line += f", {event.world_size} processes ({event.backend})"
+    if event.skipped_files:
+        line += f", {event.skipped_files} unreadable file(s) skipped (listed in train.log)"
+    return line
