@@ -70,7 +70,8 @@ def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: boo
     """The trainable parameters, split so biases and norm layers can skip weight decay."""
     if decay_bias_and_norm or weight_decay == 0:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
             if parameter.requires_grad:

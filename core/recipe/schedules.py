@@ -8,7 +8,9 @@ torch's CosineAnnealingLR (T_max = the run's steps) and OneCycleLR do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -95,7 +97,8 @@ def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> fl
 
 
 def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, steps: Steps) -> LRScheduler:
-    factors = [lambda step, lr=group["lr"]: _cosine(params, step, steps, lr) for group in optimizer.param_groups]
+    factors: list[Callable[[int], float]] = [partial(_cosine, params, steps=steps, base_lr=group["lr"])
+                                             for group in optimizer.param_groups]
     return LambdaLR(optimizer, factors)
 
 

@@ -37,7 +37,7 @@ class Table(Generic[T]):
         self.kind, self.default = kind, default
         self._entries = {entry.name: entry for entry in entries}
         self._models = {name: create_model(f"{_camel(name)}{_camel(kind)}", __base__=entry.params,
-                                           name=(Literal[name], name))
+                                           name=(_literal(name), name))
                         for name, entry in self._entries.items()}
 
     @property
@@ -59,7 +59,7 @@ class Table(Generic[T]):
         return Annotated[Union[tuple(self._models.values())], Field(discriminator="name")]
 
     def default_config(self) -> Named:
-        return self._models[self.default]()
+        return self._models[self.default](name=self.default)
 
     def with_default_name(self, raw: Any) -> Any:
         """A bare name stands for {name: ...}; a section without a name gets the default one."""
@@ -72,6 +72,11 @@ class Table(Generic[T]):
     def parameters(self, name: str) -> dict[str, Any]:
         """The entry's keys other than name, with their pydantic FieldInfo."""
         return {key: info for key, info in self._models[name].model_fields.items() if key != "name"}
+
+
+def _literal(value: str) -> Any:
+    """The type `Literal[value]` for a value known only at run time (a type checker cannot follow it)."""
+    return Literal[value]
 
 
 def _camel(text: str) -> str:
