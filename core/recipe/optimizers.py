@@ -88,7 +88,7 @@ def _factory(cls: type[torch.optim.Optimizer]):
     return build
 
 
-OPTIMIZERS: Table[torch.optim.Optimizer] = Table("optimizer", "sgd", [
+OPTIMIZERS: Table[torch.optim.Optimizer, OptimizerParams] = Table("optimizer", "sgd", [
     Entry("sgd", SGDParams, _factory(torch.optim.SGD), "stochastic gradient descent, optionally with (Nesterov) momentum"),
     Entry("adam", AdamParams, _factory(torch.optim.Adam), "Adam: per-parameter steps from gradient moments"),
     Entry("adamw", AdamWParams, _factory(torch.optim.AdamW), "Adam with decoupled weight decay"),

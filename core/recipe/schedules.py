@@ -109,7 +109,7 @@ def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: 
                       total_steps=max(steps.total, shortest), **options)
 
 
-SCHEDULES: Table[LRScheduler] = Table("schedule", "constant", [
+SCHEDULES: Table[LRScheduler, ScheduleParams] = Table("schedule", "constant", [
     Entry("constant", ConstantParams, _lambda(lambda params, step, steps: 1.0), "the same lr throughout"),
     Entry("step", StepParams, _lambda(lambda params, step, steps: params.gamma ** (_epoch(step, steps) // params.step_size)),
           "multiply the lr by gamma every step_size epochs (StepLR)"),
