@@ -37,7 +37,9 @@ if TYPE_CHECKING:  # the tables build these unions at run time; a type checker s
     LossChoice = Named
     ScheduleChoice = ScheduleParams
 else:
-    OptimizerChoice, LossChoice, ScheduleChoice = OPTIMIZERS.config_type(), LOSSES.config_type(), SCHEDULES.config_type()
+    OptimizerChoice = OPTIMIZERS.config_type()
+    LossChoice = LOSSES.config_type()
+    ScheduleChoice = SCHEDULES.config_type()
 
 
 class ShapesOptions(StrictModel):
