@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator

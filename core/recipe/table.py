@@ -13,6 +13,7 @@ from pydantic import Field, create_model
 
 from core.schema import StrictModel
 
+
 class Named(StrictModel):
     """Every entry's config starts with its name."""
 
