@@ -31,7 +31,8 @@ SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes
 AUTO_BATCH_START = 64  # batch_size: auto plans with this, and uses it where it cannot probe memory
 
 
-TABLES: dict[str, Table[Any, Any]] = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}  # train.<key>
+# train.<key>: its table
+TABLES: dict[str, Table[Any, Any]] = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}
 
 if TYPE_CHECKING:  # the tables build these unions at run time; a type checker sees the params all entries share
     OptimizerChoice = OptimizerParams

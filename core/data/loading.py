@@ -81,7 +81,7 @@ def _decode_listing(listing: Listing, config: DataConfig,
     val, val_skipped = decode(listing.val, progress=_offset(progress, len(listing.train), total))
     if cached_at:
         save_cached(*cached_at, {"train_images": train.images, "train_labels": train.labels,
-                                "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
+                                 "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
     return train, val, train_skipped + val_skipped
 
 
