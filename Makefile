@@ -27,6 +27,7 @@ test: $(STAMP)
 
 check: $(STAMP)
 	$(VENV)/bin/workbench check configs/shapes.yaml
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -10,17 +10,20 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
-from core.recipe.optimizers import OPTIMIZERS
-from core.recipe.schedules import SCHEDULES
+from core.recipe.optimizers import OPTIMIZERS, OptimizerParams
+from core.recipe.schedules import SCHEDULES, ScheduleParams
+from core.recipe.table import Named, Table
 from core.schema import StrictModel
 
 DEFAULT_SHAPES_PATH = "data/shapes"
@@ -28,7 +31,17 @@ SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes
 AUTO_BATCH_START = 64  # batch_size: auto plans with this, and uses it where it cannot probe memory
 
 
-TABLES = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}  # train.<key>: its table
+# train.<key>: its table
+TABLES: dict[str, Table[Any, Any]] = {"optimizer": OPTIMIZERS, "loss": LOSSES, "schedule": SCHEDULES}
+
+if TYPE_CHECKING:  # the tables build these unions at run time; a type checker sees the params all entries share
+    OptimizerChoice = OptimizerParams
+    LossChoice = Named
+    ScheduleChoice = ScheduleParams
+else:
+    OptimizerChoice = OPTIMIZERS.config_type()
+    LossChoice = LOSSES.config_type()
+    ScheduleChoice = SCHEDULES.config_type()
 
 
 class ShapesOptions(StrictModel):
@@ -330,9 +343,9 @@ class EarlyStopping(StrictModel):
 class TrainConfig(StrictModel):
     epochs: int = Field(5, ge=1, le=100_000)
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
-    optimizer: OPTIMIZERS.config_type() = OPTIMIZERS.default_config()
-    loss: LOSSES.config_type() = LOSSES.default_config()
-    schedule: SCHEDULES.config_type() = SCHEDULES.default_config()
+    optimizer: OptimizerChoice = OPTIMIZERS.default_config()
+    loss: LossChoice = LOSSES.default_config()
+    schedule: ScheduleChoice = SCHEDULES.default_config()
     grad_clip: GradClip | None = None
     accumulate: int = Field(1, ge=1, le=1024, description="sum gradients over this many batches per optimizer step")
     early_stopping: EarlyStopping | None = None
@@ -370,7 +383,7 @@ class RunConfig(StrictModel):
         return self.model_dump(mode="json")
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a YAML config; raise ConfigError listing every problem."""
     path = Path(path)
     try:
@@ -392,7 +405,7 @@ def decode_text(data: bytes, source: str | None = None) -> str:
         raise ConfigError([issue], source) from None
 
 
-def parse_config(text: str, overrides: list[str] = (), source: str | None = None) -> RunConfig:
+def parse_config(text: str, overrides: Sequence[str] = (), source: str | None = None) -> RunConfig:
     """Validate YAML text as a RunConfig (see load_config)."""
     try:
         raw = yaml.safe_load(text)
@@ -426,6 +439,7 @@ def validate_config(raw: dict[str, Any], source: str | None = None, lines: dict[
     issues += [issue for issue in _layer_issues(config, raw, issues) if issue.path not in flagged]
     if issues:
         raise ConfigError([_locate(issue, lines or {}, origins or {}) for issue in issues], source)
+    assert config is not None  # pydantic either raised, with issues, or validated
     return config
 
 
@@ -539,7 +553,7 @@ def _locate(issue: ConfigIssue, lines: dict[KeyPath, int], origins: dict[KeyPath
     return replace(issue, line=lines.get(path) if path else issue.line)
 
 
-def _issue_from_pydantic(err: dict[str, Any]) -> ConfigIssue:
+def _issue_from_pydantic(err: ErrorDetails) -> ConfigIssue:
     path = _clean_loc(err["loc"])
     message, hint = err["msg"], None
     if err["type"] == "extra_forbidden":
@@ -551,7 +565,7 @@ def _issue_from_pydantic(err: dict[str, Any]) -> ConfigIssue:
         close = difflib.get_close_matches(str(path[-1]), valid, n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'?" if close else (f"valid keys: {', '.join(valid)}" if valid else None)
     elif err["type"] == "union_tag_invalid":
-        table = TABLES[path[-1]]
+        table = TABLES[str(path[-1])]  # the key whose entry name was wrong, e.g. 'optimizer'
         tag = str(err["ctx"]["tag"])
         message = f"unknown {table.kind} '{tag}'"
         close = difflib.get_close_matches(tag, table.names, n=1, cutoff=0.5)

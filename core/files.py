@@ -29,7 +29,7 @@ class DiskFullError(WriteError):
     """No space left on the device; the file being replaced, if any, is kept as it was."""
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write `path` through `write(file)` so readers see the old file or the new one, never a part."""
     path = Path(path)
     existed = path.exists()
@@ -88,7 +88,8 @@ def write_problem(exc: OSError) -> str:
                errno.ENOTDIR: "a part of the path is a file, not a folder",
                errno.EEXIST: "it exists and is not a folder", errno.ENOSPC: "no space left on device",
                errno.EDQUOT: "no space left on device (disk quota)"}
-    return reasons.get(exc.errno, exc.strerror or str(exc))
+    reason = reasons.get(exc.errno) if exc.errno is not None else None
+    return reason or exc.strerror or str(exc)
 
 
 def ensure_free_space(folder: Path, need: int, what: str) -> None:

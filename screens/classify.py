@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +23,6 @@ from core.use.evaluation import Evaluation, evaluate_model
 from core.files import atomic_write
 from core.runs.history import list_checkpoints
 from core.use.inference import Classifier, FileFailure, Prediction
-from screens.base import WorkbenchScreen
 from screens.dialogs import AskText
 from screens.evaluate import EvaluateScreen, accuracy_line
 from screens.feature_maps import FeatureMapsScreen
@@ -51,7 +51,7 @@ class Cell:
 
     text: str
     key: tuple
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
     def __str__(self) -> str:
         return self.text
@@ -60,7 +60,7 @@ class Cell:
         return Text(self.text, justify=self.justify, no_wrap=True, overflow="ellipsis")
 
 
-class ClassifyScreen(LoadsModels, WorkbenchScreen):
+class ClassifyScreen(LoadsModels):
     """Classify image files with a saved model: top classes of each image, accuracy on class folders."""
 
     MODE = "classify"
@@ -125,7 +125,7 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
     def on_resize(self) -> None:
         self.call_after_refresh(self._refit)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys show in the footer (and the palette) once they have something to act on."""
         if action == "toggle_matrix":
             return self.evaluation is not None
@@ -157,7 +157,8 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
 
     @on(OptionList.OptionSelected, "#checkpoints")
     def checkpoint_chosen(self, event: OptionList.OptionSelected) -> None:
-        self.use_checkpoint(Path(event.option.id))
+        if event.option.id is not None:  # the "no checkpoints yet" line has none (and is disabled)
+            self.use_checkpoint(Path(event.option.id))
 
     def action_checkpoint_path(self) -> None:
         def answered(text: str | None) -> None:
@@ -188,7 +189,7 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
         self._fill_table()  # the class column fits the new model's names
         self.refresh_bindings()
         if self.paths:
-            self.classify_all()
+            self.classify_all(classifier)
 
     def model_refused(self, path: Path, message: str) -> None:
         kept = f" (still using {self.checkpoint})" if self.classifier is not None else ""
@@ -235,11 +236,11 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
         if self.classifier is None:
             self.show_status("choose a checkpoint to classify these images", error=True)
         else:
-            self.classify_all()
+            self.classify_all(self.classifier)
 
     @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
-    def classify_all(self) -> None:
-        classifier, paths, names, folder = self.classifier, self.paths, self.names, self.labelled
+    def classify_all(self, classifier: Classifier) -> None:
+        paths, names, folder = self.paths, self.names, self.labelled
         worker = get_current_worker()
         for start in range(0, len(paths), CHUNK):
             results = classifier.classify_files(paths[start:start + CHUNK], top_k=TOP_K, batch_size=CHUNK)
@@ -339,6 +340,8 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
     @on(DataTable.HeaderSelected, "#image-table")
     def header_clicked(self, event: DataTable.HeaderSelected) -> None:
         column = event.column_key.value
+        if column is None:  # every column is added with a key
+            return
         self.sort_reverse = not self.sort_reverse if column == self.sort_by else column == "confidence"
         self.sort_by = column
         self._sort(announce=True)
@@ -370,7 +373,7 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
         table = self.query_one("#image-table", DataTable)
         rows = []
         for row in range(table.row_count):
-            index = int(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
+            index = _path_index(table, row)
             result = self.results.get(index)
             predicted = (result.label, f"{result.top[0][1]:.4f}") if isinstance(result, Prediction) else ("", "")
             rows.append((str(self.paths[index]), *predicted))
@@ -417,7 +420,7 @@ class ClassifyScreen(LoadsModels, WorkbenchScreen):
         table = self.query_one("#image-table", DataTable)
         if not table.row_count or not table.columns:
             return None
-        return int(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
+        return _path_index(table, table.cursor_row)
 
     def action_step(self, offset: int) -> None:
         table = self.query_one("#image-table", DataTable)
@@ -469,3 +472,10 @@ def _class_folders(names: list[str], classes: list[str] | None = None) -> bool:
     """Whether the images lie in subfolders (and, given the model's classes, whether those are among them)."""
     folders = {Path(name).parts[0] for name in names if len(Path(name).parts) > 1}
     return bool(folders) and (classes is None or bool(folders & set(classes)))
+
+
+def _path_index(table: DataTable[Cell], row: int) -> int:
+    """The index in the screen's paths of a table row: rows are keyed by it, whatever the sort order."""
+    key = table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+    assert key is not None, "every image row is added with its index as key"
+    return int(key)

@@ -14,7 +14,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from core.errors import WorkbenchError
 from core.use.evaluation import Evaluation, evaluate_model, save_evaluation
 from core.use.inference import Classifier
-from screens.base import WorkbenchScreen
 from screens.model_loading import LoadsModels
 from screens.widgets.confusion import ConfusionMatrix
 from screens.widgets.fit import PathLabel
@@ -24,7 +23,7 @@ CLASS_COLUMNS = ("class", "prec", "recall", "f1", "n")
 LEFT_WIDTH = (40, 56)  # the tables' side: wide enough for the per-class table, and the matrix of ten classes
 
 
-class EvaluateScreen(LoadsModels, WorkbenchScreen):
+class EvaluateScreen(LoadsModels):
     """A model's scores on labelled images: per class, the confusion matrix and the top losses (esc goes back)."""
 
     CSS_PATH = "evaluate.tcss"

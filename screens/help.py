@@ -45,5 +45,5 @@ class HelpScreen(ModalScreen[None]):
         return sections
 
 
-def _bindings(screen_class: type) -> list[Binding]:
+def _bindings(screen_class: object) -> list[Binding]:
     return [b if isinstance(b, Binding) else Binding(*b) for b in getattr(screen_class, "BINDINGS", [])]

@@ -94,13 +94,13 @@ class ModelScreen(WorkbenchScreen):
         self.query_one("#summary", Static).update(note + summary_text(report, classes))
         self.refresh_title()
 
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Layer edits need a layer stack; keep them disabled while the model is torchvision or a module."""
         if action in LAYER_ACTIONS and self.editor is None:
             return False
         return super().check_action(action, parameters)
 
-    def _set_editor(self, specs, shape, classes: int) -> None:
+    def _set_editor(self, specs: list[LayerSpec], shape: tuple[int, ...], classes: int) -> None:
         if self.editor is None or self.editor.entries() != [s.to_entry() for s in specs]:
             self.editor = StackEditor(specs, shape, classes)
         else:
@@ -111,15 +111,15 @@ class ModelScreen(WorkbenchScreen):
     def show_stack(self, cursor: int | None = None) -> None:
         table = self.query_one("#layers", DataTable)
         row = table.cursor_row if cursor is None else cursor
-        report = self.editor.report
+        report = self.stack.report
         rows = []
-        for index, spec in enumerate(self.editor.specs):
+        for index, spec in enumerate(self.stack.specs):
             checked = report.rows[index] if index < len(report.rows) else None
             rows.append(row_cells(index, spec.kind, settings_text(spec), checked))
         self._set_rows(rows, report.error.layer_index if report.error else None)
-        if self.editor.specs:
-            table.move_cursor(row=max(0, min(row, len(self.editor.specs) - 1)))
-        self.query_one("#summary", Static).update(summary_text(self.editor.report, self.editor.num_classes))
+        if self.stack.specs:
+            table.move_cursor(row=max(0, min(row, len(self.stack.specs) - 1)))
+        self.query_one("#summary", Static).update(summary_text(self.stack.report, self.stack.num_classes))
         self.refresh_title()
 
     def _set_rows(self, rows: list[dict[str, str]], error_at: int | None) -> None:
@@ -151,6 +151,12 @@ class ModelScreen(WorkbenchScreen):
             table.move_cursor(row=max(0, min(cursor, len(self._rows) - 1)), animate=False)
 
     @property
+    def stack(self) -> StackEditor:
+        """The layer stack's editor: layer actions run only while there is one (check_action)."""
+        assert self.editor is not None, "a layer action without a layer stack"
+        return self.editor
+
+    @property
     def cursor(self) -> int | None:
         table = self.query_one("#layers", DataTable)
         return table.cursor_row if self.editor and self.editor.specs else None
@@ -158,16 +164,16 @@ class ModelScreen(WorkbenchScreen):
     def commit(self, cursor: int | None = None) -> None:
         """Write the edited stack into the config; an invalid stack is undone and explained."""
         try:
-            self.workspace.set_layers(self.editor.entries())
+            self.workspace.set_layers(self.stack.entries())
         except ConfigError as exc:
-            self.editor.undo()
+            self.stack.undo()
             self.notify("\n".join(issue.message for issue in exc.issues), title="not applied", severity="error")
         self.show_stack(cursor)
 
     def action_add(self) -> None:
         def chosen(kind: str | None) -> None:
             if kind:
-                self.commit(self.editor.add(kind, at=self.cursor))
+                self.commit(self.stack.add(kind, at=self.cursor))
 
         self.app.push_screen(PickOption("Add a layer", layer_choices()), chosen)
 
@@ -176,35 +182,35 @@ class ModelScreen(WorkbenchScreen):
         if index is None:
             return
 
-        def edited(spec) -> None:
+        def edited(spec: LayerSpec | None) -> None:
             if spec is not None:
-                self.editor.set_params(index, spec.params)
+                self.stack.set_params(index, spec.params)
                 self.commit(index)
 
-        self.app.push_screen(EditLayer(self.editor.specs[index]), edited)
+        self.app.push_screen(EditLayer(self.stack.specs[index]), edited)
 
     def action_remove(self) -> None:
         if self.cursor is not None:
             index = self.cursor
-            self.editor.remove(index)
+            self.stack.remove(index)
             self.commit(index)
 
     def action_move(self, offset: int) -> None:
         if self.cursor is not None:
-            self.commit(self.editor.move(self.cursor, offset))
+            self.commit(self.stack.move(self.cursor, offset))
 
     def action_duplicate(self) -> None:
         if self.cursor is not None:
-            self.commit(self.editor.duplicate(self.cursor))
+            self.commit(self.stack.duplicate(self.cursor))
 
     def action_fix(self) -> None:
-        if self.editor.apply_suggested_fix():
+        if self.stack.apply_suggested_fix():
             self.commit()
         else:
-            self.notify("nothing to fix automatically" if self.editor.report.error else "the stack is fine")
+            self.notify("nothing to fix automatically" if self.stack.report.error else "the stack is fine")
 
     def action_undo(self) -> None:
-        if self.editor.undo():
+        if self.stack.undo():
             self.commit()
         else:
             self.notify("nothing to undo")
@@ -228,7 +234,7 @@ class ModelScreen(WorkbenchScreen):
         """Save the layer stack alone as YAML (`layers: [...]`), to reuse in other configs."""
         def answered(path: str | None) -> None:
             if path:
-                save_stack(self.editor.specs, Path(path))
+                save_stack(self.stack.specs, Path(path))
                 self.notify(f"saved the layer stack to {path}")
 
         self.app.push_screen(AskText("Save the layer stack as", "stack.yaml"), answered)

@@ -8,6 +8,7 @@ from textual import work
 
 from core.errors import WorkbenchError
 from core.use.inference import Classifier, load_model, needs_trust
+from screens.base import WorkbenchScreen
 from screens.dialogs import AskText, Confirm
 
 WHOLE_MODEL = "a whole pickled model"  # how needs_trust starts when the file is torch.save(model)
@@ -24,8 +25,8 @@ class Trust:
     image_size: tuple[int, int] | None = None
 
 
-class LoadsModels:
-    """Mixin for a Screen that loads model files.
+class LoadsModels(WorkbenchScreen):
+    """The base of a screen that loads model files.
 
     `load_model_file(path)` loads in a thread. A file whose loading would run code (a whole-model pickle,
     a checkpoint of a model that is the user's own `module:` code) is loaded only after a dialog naming

@@ -108,8 +108,8 @@ class Feed:
             return
         for number, indices in enumerate(self._train_order(len(self._train))):
             if number >= skip:
-                indices = torch.tensor(indices, device=self.device)
-                yield self._finish(self._train.images[indices], self._train.labels[indices], train=True)
+                rows = torch.tensor(indices, device=self.device)
+                yield self._finish(self._train.images[rows], self._train.labels[rows], train=True)
 
     def val_batches(self) -> Iterator[Batch]:
         """The validation set in order, normalised, without augmentation."""
@@ -117,8 +117,8 @@ class Feed:
             yield from self._stream(self._val_loader, train=False)
             return
         for indices in self._val_order(len(self._val)):
-            indices = torch.tensor(indices, device=self.device)
-            yield self._finish(self._val.images[indices], self._val.labels[indices], train=False)
+            rows = torch.tensor(indices, device=self.device)
+            yield self._finish(self._val.images[rows], self._val.labels[rows], train=False)
 
     def take_skipped(self) -> list[SkippedFile]:
         """Bad files found while streaming since the last call."""

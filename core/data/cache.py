@@ -20,10 +20,12 @@ FORMAT = 1
 
 
 def cache_key(config: DataConfig, listing: Listing) -> str | None:
-    """A digest of everything the decoded tensors depend on; None when a file cannot be stat'ed."""
+    """A digest of everything the decoded tensors depend on; None when a sample is no file or cannot be stat'ed."""
     files = []
     try:
         for sample in listing.train + listing.val:
+            if sample.path is None:
+                return None
             stat = os.stat(sample.path)
             files.append([str(sample.path), sample.label, stat.st_size, stat.st_mtime_ns])
     except OSError:

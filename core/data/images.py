@@ -78,8 +78,8 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
                 raise UnreadableImage(path, f"too large to decode ({img.width}x{img.height} {img.mode}: "
                                             f"{decoded_bytes(img) / 2**20:.0f} MiB)")
             img.load()
-            img = ImageOps.exif_transpose(img)
-        return _convert(img, "RGB" if channels == 3 else "L")
+            upright = ImageOps.exif_transpose(img)
+        return _convert(upright, "RGB" if channels == 3 else "L")
     except UnreadableImage:
         raise
     except Exception as exc:  # Pillow raises many types for corrupt files; all mean "unreadable"

@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
 from core.config import DataConfig
 from core.data.augment import Augmenter
 from core.data.images import UnreadableImage, open_image
-from core.data.loading import auto_stats, fit_size, pil_to_tensor, sample_image
+from core.data.loading import auto_stats, fit_size, pil_to_tensor, sample_file, sample_image
 from core.data.samples import Sample, SkippedFile
 from core.data.sources import list_data
 
@@ -120,8 +121,8 @@ class DatasetView:
         good = [r for r in results if not isinstance(r, SkippedFile)]
         by_hash: dict[str, list[Path]] = {}
         for sample, result in zip(self._samples, results):
-            if not isinstance(result, SkippedFile) and result[2] is not None:
-                by_hash.setdefault(result[2], []).append(sample.path)
+            if not isinstance(result, SkippedFile) and result[2] is not None:  # a file's content hash
+                by_hash.setdefault(result[2], []).append(sample_file(sample))
         counts = self.counts()
         return HealthReport(
             classes=counts, imbalance=_imbalance(counts),
@@ -136,10 +137,9 @@ class DatasetView:
 
     def _original(self, sample: Sample, decoded: Image.Image) -> tuple[tuple[int, int], str]:
         if sample.array is not None:
-            shape = sample.array.shape
-            return (shape[1], shape[0]), "L" if len(shape) == 2 or shape[2] == 1 else "RGB"
+            return _array_original(sample.array)
         try:
-            with Image.open(sample.path) as img:
+            with Image.open(sample_file(sample)) as img:
                 return img.size, img.mode
         except Exception:  # the decoder read it, so this is only the header's view
             return decoded.size, decoded.mode
@@ -147,24 +147,29 @@ class DatasetView:
     def _check(self, sample: Sample) -> tuple[tuple[int, int], str, str | None] | SkippedFile:
         """(original size, mode, content hash) of a sample, or why it cannot be read."""
         if sample.array is not None:
-            size, mode = self._original(sample, None)
-            return size, mode, None
+            return *_array_original(sample.array), None
+        path = sample_file(sample)
         try:
-            open_image(sample.path, self.data.channels)
-            content = sample.path.read_bytes()
+            open_image(path, self.data.channels)
+            content = path.read_bytes()
             with Image.open(io.BytesIO(content)) as header:
                 size, mode = header.size, header.mode
         except UnreadableImage as exc:
             return SkippedFile(exc.path, exc.reason)
         except OSError as exc:  # changed on disk since it was decoded
-            return SkippedFile(sample.path, exc.strerror or "unreadable")
+            return SkippedFile(path, exc.strerror or "unreadable")
         return size, mode, hashlib.blake2b(content, digest_size=16).hexdigest()
+
+
+def _array_original(array: np.ndarray) -> tuple[tuple[int, int], str]:
+    """The size and mode of an in-memory image, H x W (x C)."""
+    return (array.shape[1], array.shape[0]), "L" if array.ndim == 2 or array.shape[2] == 1 else "RGB"
 
 
 def _imbalance(counts: list[ClassCount]) -> str | None:
     totals = {c.name: c.train + c.val for c in counts}
-    largest = max(totals, key=totals.get)
-    smallest = min(totals, key=totals.get)
+    largest = max(totals, key=totals.__getitem__)
+    smallest = min(totals, key=totals.__getitem__)
     if totals[largest] > IMBALANCE_RATIO * totals[smallest]:
         ratio = totals[largest] / max(totals[smallest], 1)
         return (f"class '{largest}' has {totals[largest]} images, {ratio:.1f}x as many as '{smallest}' "

@@ -5,6 +5,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -68,20 +69,28 @@ def data_root(config: DataConfig) -> Path:
 def _decode_listing(listing: Listing, config: DataConfig,
                     progress: Progress | None = None) -> tuple[TensorSplit, TensorSplit, list[SkippedFile]]:
     in_memory = any(s.array is not None for s in listing.train)
-    key = cache_key(config, listing) if config.cache_dir and not in_memory else None
-    path = cache_file(Path(config.cache_dir).expanduser().absolute(), key) if key else None
-    saved = load_cached(path, key) if path else None
+    cached_at = _cache_place(config, listing) if not in_memory else None
+    saved = load_cached(*cached_at) if cached_at else None
     if saved is not None:
         return (TensorSplit(saved["train_images"], saved["train_labels"]),
                 TensorSplit(saved["val_images"], saved["val_labels"]), saved["skipped"])
-    decode = dict(image_size=config.image_size, channels=config.channels, resize=config.resize, on_error=config.on_error)
+    decode = partial(decode_samples, image_size=config.image_size, channels=config.channels, resize=config.resize,
+                     on_error=config.on_error)
     total = len(listing.train) + len(listing.val)
-    train, train_skipped = decode_samples(listing.train, **decode, progress=_offset(progress, 0, total))
-    val, val_skipped = decode_samples(listing.val, **decode, progress=_offset(progress, len(listing.train), total))
-    if path:
-        save_cached(path, key, {"train_images": train.images, "train_labels": train.labels,
-                                "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
+    train, train_skipped = decode(listing.train, progress=_offset(progress, 0, total))
+    val, val_skipped = decode(listing.val, progress=_offset(progress, len(listing.train), total))
+    if cached_at:
+        save_cached(*cached_at, {"train_images": train.images, "train_labels": train.labels,
+                                 "val_images": val.images, "val_labels": val.labels}, train_skipped + val_skipped)
     return train, val, train_skipped + val_skipped
+
+
+def _cache_place(config: DataConfig, listing: Listing) -> tuple[Path, str] | None:
+    """(file, key) of the decoded set on disk; None when the config does not cache or a file cannot be stat'ed."""
+    if not config.cache_dir:
+        return None
+    key = cache_key(config, listing)
+    return (cache_file(Path(config.cache_dir).expanduser().absolute(), key), key) if key else None
 
 
 def _offset(progress: Progress | None, before: int, total: int) -> Progress | None:
@@ -148,7 +157,13 @@ def sample_image(sample: Sample, channels: int) -> Image.Image:
     """A sample's image at its original size, decoded by the one decoder (UnreadableImage)."""
     if sample.array is not None:
         return image_from_array(sample.array, channels)
-    return open_image(sample.path, channels)
+    return open_image(sample_file(sample), channels)
+
+
+def sample_file(sample: Sample) -> Path:
+    """The file a sample without an in-memory array is read from."""
+    assert sample.path is not None, "a sample holds its pixels or names its file"
+    return sample.path
 
 
 def sample_tensor(sample: Sample, image_size: tuple[int, int], channels: int,
@@ -171,7 +186,7 @@ def fit_size(img: Image.Image, image_size: tuple[int, int], resize: int | tuple[
     """
     height, width = image_size
     if resize is None:
-        return img if img.size == (width, height) else img.resize((width, height), Image.BILINEAR)
+        return img if img.size == (width, height) else img.resize((width, height), Image.Resampling.BILINEAR)
     if isinstance(resize, int):
         w, h = img.size
         short, long = (w, h) if w <= h else (h, w)
@@ -180,7 +195,7 @@ def fit_size(img: Image.Image, image_size: tuple[int, int], resize: int | tuple[
     else:
         size = (resize[1], resize[0])
     if img.size != size:
-        img = img.resize(size, Image.BILINEAR)
+        img = img.resize(size, Image.Resampling.BILINEAR)
     left = int(round((img.width - width) / 2.0))
     top = int(round((img.height - height) / 2.0))
     return img.crop((left, top, left + width, top + height))  # outside the image: black, as CenterCrop pads

@@ -22,7 +22,7 @@ from core.model.stack import StackReport, build_model, check_stack, describe_fix
 from core.model.user import construct_user
 
 if TYPE_CHECKING:
-    from core.config import ModelConfig
+    from core.config import LayerEntry, ModelConfig, TorchvisionModel
 
 Plan = tuple[StackReport, dict[str, Any]]
 APPEND_PATH = ("model", "torchvision", "append")
@@ -68,20 +68,24 @@ def fix_text(model: "ModelConfig", error: ShapeError) -> str | None:
 
 
 def _plan(model: "ModelConfig", input_shape: tuple[int, ...], num_classes: int, batch_size: int) -> Plan:
-    planner = {"layers": _plan_layers, "torchvision": _plan_torchvision, "module": _plan_module}[model.kind]
-    report, plain = planner(model, input_shape, num_classes)
+    if model.layers is not None:
+        report, plain = _plan_layers(model.layers, input_shape, num_classes)
+    elif model.torchvision is not None:
+        report, plain = _plan_torchvision(model.torchvision, input_shape, num_classes)
+    else:
+        assert model.module is not None  # ModelConfig allows exactly one of the three
+        report, plain = _plan_module(model.module, model.module_args, input_shape, num_classes)
     budget = model.budget
     report = with_budget(report, budget.max_parameters, int(budget.max_activation_mb * 2**20), batch_size)
     return report, {**plain, "input_shape": list(input_shape)}
 
 
-def _plan_layers(model: "ModelConfig", input_shape: tuple[int, ...], num_classes: int) -> Plan:
-    report = check_stack(parse_stack(model.layers), input_shape, num_classes)
+def _plan_layers(layers: list[LayerEntry], input_shape: tuple[int, ...], num_classes: int) -> Plan:
+    report = check_stack(parse_stack(layers), input_shape, num_classes)
     return report, {"layers": [row.spec.to_entry() for row in report.rows]}
 
 
-def _plan_torchvision(model: "ModelConfig", input_shape: tuple[int, ...], num_classes: int) -> Plan:
-    options = model.torchvision
+def _plan_torchvision(options: TorchvisionModel, input_shape: tuple[int, ...], num_classes: int) -> Plan:
     append = parse_stack(options.append, APPEND_PATH)
     with torch.device("meta"):
         net = vision.construct(options.name)
@@ -101,13 +105,12 @@ def _plan_torchvision(model: "ModelConfig", input_shape: tuple[int, ...], num_cl
     return replace(report, warnings=report.warnings + _weights_warnings(options.name, options.weights)), plain
 
 
-def _plan_module(model: "ModelConfig", input_shape: tuple[int, ...], num_classes: int) -> Plan:
+def _plan_module(module: str, module_args: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Plan:
     with torch.device("meta"):
-        net = construct_user(model.module, model.module_args, num_classes)
+        net = construct_user(module, module_args, num_classes)
     report = probe_module(net, input_shape, num_classes)
-    warning = f"model.module runs your own code: {model.module} is imported and executed"
-    return replace(report, warnings=[warning, *report.warnings]), {"module": model.module,
-                                                                   "module_args": dict(model.module_args)}
+    warning = f"model.module runs your own code: {module} is imported and executed"
+    return replace(report, warnings=[warning, *report.warnings]), {"module": module, "module_args": dict(module_args)}
 
 
 def _from_plain(plain: dict[str, Any], num_classes: int, weights: str) -> nn.Module:

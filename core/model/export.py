@@ -42,7 +42,7 @@ def _layers_code(plain: dict[str, Any], report: StackReport, num_classes: int) -
         net = rebuild(plain, num_classes)
     pad = INDENT * 3
     lines = [f"{pad}{module_code(layer, 3)},  # -> {format_shape(row.output_shape)}\n"
-             for layer, row in zip(net, report.rows)]
+             for layer, row in zip(net.children(), report.rows)]
     residual = any(isinstance(m, Residual) for m in net.modules())
     shape = format_shape(plain["input_shape"])
     return (f'"""A model exported by workbench export-code.\n\n'

@@ -9,7 +9,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 from torch import nn
 
@@ -97,7 +97,7 @@ def _int_or_pair(value: Any, low: int) -> bool:
 
 def as_pair(value: int | tuple[int, int]) -> tuple[int, int]:
     """5 -> (5, 5); [5, 3] -> (5, 3)."""
-    return (value, value) if isinstance(value, int) else tuple(value)
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 POSITIVE_INT = ParamType("a positive integer", lambda v: _is_int(v) and v >= 1)
@@ -136,7 +136,7 @@ def conv_padding(params: dict[str, Any]) -> tuple[int, int, int, int] | tuple[in
     if padding == "valid":
         return (0, 0)
     if padding == "full":
-        return tuple(totals)
+        return (totals[0], totals[1])
     if all(total % 2 == 0 for total in totals):
         return (totals[0] // 2, totals[1] // 2)
     (top, left), (bottom, right) = ((t // 2 for t in totals), (t - t // 2 for t in totals))
@@ -286,8 +286,8 @@ def build_layer(spec: LayerSpec) -> nn.Module:
 
 def misplaced_auto_outputs(specs: Sequence[LayerSpec | None]) -> list[int]:
     """Indices of linears with out_features 'auto' that are not the stack's last linear."""
-    linears = [i for i, spec in enumerate(specs) if spec is not None and spec.kind == "linear"]
-    return [i for i in linears[:-1] if specs[i].params["out_features"] == "auto"]
+    linears = [(i, spec) for i, spec in enumerate(specs) if spec is not None and spec.kind == "linear"]
+    return [i for i, spec in linears[:-1] if spec.params["out_features"] == "auto"]
 
 
 def parse_stack(entries: list, path: KeyPath = ("model", "layers")) -> list[LayerSpec]:
@@ -307,7 +307,7 @@ def parse_stack(entries: list, path: KeyPath = ("model", "layers")) -> list[Laye
                                   hint="give this linear's out_features as a number"))
     if issues:
         raise ConfigError(sorted(issues, key=lambda issue: _entry_index(issue, len(path))))
-    return specs
+    return cast(list[LayerSpec], specs)  # no issues: every entry parsed
 
 
 def parse_layer(entry: Any, path: KeyPath) -> LayerSpec:
@@ -380,7 +380,8 @@ def _takes(layer: LayerDef) -> str:
 
 
 def _entry_index(issue: ConfigIssue, depth: int) -> int:
-    return issue.path[depth] if len(issue.path) > depth else -1
+    index = issue.path[depth] if len(issue.path) > depth else None
+    return index if isinstance(index, int) else -1  # an issue with the whole list sorts first
 
 
 def _show(value: Any) -> str:

@@ -271,6 +271,7 @@ def _normalized_shape(name: str, index: int, param: str, value: Any, shape: Shap
 
 def _check_groups(name: str, index: int, params: dict[str, Any]) -> None:
     """Grouped convolutions and groupnorm need channel counts the groups divide."""
+    channels: tuple[int, ...]
     if "groups" in params:
         channels, groups, key = (params["in_channels"], params["out_channels"]), params["groups"], "groups"
     elif "num_groups" in params:

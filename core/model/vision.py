@@ -54,22 +54,26 @@ def construct(name: str) -> nn.Module:
     return torchvision.models.get_model(name, weights=None, **NO_AUX.get(name, {}))
 
 
-def find_head(model: nn.Module) -> tuple[str, nn.Module]:
+Head = nn.Linear | nn.Conv2d
+
+
+def find_head(model: nn.Module) -> tuple[str, Head]:
     """(path, module) of the ImageNet classifier: the last linear (or 1x1 conv) giving 1000 outputs."""
-    heads = [(path, module) for path, module in model.named_modules()
-             if (isinstance(module, nn.Linear) and module.out_features == IMAGENET_CLASSES)
-             or (isinstance(module, nn.Conv2d) and module.out_channels == IMAGENET_CLASSES)]
+    heads: list[tuple[str, Head]] = [
+        (path, module) for path, module in model.named_modules()
+        if (isinstance(module, nn.Linear) and module.out_features == IMAGENET_CLASSES)
+        or (isinstance(module, nn.Conv2d) and module.out_channels == IMAGENET_CLASSES)]
     if not heads:
         raise WorkbenchError(f"cannot find the classifier of {type(model).__name__} to replace")
     return heads[-1]
 
 
-def head_inputs(head: nn.Module) -> int:
+def head_inputs(head: Head) -> int:
     """The features (or channels) the head receives."""
     return head.in_features if isinstance(head, nn.Linear) else head.in_channels
 
 
-def new_head(old: nn.Module, num_classes: int) -> nn.Module:
+def new_head(old: Head, num_classes: int) -> Head:
     """The head for `num_classes`: the same kind of layer with the same inputs."""
     if isinstance(old, nn.Linear):
         return nn.Linear(old.in_features, num_classes, bias=old.bias is not None)

@@ -114,7 +114,7 @@ def suggest(lrs: list[float], losses: list[float]) -> tuple[float, str]:
     lowest = losses.index(min(losses))
     first, last = max(1, len(lrs) // 10), min(lowest + 1, len(lrs) - 1 - max(1, len(lrs) // 20))
     slopes = {i: (losses[i + 1] - losses[i - 1]) / math.log(lrs[i + 1] / lrs[i - 1]) for i in range(first, last)}
-    steepest = min(slopes, key=slopes.get, default=None)
+    steepest = min(slopes, key=slopes.__getitem__, default=None)
     if steepest is not None and slopes[steepest] < 0:
         return lrs[steepest], "steepest descent of the smoothed loss"
     return min(max(lrs[lowest] / 10, lrs[0]), lrs[-1]), "a tenth of the lr with the lowest loss"
@@ -144,7 +144,9 @@ def _cycle(data: Feed) -> Iterator[Batch]:
 
 def _clip(model: nn.Module, config: RunConfig) -> None:
     clip = config.train.grad_clip
-    if clip is not None and clip.norm is not None:
+    if clip is None:
+        return
+    if clip.norm is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip.norm)
-    elif clip is not None:
+    elif clip.value is not None:  # GradClip holds exactly one of the two
         nn.utils.clip_grad_value_(model.parameters(), clip.value)

@@ -9,12 +9,12 @@ class EarlyStopper:
 
     def __init__(self, options: EarlyStopping) -> None:
         self.options = options
-        self.best: float | None = None
+        self.best: float | None = None  # set together with best_epoch; a checkpoint keeps both
         self.best_epoch: int | None = None
 
     def update(self, epoch: int, metrics: dict[str, float]) -> str | None:
         value = metrics[self.options.metric]
-        if self.best is None or self._improved(value):
+        if self.best is None or self.best_epoch is None or self._improved(value, self.best):
             self.best, self.best_epoch = value, epoch
             return None
         waited = epoch - self.best_epoch
@@ -23,6 +23,6 @@ class EarlyStopper:
         return (f"early stopping: {self.options.metric} did not improve by more than {self.options.min_delta:g} "
                 f"for {waited} epoch(s); best {self.best:.4g} at epoch {self.best_epoch}")
 
-    def _improved(self, value: float) -> bool:
+    def _improved(self, value: float, best: float) -> bool:
         delta = self.options.min_delta
-        return value > self.best + delta if self.options.maximise else value < self.best - delta
+        return value > best + delta if self.options.maximise else value < best - delta

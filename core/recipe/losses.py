@@ -86,7 +86,7 @@ def _nll(params: WeightedParams, counts: list[int], classes: list[str]) -> nn.Mo
     return nn.NLLLoss(weight=class_weight_tensor(params.class_weights, counts, classes))
 
 
-LOSSES: Table[nn.Module] = Table("loss", "cross_entropy", [
+LOSSES: Table[nn.Module, Named] = Table("loss", "cross_entropy", [
     Entry("cross_entropy", CrossEntropyParams, _cross_entropy,
           "softmax cross-entropy (nn.CrossEntropyLoss), optional label smoothing and class weights"),
     Entry("nll", WeightedParams, _nll, "negative log-likelihood of log-probabilities (after log_softmax)"),

@@ -70,7 +70,8 @@ def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: boo
     """The trainable parameters, split so biases and norm layers can skip weight decay."""
     if decay_bias_and_norm or weight_decay == 0:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
             if parameter.requires_grad:
@@ -87,7 +88,7 @@ def _factory(cls: type[torch.optim.Optimizer]):
     return build
 
 
-OPTIMIZERS: Table[torch.optim.Optimizer] = Table("optimizer", "sgd", [
+OPTIMIZERS: Table[torch.optim.Optimizer, OptimizerParams] = Table("optimizer", "sgd", [
     Entry("sgd", SGDParams, _factory(torch.optim.SGD), "stochastic gradient descent, optionally with (Nesterov) momentum"),
     Entry("adam", AdamParams, _factory(torch.optim.Adam), "Adam: per-parameter steps from gradient moments"),
     Entry("adamw", AdamWParams, _factory(torch.optim.AdamW), "Adam with decoupled weight decay"),

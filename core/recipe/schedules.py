@@ -8,7 +8,9 @@ torch's CosineAnnealingLR (T_max = the run's steps) and OneCycleLR do.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
@@ -95,7 +97,8 @@ def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> fl
 
 
 def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, steps: Steps) -> LRScheduler:
-    factors = [lambda step, lr=group["lr"]: _cosine(params, step, steps, lr) for group in optimizer.param_groups]
+    factors: list[Callable[[int], float]] = [partial(_cosine, params, steps=steps, base_lr=group["lr"])
+                                             for group in optimizer.param_groups]
     return LambdaLR(optimizer, factors)
 
 
@@ -106,7 +109,7 @@ def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: 
                       total_steps=max(steps.total, shortest), **options)
 
 
-SCHEDULES: Table[LRScheduler] = Table("schedule", "constant", [
+SCHEDULES: Table[LRScheduler, ScheduleParams] = Table("schedule", "constant", [
     Entry("constant", ConstantParams, _lambda(lambda params, step, steps: 1.0), "the same lr throughout"),
     Entry("step", StepParams, _lambda(lambda params, step, steps: params.gamma ** (_epoch(step, steps) // params.step_size)),
           "multiply the lr by gamma every step_size epochs (StepLR)"),

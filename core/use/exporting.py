@@ -52,6 +52,9 @@ class Exported:
 class WithPreprocessing(nn.Module):
     """The model with its normalisation: float images in [0, 1] (pixels / 255) to logits."""
 
+    mean: torch.Tensor  # buffers, so they move and export with the model
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, mean: list[float], std: list[float]) -> None:
         super().__init__()
         self.model = model
@@ -167,6 +170,7 @@ def _write_onnx(classifier: Classifier, model: nn.Module, path: Path, example: t
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model, (_as_float(example),), input_names=["images"], output_names=["logits"],
                                         dynamo=True, external_data=False, dynamic_shapes=({0: batch},))
+            assert program is not None  # None only for the legacy exporter (dynamo=False)
             proto = program.model_proto
     except Exception as exc:
         raise ExportError(f"ONNX export failed ({type(exc).__name__}: {first_line(exc)})") from exc

@@ -124,8 +124,8 @@ class Classifier:
         for start in range(0, len(paths), batch_size):
             chunk = [Path(p) for p in paths[start:start + batch_size]]
             decoded = decode_parallel(self.image, chunk)
-            good = [i for i, item in enumerate(decoded) if isinstance(item, torch.Tensor)]
-            predictions = iter(self._predict([chunk[i] for i in good], torch.stack([decoded[i] for i in good]), top_k)
+            good = {i: item for i, item in enumerate(decoded) if isinstance(item, torch.Tensor)}
+            predictions = iter(self._predict([chunk[i] for i in good], torch.stack(list(good.values())), top_k)
                                if good else [])
             results += [next(predictions) if isinstance(item, torch.Tensor) else FileFailure(path, item.reason)
                         for path, item in zip(chunk, decoded)]
@@ -246,6 +246,7 @@ class _Foreign:
         if self.torchvision is not None:
             spec = {"torchvision": {"name": self.torchvision, "freeze_backbone": False, "append": []}, "input_shape": shape}
         else:
+            assert self.stack is not None  # refused above when neither is given
             spec = {"layers": _stack_entries(Path(self.stack), shape, len(classes)), "input_shape": shape}
         checkpoint = {"model": spec, "state_dict": state, "classes": classes, "preprocess": preprocess}
         classifier = Classifier(checkpoint, device, allow_user_code=allow_user_code, source=self.path)

@@ -90,14 +90,19 @@ def _fit(image: Image.Image, width: int, height: int) -> Image.Image:
     if rgb.size == size:
         return rgb
     if scale >= 1:  # enlarging: keep pixels crisp
-        return rgb.resize(size, Image.NEAREST)
-    return rgb.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        return rgb.resize(size, Image.Resampling.NEAREST)
+    return rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _cell_row(pixels: Image.Image, y: int) -> list[Segment]:
-    """One row of half-block cells from pixel rows y (top) and y + 1 (bottom, if any)."""
-    data = pixels.load()
-    has_lower = y + 1 < pixels.height
-    return [Segment(HALF_BLOCK, Style(color=Color.from_rgb(*data[x, y]),
-                                      bgcolor=Color.from_rgb(*data[x, y + 1]) if has_lower else None))
-            for x in range(pixels.width)]
+    """One row of half-block cells from the RGB pixel rows y (top) and y + 1 (bottom, if any)."""
+    lower = _pixel_row(pixels, y + 1) if y + 1 < pixels.height else None
+    return [Segment(HALF_BLOCK, Style(color=Color.from_rgb(*upper),
+                                      bgcolor=Color.from_rgb(*lower[x]) if lower else None))
+            for x, upper in enumerate(_pixel_row(pixels, y))]
+
+
+def _pixel_row(rgb: Image.Image, y: int) -> list[tuple[int, int, int]]:
+    """The (red, green, blue) pixels of row y of an RGB image."""
+    data = rgb.crop((0, y, rgb.width, y + 1)).tobytes()
+    return list(zip(data[0::3], data[1::3], data[2::3]))

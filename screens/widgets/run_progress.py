@@ -91,7 +91,7 @@ class Eta:
     def run_left(self, now: float | None = None) -> float | None:
         """Seconds until the last epoch has been validated."""
         epoch = self.epoch_left(now)
-        if epoch is None:
+        if epoch is None or not self.rate:  # epoch_left is None until the rate is known
             return None
         later = max(self.epochs - self.epochs_done - 1, 0)
         return epoch + later * (self.batches / self.rate + self._validation())

@@ -62,7 +62,7 @@ def mosaic(tiles: list[np.ndarray], width: int, height: int) -> Image.Image:
         return canvas
     for index, tile in enumerate(tiles):
         image = Image.fromarray(tile, "L")
-        resample = Image.NEAREST if tile_w >= tile_w0 else Image.BILINEAR
+        resample = Image.Resampling.NEAREST if tile_w >= tile_w0 else Image.Resampling.BILINEAR
         image = image.resize((tile_w, tile_h), resample).convert("RGB")
         row, column = divmod(index, columns)
         canvas.paste(image, (column * (tile_w + GAP), row * (tile_h + 2 * GAP)))
