@@ -13,7 +13,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from core.config import validate_config
 from core.model.checkpoints import load_checkpoint
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
+from core.runs.rundir import CheckpointKind, RunDir
 from core.train import distributed, engine
 
 
@@ -41,7 +42,7 @@ def count_reductions(rank: int, port: int, plain: dict, runs: Path) -> None:
     register_optimizer_step_pre_hook(lambda *args: counts.update(steps=counts["steps"] + 1))
     world = distributed.start(distributed.World.from_environment(), "cpu")
     try:
-        run = RunDir.create(runs, config.name, config) if world.is_main else None
+        run = create_run(runs, config.name, config) if world.is_main else None
         engine.fit(config, run, emit=lambda event: None, should_stop=lambda: False, world=world)
     finally:
         distributed.stop(world)
@@ -65,5 +66,5 @@ def test_accumulating_ranks_all_reduce_once_per_optimizer_step_and_match_one_pro
     one, _ = train(tiny(*common, "data.batch_size=24"), tmp_path / "one")
     [two] = (path for path in runs.iterdir() if path.is_dir())
     expected = load_checkpoint(one.checkpoints_dir / "last.pt")["state_dict"]
-    for key, value in load_checkpoint(RunDir(two).checkpoints_dir / "last.pt")["state_dict"].items():
+    for key, value in load_checkpoint(RunDir(two).checkpoint_path(CheckpointKind.LAST))["state_dict"].items():
         assert torch.allclose(value, expected[key], atol=1e-5), key

@@ -7,6 +7,7 @@ a package or data file the wheel leaves out fails here as it would for a user.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -42,8 +43,13 @@ print(len(names), "modules")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with the built wheel installed; returns its bin folder."""
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # a copy, so setuptools' build/ folder never lands in the checkout or goes stale there
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(work / "dist"), str(ROOT)], check=True, cwd=work, timeout=300)
+                    "--wheel-dir", str(work / "dist"), str(source)], check=True, cwd=work, timeout=300)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
