@@ -9,7 +9,7 @@ import pytest
 import torchvision.datasets
 
 from core.config import DataConfig
-from core.data import load_data
+from core.data.loading import load_data
 from core.data.sources import list_data
 from core.errors import DataError
 
