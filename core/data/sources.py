@@ -128,25 +128,26 @@ class SourceTable:
 
 class ShapesKeys(SourceKeys):
     path: str = Field("data/shapes", description="where the images are generated (once, and again when "
-                                                 "data.shapes changes)")
+                                                 "`data.shapes` changes)")
 
 
 class FolderKeys(SourceKeys):
-    path: str = Field(description="a folder of class folders: <path>/<class>/*, or <path>/train|val/<class>/*",
-                      examples=["path/to/images"])
+    path: str = Field(description="a folder of class folders (`path/cat/*.jpg`), or of `train/` and `val/` "
+                                  "folders of them", examples=["path/to/images"])
     label: str | None = Field(None, description="every image directly in path is this class (the tutorial's "
-                                                "Mydata(root, \"ants\"))")
+                                                "`Mydata(root, \"ants\")`)")
 
 
 class CsvKeys(SourceKeys):
-    path: str = Field(description="a CSV file of path,label rows", examples=["path/to/labels.csv"])
+    path: str = Field(description="a CSV file of `path,label` rows", examples=["path/to/labels.csv"])
 
 
 class FilenameKeys(SourceKeys):
-    path: str = Field(description="a folder of images (or train/ and val/ folders of them)", examples=["path/to/images"])
+    path: str = Field(description="a folder of images (or `train/` and `val/` folders of them)",
+                      examples=["path/to/images"])
     separator: str | None = Field(None, min_length=1, description="the label is the file name before it "
-                                                                  "(cat_001.jpg -> cat)")
-    pattern: str | None = Field(None, description="a regex with a (?P<label>...) group, searched in the file name")
+                                                                  "(`cat_001.jpg` -> `cat`)")
+    pattern: str | None = Field(None, description="a regex with a `(?P<label>...)` group, searched in the file name")
 
     @field_validator("pattern")
     @classmethod
