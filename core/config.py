@@ -83,7 +83,7 @@ class SourceConfig(_SourceFields):  # type: ignore[valid-type,misc]
             return self
         entry = SOURCES[self.source]
         takes = list(entry.keys.model_fields)
-        for key, unset in SOURCES.keys().items():
+        for key, unset in SOURCES.flat_keys().items():
             if key not in takes and getattr(self, key) != unset:
                 raise ValueError(f"{self._prefix}{key} applies to source {' or '.join(SOURCES.taking(key))}, "
                                  f"not '{self.source}' (which takes {', '.join(takes)}); remove it")
@@ -209,8 +209,8 @@ class DataConfig(SourceConfig):
         if (self.source == "combined") != bool(self.sources):
             raise ValueError("source 'combined' goes with a list of sources; list them under data.sources"
                              if self.sources == [] else "with data.sources, leave data.source out (or set it to combined)")
-        if self.sources and any(getattr(self, key) != unset for key, unset in SOURCES.keys().items()):
-            raise ValueError(f"with data.sources, give {', '.join(SOURCES.keys())} per source")
+        if self.sources and any(getattr(self, key) != unset for key, unset in SOURCES.flat_keys().items()):
+            raise ValueError(f"with data.sources, give {', '.join(SOURCES.flat_keys())} per source")
         if isinstance(self.normalize, NormalizeStats) and len(self.normalize.mean) not in (1, self.channels):
             raise ValueError(f"normalize has {len(self.normalize.mean)} values for {self.channels} channels")
         return self

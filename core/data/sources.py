@@ -42,12 +42,7 @@ class SourceKeys(StrictModel):
 
 
 Scan = Callable[[Any, "DataConfig", int], Listing]  # (the source's keys, the data section, seed) -> listing
-ClassNames = Callable[[Any], "list[str] | None"]  # the source's keys -> its classes, None: list the files to know
-
-
-def _listed(keys: SourceKeys) -> None:
-    """The classes are known only by listing the files."""
-    return
+ClassNames = Callable[[Any], "list[str] | None"]  # the source's keys -> its classes; None: list the files to know
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ class Source:
     keys: type[SourceKeys]  # the keys this source takes, with types, defaults and descriptions
     scan: Scan  # lists (never decodes) the samples; DataError when unusable
     help: str
-    classes: ClassNames = _listed  # its class names without decoding, generating or downloading
+    classes: ClassNames | None = None  # its class names without decoding, generating or downloading; None: list
     reads_file: bool = False  # path names a file (a run is named after its stem), not a folder
 
     def keys_of(self, config: SourceConfig) -> SourceKeys:
@@ -101,16 +96,18 @@ class SourceTable:
     def __iter__(self) -> Iterator[Source]:
         return iter(self._entries.values())
 
-    def keys(self) -> dict[str, Any]:
+    def flat_keys(self) -> dict[str, Any]:
         """Every source's keys, flat as the data section holds them: name -> the value meaning "not given".
 
         That is the default the sources taking the key agree on (download: false), else None.
         """
-        defaults: dict[str, set[Any]] = {}
+        defaults: dict[str, list[Any]] = {}
         for entry in self:
             for key, info in entry.keys.model_fields.items():
-                defaults.setdefault(key, set()).add(None if info.default is PydanticUndefined else info.default)
-        return {key: values.pop() if len(values) == 1 else None for key, values in defaults.items()}
+                default = None if info.default is PydanticUndefined else info.default
+                if default not in defaults.setdefault(key, []):
+                    defaults[key].append(default)
+        return {key: values[0] if len(values) == 1 else None for key, values in defaults.items()}
 
     def taking(self, key: str) -> list[str]:
         """The sources that take `key`."""
@@ -119,7 +116,7 @@ class SourceTable:
     def flat_fields(self) -> dict[str, Any]:
         """The data section's source keys as pydantic field definitions: the first taker's type, optional."""
         fields: dict[str, Any] = {}
-        for key, unset in self.keys().items():
+        for key, unset in self.flat_keys().items():
             info = next(entry.keys.model_fields[key] for entry in self if key in entry.keys.model_fields)
             annotation = info.annotation if unset is not None else info.annotation | None
             fields[key] = (annotation, Field(unset, description=info.description))
@@ -274,7 +271,7 @@ def class_names(config: DataConfig, seed: int) -> list[str]:
     """The classes `config` gives, without decoding, generating or downloading anything where the source can."""
     if not config.sources:
         entry = SOURCES[config.source]
-        names = entry.classes(entry.keys_of(config))
+        names = entry.classes(entry.keys_of(config)) if entry.classes else None
         if names is not None:
             return names
     return list_data(config, seed).classes
