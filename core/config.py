@@ -233,9 +233,7 @@ class TorchvisionModel(StrictModel):
     @field_validator("name")
     @classmethod
     def _known_name(cls, name: str) -> str:
-        from core.model.vision import (
-            check_name,  # the allowlist of torchvision classification models
-        )
+        from core.model.vision import check_name  # the allowlist of torchvision classification models
 
         return check_name(name)
 
