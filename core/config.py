@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from core.data.sources import SOURCES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS, OptimizerParams
@@ -26,7 +27,6 @@ from core.recipe.schedules import SCHEDULES, ScheduleParams
 from core.recipe.table import Named, Table
 from core.schema import StrictModel
 
-DEFAULT_SHAPES_PATH = "data/shapes"
 SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes
 AUTO_BATCH_START = 64  # batch_size: auto plans with this, and uses it where it cannot probe memory
 
@@ -73,8 +73,7 @@ class NormalizeStats(StrictModel):
         return self
 
 
-SourceName = Literal["shapes", "folder", "csv", "filename", "cifar10", "cifar100", "mnist", "fashion_mnist"]
-TORCHVISION_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+SourceName = Literal[SOURCES.names]  # type: ignore[valid-type]  # the table's names
 
 
 def _size_pair(value: Any) -> Any:
@@ -82,47 +81,32 @@ def _size_pair(value: Any) -> Any:
     return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class SourceConfig(StrictModel):
-    """One place images come from; see docs/config.md for each source."""
+_SourceFields = create_model("SourceFields", __base__=StrictModel, source=(SourceName, "folder"),
+                             **SOURCES.flat_fields())
+
+
+class SourceConfig(_SourceFields):  # type: ignore[valid-type,misc]
+    """One place images come from: `source` and, flat beside it, the keys that source takes (core.data.sources)."""
 
     _prefix: ClassVar[str] = ""  # how messages name this section's keys
 
-    source: SourceName = "folder"
-    path: str | None = Field(None, description="folder, CSV file, or root of a torchvision set (data/<source>)")
-    label: str | None = Field(None, description="folder only: every image directly in path has this class")
-    separator: str | None = Field(None, min_length=1, description="filename only: the label is the name before it")
-    pattern: str | None = Field(None, description="filename only: regex with a (?P<label>...) group")
-    download: bool = Field(False, description="torchvision sets: fetch into path when missing")
-
-    @field_validator("pattern")
-    @classmethod
-    def _label_group(cls, pattern: str | None) -> str | None:
-        if pattern is None:
-            return None
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
-        if "label" not in compiled.groupindex:
-            raise ValueError("the pattern needs a named group (?P<label>...)")
-        return pattern
-
     @model_validator(mode="after")
-    def _options_fit_source(self) -> "SourceConfig":
-        source = self.source
-        if self.path is None:
-            if source == "shapes":
-                self.path = DEFAULT_SHAPES_PATH
-            elif source in TORCHVISION_SOURCES:
-                self.path = f"data/{source}"
-            elif source != "combined":
-                raise ValueError(f"{self._prefix}path is required for source '{source}'")
-        if source == "filename" and (self.separator is None) == (self.pattern is None):
-            raise ValueError("source 'filename' needs exactly one of separator (e.g. '_') or pattern")
-        for key, allowed in (("separator", ("filename",)), ("pattern", ("filename",)),
-                             ("label", ("folder",)), ("download", TORCHVISION_SOURCES)):
-            if getattr(self, key) not in (None, False) and source not in allowed:
-                raise ValueError(f"{self._prefix}{key} applies to source {' or '.join(allowed)}, not '{source}'; remove it")
+    def _keys_fit_source(self) -> "SourceConfig":
+        """Another source's key set away from "not given" is an error; this source's keys get its defaults."""
+        if self.source == "combined":
+            return self
+        entry = SOURCES[self.source]
+        takes = list(entry.keys.model_fields)
+        for key, unset in SOURCES.flat_keys().items():
+            if key not in takes and getattr(self, key) != unset:
+                raise ValueError(f"{self._prefix}{key} applies to source {' or '.join(SOURCES.taking(key))}, "
+                                 f"not '{self.source}' (which takes {', '.join(takes)}); remove it")
+        for key, info in entry.keys.model_fields.items():
+            if info.is_required() and getattr(self, key) is None:
+                raise ValueError(f"{self._prefix}{key} is required for source '{self.source}'")
+        for key, value in entry.keys_of(self).model_dump().items():
+            if getattr(self, key) != value:
+                setattr(self, key, value)
         return self
 
 
@@ -171,7 +155,7 @@ class LoaderConfig(StrictModel):
 class DataConfig(SourceConfig):
     _prefix: ClassVar[str] = "data."
 
-    source: Union[SourceName, Literal["combined"]] = "shapes"
+    source: Literal[(*SOURCES.names, "combined")] = SOURCES.default  # type: ignore[valid-type]
     sources: list[SourceConfig] = Field([], description="several sources combined into one dataset")
     val_split: float = Field(0.2, gt=0, lt=1, description="fraction held out when a source has no validation set")
     image_size: tuple[int, int] = Field((32, 32), description="[height, width] the model sees")
@@ -239,8 +223,8 @@ class DataConfig(SourceConfig):
         if (self.source == "combined") != bool(self.sources):
             raise ValueError("source 'combined' goes with a list of sources; list them under data.sources"
                              if self.sources == [] else "with data.sources, leave data.source out (or set it to combined)")
-        if self.sources and (self.path is not None or self.label or self.separator or self.pattern or self.download):
-            raise ValueError("with data.sources, give path, label, pattern, separator and download per source")
+        if self.sources and any(getattr(self, key) != unset for key, unset in SOURCES.flat_keys().items()):
+            raise ValueError(f"with data.sources, give {', '.join(SOURCES.flat_keys())} per source")
         if isinstance(self.normalize, NormalizeStats) and len(self.normalize.mean) not in (1, self.channels):
             raise ValueError(f"normalize has {len(self.normalize.mean)} values for {self.channels} channels")
         return self

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, get_args
+from typing import Any
 
 from PIL import Image
 from rich.text import Text
@@ -12,11 +14,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Label, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import (
+    DirectoryTree,
+    Label,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
 from textual.widgets.option_list import Option
 
-from core.config import TORCHVISION_SOURCES, DataConfig, SourceName
+from core.config import DataConfig
 from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
+from core.data.sources import SOURCES
 from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
@@ -26,13 +36,6 @@ from screens.widgets.image_view import ImageView
 
 BAR_WIDTH = 8
 NAME_WIDTH = 12
-SOURCE_HELP = {
-    "shapes": "the built-in demo: drawn shapes, generated",
-    "folder": "a folder of class folders (type its path)",
-    "csv": "a CSV file of path,label rows (type its path)",
-    "filename": "labels from file names (set it up in the config)",
-    **{name: f"torchvision, in data/{name} (see data.download)" for name in TORCHVISION_SOURCES},
-}
 PROGRESS_EVERY_S = 0.2
 SIDEBAR_TEXT_WIDTH = 32  # before the first layout
 
@@ -147,36 +150,32 @@ class DataScreen(WorkbenchScreen):
         self.use_source("shapes")
 
     def action_open_folder(self) -> None:
-        current = str(self._opened.path) if self._opened and self._opened.source == "folder" else ""
-        self.app.push_screen(AskText("Open a folder of class folders", current, "path/to/images"),
-                             self._folder_chosen)
+        self.ask_path("folder")
+
+    def ask_path(self, source: str) -> None:
+        """Ask for the path of a source that reads the person's own files (its current path filled in)."""
+        entry = SOURCES[source]
+        current = str(self._opened.path) if self._opened and self._opened.source == source else ""
+        placeholder = (entry.keys.model_fields["path"].examples or ["path"])[0]
+        self.app.push_screen(AskText(f"Open {entry.help}", current, placeholder), partial(self._path_chosen, source))
 
     def action_pick_folder(self) -> None:
-        self.app.push_screen(FolderPicker(Path.cwd()), self._folder_chosen)
+        self.app.push_screen(FolderPicker(Path.cwd()), partial(self._path_chosen, "folder"))
 
-    def _folder_chosen(self, path: str | Path | None) -> None:
+    def _path_chosen(self, source: str, path: str | Path | None) -> None:
         if path:
-            self.use_source("folder", str(path))
+            self.use_source(source, str(path))
 
     def action_choose_source(self) -> None:
         self.app.push_screen(SourcePicker(self._config_source), self._source_chosen)
 
     def _source_chosen(self, choice: str | None) -> None:
-        if choice is None:
-            return
         if choice == "config":
             self.use_source(**self._config_source)
-        elif choice == "folder":
-            self.action_open_folder()
-        elif choice == "csv":
-            self.app.push_screen(AskText("Open a CSV file of path,label rows", "", "path/to/labels.csv"),
-                                 self._csv_chosen)
-        else:
+        elif choice is not None and SOURCES[choice].needs_path:
+            self.ask_path(choice)
+        elif choice is not None:
             self.use_source(choice)
-
-    def _csv_chosen(self, path: str | None) -> None:
-        if path:
-            self.use_source("csv", path)
 
     # -- classes and browsing ------------------------------------------------------------
 
@@ -420,7 +419,10 @@ def stats_text(mean: list[float], std: list[float]) -> Text:
 
 
 class SourcePicker(ModalScreen[str | None]):
-    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own)."""
+    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own).
+
+    A source that needs more than a path (filename: a separator or pattern) is shown but set up in the config.
+    """
 
     DEFAULT_CSS = """
     SourcePicker { align: center middle; }
@@ -438,8 +440,8 @@ class SourcePicker(ModalScreen[str | None]):
         original = self.config_source
         where = f" at {original['path']}" if original.get("path") else ""
         options = [Option(f"the config's: {original['source']}{where}", id="config")]
-        options += [Option(Text.assemble((f"{name:<14}", "bold"), SOURCE_HELP.get(name, "")), id=name,
-                           disabled=name == "filename") for name in get_args(SourceName)]
+        options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name,
+                           disabled=not entry.needs_only_a_path()) for entry in SOURCES]
         with Vertical():
             yield Label("Choose the data source", classes="panel-title")
             yield OptionList(*options)

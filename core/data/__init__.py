@@ -1,10 +1,7 @@
-"""Datasets: the embedded `shapes` set or a folder of class folders, decoded once into uint8 tensors.
+"""Datasets: what a data config lists (`sources`), decoded once into uint8 tensors (`loading`), fed per batch.
 
-`load_data(config.data, seed)` gives an `ImageData` (classes, train/val `TensorSplit`s, the
+`loading.load_data(config.data, seed)` gives an `ImageData` (classes, train/val `TensorSplit`s, the
 per-channel mean/std to apply with `normalize_batch`, and the files it skipped). Every image,
-for training or classifying, is read by `images.open_image`.
+for training or classifying, is read by `images.open_image`. Nothing is imported here: core.config
+reads the source table (`sources`), and the modules that decode import core.config.
 """
-from core.data.folder import SkippedFile
-from core.data.loading import ImageData, TensorSplit, load_data
-
-__all__ = ["ImageData", "SkippedFile", "TensorSplit", "load_data"]

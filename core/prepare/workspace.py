@@ -23,6 +23,7 @@ from ruamel.yaml.error import YAMLError as RoundTripError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from core.config import TABLES, RunConfig, load_config, parse_config, validate_config
+from core.data.sources import SOURCES
 from core.errors import WorkbenchError
 from core.files import atomic_write
 
@@ -30,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "configs"
 DEMO_CONFIG = EXAMPLES_DIR / "shapes.yaml"
 LOCAL_CONFIG_NAMES = ("workbench.yaml", "workbench.yml")
-SOURCE_KEYS = ("source", "sources", "path", "label", "separator", "pattern", "download")  # what picks the images
+SOURCE_KEYS = ("source", "sources", *SOURCES.flat_keys())  # what picks the images
 MAX_FIX_ROUNDS = 20
 
 
@@ -116,8 +117,7 @@ class Workspace:
         file's own name when the source goes back to the file's): returns the new name when it changed.
         """
         plain = self.config.to_plain()
-        plain["data"].update({"source": source, "sources": [], "path": path, "label": None, "separator": None,
-                              "pattern": None, "download": False, **extra})
+        plain["data"].update({"source": source, "sources": [], **SOURCES.flat_keys(), "path": path, **extra})
         old_name = plain["name"]
         if old_name in (self._saved.name, self._named_by_source):
             saved_data = self._saved.to_plain()["data"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from core.data.sources import SOURCES
 from core.errors import WorkbenchError
 from core.runs.liveness import observed_state
 from core.runs.rundir import RunDir, RunState, run_dirs
@@ -238,10 +239,11 @@ def dataset_text(data: dict[str, Any]) -> str:
     if sources:
         return "+".join(dataset_text(source) for source in sources if isinstance(source, dict))
     source, path = str(data.get("source") or "?"), data.get("path")
-    if source in ("folder", "csv", "filename") and path:
-        name = Path(str(path)).name
-        return Path(name).stem if source == "csv" else name or source
-    return source
+    entry = SOURCES[source] if source in SOURCES.names else None
+    if entry is None or not entry.needs_path or not path:
+        return source  # a set of its own (shapes, cifar10) goes by the source's name
+    name = Path(str(path)).name
+    return Path(name).stem if entry.reads_file else name or source
 
 
 def model_text(model: dict[str, Any]) -> str:

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from core.config import DataConfig
-from core.data import load_data
 from core.data.images import UnreadableImage
 from core.data.inspect import ClassCount, DatasetView
+from core.data.loading import load_data
 
 
 def _messy(tmp_path, write_images):

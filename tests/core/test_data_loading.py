@@ -8,9 +8,8 @@ from PIL import Image
 from torchvision import transforms
 
 from core.config import DataConfig
-from core.data import load_data
 from core.data.folder import Sample
-from core.data.loading import decode_samples, normalize_batch
+from core.data.loading import decode_samples, load_data, normalize_batch
 from core.errors import DataError
 
 

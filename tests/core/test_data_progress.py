@@ -7,7 +7,7 @@ import json
 from core.prepare import devices
 from core.train import engine as training
 from core.config import DataConfig
-from core.data import load_data
+from core.data.loading import load_data
 from core.data.folder import Sample
 from core.data.loading import decode_samples
 from core.train.events import DataProgress, RunStarted, event_from_dict

@@ -1,16 +1,19 @@
-"""Every source on generated files: csv, file names, a label per folder, combining, torchvision layouts."""
+"""Every source on generated files: csv, file names, a label per folder, combining, torchvision layouts; the table."""
 from __future__ import annotations
 
 import gzip
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torchvision.datasets
 
 from core.config import DataConfig
-from core.data import load_data
-from core.data.sources import list_data
+from core.data.loading import load_data
+from core.data.sources import class_names, list_data
 from core.errors import DataError
 
 
@@ -149,3 +152,70 @@ def test_config_errors_name_the_key():
 
     with pytest.raises(Exception, match=r"data\.sources\[1\].*separator applies to source filename"):
         parse_config("model: {layers: [flatten]}\ndata:\n  sources:\n    - {path: a, label: x}\n    - {path: b, separator: _}\n")
+
+
+def test_a_key_of_another_source_names_the_keys_this_one_takes():
+    from core.config import parse_config
+
+    with pytest.raises(Exception, match=r"data\.label applies to source folder, not 'csv' \(which takes path\)"):
+        parse_config("model: {layers: [flatten]}\ndata: {source: csv, path: a.csv, label: x}\n")
+    assert parse_config("model: {layers: [flatten]}\ndata: {source: csv, path: a.csv, download: false}\n")
+
+
+def test_class_names_without_generating_or_downloading(tmp_path):
+    assert class_names(DataConfig(path=str(tmp_path / "shapes")), seed=0)[:2] == ["circle", "cross"]
+    assert class_names(DataConfig(source="cifar100", path=str(tmp_path)), seed=0)[-1] == "99"
+    assert not any(tmp_path.iterdir())
+
+
+THROWAWAY_SOURCE = """
+import sys
+from pydantic import Field
+from core.data.samples import split_by_class
+from core.data.sources import SOURCES, Source, SourceKeys
+
+
+class InitialKeys(SourceKeys):
+    suffix: str = Field(".png", description="the images' file extension")
+
+
+def scan(keys, data, seed):
+    groups = {}
+    for image in sorted(keys.root.glob(f"*{keys.suffix}")):
+        groups.setdefault(image.name[0], []).append(image)
+    return split_by_class(groups, data.val_split, seed)
+
+
+SOURCES.add(Source("initial", InitialKeys, scan, "images labelled by their first letter"))
+
+from core.config import parse_config  # builds the data section from the table as it is now
+from core.data.reference import markdown
+from core.data.sources import class_names, list_data
+
+listing = list_data(parse_config(sys.argv[1]).data, seed=0)
+print(listing.classes, len(listing.train) + len(listing.val))
+print("| `initial` | images labelled by their first letter | `path` (required), `suffix` (\\".png\\") |" in markdown())
+try:
+    parse_config("model: {layers: [flatten]}\\ndata: {source: folder, path: x, suffix: .jpg}")
+except Exception as exc:
+    print(exc)
+"""
+
+
+def test_a_source_is_one_table_entry(tmp_path, write_images):
+    for name in ("ant1", "ant2", "bee1", "bee2", "bee3"):
+        write_images(tmp_path, 1)[0].rename(tmp_path / f"{name}.png")
+    write_images(tmp_path, 1, suffix=".jpg")[0].rename(tmp_path / "cow.jpg")
+    config = f"model: {{layers: [flatten]}}\ndata: {{source: initial, path: {tmp_path}, suffix: .png}}\n"
+    result = subprocess.run([sys.executable, "-c", THROWAWAY_SOURCE, config], cwd=Path(__file__).parents[2],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == ["['a', 'b'] 5", "True", "invalid config:"]
+    assert "data.suffix applies to source initial, not 'folder' (which takes path, label)" in result.stdout
+
+
+def test_the_docs_list_every_source():
+    from core.data.reference import embed
+
+    doc = (Path(__file__).parents[2] / "docs" / "config.md").read_text(encoding="utf-8")
+    assert embed(doc) == doc, "run: python -m core.data.reference --write docs/config.md"

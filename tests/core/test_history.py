@@ -105,3 +105,13 @@ def test_details_comparisons_and_runs_that_failed_early(tmp_path):
     killed = make_run(tmp_path, "run-3", "running")  # its process is gone
     assert read_summary(failed).failed_early and read_summary(killed).failed_early
     assert not summary.failed_early
+
+
+def test_the_dataset_column_names_a_person_s_data_by_its_path_and_a_set_by_its_source():
+    from core.runs.history import dataset_text
+
+    assert dataset_text({"source": "csv", "path": "data/pets/labels.csv"}) == "labels"
+    assert dataset_text({"source": "filename", "path": "data/pets.v2"}) == "pets.v2"
+    assert dataset_text({"source": "cifar10", "path": "data/cifar10"}) == "cifar10"
+    assert dataset_text({"source": "gone", "path": "x"}) == "gone"  # a source this version does not know
+    assert dataset_text({"sources": [{"source": "folder", "path": "a/ants"}, {"source": "folder", "path": "a/bees"}]}) == "ants+bees"

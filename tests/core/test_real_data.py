@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.config import RunConfig, load_config
-from core.data import load_data
+from core.data.loading import load_data
 from core.data.folder import scan_folder
 from core.use.inference import Classifier
 from core.runs.recorder import create_run

@@ -9,7 +9,7 @@ import torch
 
 from core.model.checkpoints import load_checkpoint
 from core.config import load_config
-from core.data import load_data
+from core.data.loading import load_data
 from core.errors import DataError
 from core.train.events import Event
 from core.use.inference import Classifier
