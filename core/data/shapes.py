@@ -16,13 +16,16 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from core.config import ShapesOptions
 from core.errors import DataError
 from core.files import write_problem
+
+if TYPE_CHECKING:  # the config builds its data section from core.data.sources, which imports this module
+    from core.config import ShapesOptions
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "star", "cross"]
 GENERATOR_VERSION = 1

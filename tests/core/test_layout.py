@@ -32,10 +32,19 @@ def sources() -> dict[str, Path]:
 
 
 def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
-    """The known modules `name` imports anywhere in its file, function-level imports included."""
+    """The known modules `name` imports anywhere in its file, function-level imports included.
+
+    Imports under `if TYPE_CHECKING:` are left out: they never run, they only name types.
+    """
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(inner) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+                   for inner in ast.walk(node)}
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
