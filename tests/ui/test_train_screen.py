@@ -462,8 +462,8 @@ async def test_eta_best_epoch_chart_and_warnings_while_running(small_shapes_conf
         progress = progress_text(screen)
         assert "epoch 4/5" in progress and progress.count(" left") == 2 and "80 samples/s" in progress
         assert "loss 0.4000" in progress and "lr 0.01" in progress
-        epoch_left, run_left = screen.query_one("#run-progress").eta.epoch_left(), \
-            screen.query_one("#run-progress").eta.run_left()
+        eta, moment = screen.query_one("#run-progress").eta, ScriptedRun.script[-1].time  # the script's clock
+        epoch_left, run_left = eta.epoch_left(moment), eta.run_left(moment)
         assert 0 < epoch_left < run_left  # 4 batches and validation; then the fifth epoch too
         assert str(table.get_row("2")[0]).endswith(BEST) and not str(table.get_row("3")[0]).endswith(BEST)
         assert "best 80.0% at epoch 2" in text_of(app) or size == (80, 24) and screen.monitor.view != "chart"
