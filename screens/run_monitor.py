@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
-from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable, Log, Static
 from textual.worker import Worker, WorkerState
@@ -92,9 +91,6 @@ class RunMonitor(Vertical):
         self.clock = self.set_interval(1.0, self.tick, pause=True)
         self.draw_chart()
 
-    def on_resize(self, event: Resize) -> None:
-        self.layout_panes()
-
     @property
     def behind(self) -> bool:
         """Whether the app follows a run this view was not drawn from (the Runs screen attached it meanwhile)."""
@@ -131,6 +127,7 @@ class RunMonitor(Vertical):
         return self.app.size.height >= TALL_ROWS
 
     def layout_panes(self) -> None:
+        """Show the lower pane's views that fit the terminal (the screen calls this when it is resized)."""
         wide, tall = self._wide(), self._tall()
         if wide and tall:
             shown = set(VIEWS)

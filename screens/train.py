@@ -228,9 +228,8 @@ class TrainScreen(WorkbenchScreen):
                 run.stop()
                 self.monitor.show_status("stopping", "finishing the current step and saving last.pt")
 
-        self.app.push_screen(Confirm("Stop training?", [f"{self.monitor.run_name} finishes its current step and "
-                                                        "saves last.pt", "r resumes it from there later"], "Stop"),
-                             answered)
+        what = [f"{self.monitor.run_name} finishes its current step and saves last.pt", "r resumes it from there later"]
+        self.app.push_screen(Confirm("Stop training?", what, "Stop"), answered)
 
     def resumable(self) -> Path | None:
         """The followed run's directory when it has ended and can go on from its last.pt."""

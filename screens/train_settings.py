@@ -7,7 +7,7 @@ shows that run's config, disabled.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from textual import getters, on, work
 from textual.app import ComposeResult
@@ -186,7 +186,7 @@ def _help(key: str, value: Any) -> str | None:
     return TABLES[key][value].help if key in TABLES and value in TABLES[key].names else None
 
 
-def _number(key: str, kind: str, values: dict[str, str]) -> NumberInput:
+def _number(key: str, kind: Literal["integer", "number"], values: dict[str, str]) -> NumberInput:
     return NumberInput(values[key], type=kind, id=key, compact=True)
 
 
