@@ -1,22 +1,44 @@
-"""What every workbench screen shares: the navigation bar on top, the key footer below, and leaving fields.
+"""What every workbench screen shares: the app's state, typed; the navigation bar on top, the key footer below,
+and leaving fields.
+
+Screens and their widgets reach the app as `self.app`, typed as `AppBase` through `getters.app`:
+workbench/app.py builds the app on `AppBase`, and screens never import workbench.
 
 Esc leaves the field being edited and Enter commits it and leaves it too, so the screen's keys
 work again at once (the focus goes back to the screen's main widget, its AUTO_FOCUS).
 """
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from pathlib import Path
+
+from textual import getters
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
+from core.prepare.workspace import Workspace
+from core.runs.launch import FollowedRun
+from core.runs.tensorboard_server import TensorBoardServer
 from screens.widgets.navbar import NavBar
+
+
+class AppBase(App[None]):
+    """The app as screens know it: the state they share, each one typed object."""
+
+    def __init__(self, workspace: Workspace, runs_dir: Path = Path("runs")) -> None:
+        super().__init__()
+        self.workspace = workspace  # the config being edited
+        self.runs_dir = runs_dir
+        self.followed = FollowedRun()  # the training run the app follows, the one the Train screen shows
+        self.tensorboard = TensorBoardServer(runs_dir)
 
 
 class WorkbenchScreen(Screen):
     """A top-level screen; subclasses set MODE and implement compose_body()."""
 
     MODE = ""
+    app = getters.app(AppBase)
     BINDINGS = [Binding("escape", "leave_field", "Leave the field", show=False)]
 
     def compose(self) -> ComposeResult:
@@ -28,12 +50,12 @@ class WorkbenchScreen(Screen):
         raise NotImplementedError
 
     @property
-    def workspace(self):
-        """The core.prepare.workspace.Workspace the app is editing."""
+    def workspace(self) -> Workspace:
+        """The config the app is editing."""
         return self.app.workspace
 
     def config_title(self) -> str:
-        workspace = self.app.workspace
+        workspace = self.workspace
         name = str(workspace.path.name) if workspace.path else "unsaved config"
         return f"{name}{' *' if workspace.dirty else ''}"
 

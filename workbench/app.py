@@ -1,8 +1,8 @@
 """The Textual app: five screens (keys 1-5), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
 
 `SCREENS` is the one list of modes: the navigation bar, the 1-5 keys, the help and the palette
-all come from it. The app holds the state screens share, each as one typed object: the config
-being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
+all come from it. The app holds the state screens share, each as one typed object (screens.base.AppBase):
+the config being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
 Screens ask each other for things with messages (screens/messages.py) that the app serves.
 """
 from __future__ import annotations
@@ -16,10 +16,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from core.errors import WorkbenchError
-from core.runs.launch import FollowedRun, LaunchedRun, LaunchError
-from core.runs.tensorboard_server import TensorBoardServer
 from core.prepare.workspace import Workspace, is_example
-from screens.base import WorkbenchScreen
+from core.runs.launch import LaunchError
+from screens.base import AppBase, WorkbenchScreen
 from screens.classify import ClassifyScreen
 from screens.data import DataScreen
 from screens.dialogs import AskText, Confirm, ConfirmQuit
@@ -34,7 +33,7 @@ SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen)  # 
 TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
 
 
-class WorkbenchApp(App):
+class WorkbenchApp(AppBase):
     """Browse data, build a model, train it, classify images and compare runs."""
 
     TITLE = "workbench"
@@ -49,22 +48,6 @@ class WorkbenchApp(App):
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
         Binding("ctrl+s", "save_config", "Save config", show=False),
     ]
-
-    def __init__(self, workspace: Workspace, runs_dir: Path = Path("runs")) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.runs_dir = runs_dir
-        self.followed = FollowedRun()  # the training run the Train screen shows
-        self.tensorboard = TensorBoardServer(runs_dir)
-
-    @property
-    def training(self) -> LaunchedRun | None:
-        """The followed run, if any (the Train screen's view of `followed`)."""
-        return self.followed.run
-
-    @training.setter
-    def training(self, run: LaunchedRun | None) -> None:
-        self.followed.run = run
 
     # messages from screens
 

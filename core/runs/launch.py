@@ -353,9 +353,10 @@ class FollowedRun:
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running
 
-    def start(self, config: RunConfig, runs_dir: Path) -> LaunchedRun:
-        """Start training `config` (StartError when the runs folder cannot take it) and follow it."""
-        self.run = LaunchedRun.start(config, runs_dir)
+    def start(self, config: RunConfig, runs_dir: Path, resume: Path | None = None) -> LaunchedRun:
+        """Start training `config` (StartError when the runs folder cannot take it) and follow it; with `resume`,
+        continue that run directory."""
+        self.run = LaunchedRun.start(config, runs_dir, resume=resume)
         return self.run
 
     def attach(self, run_dir: Path) -> LaunchedRun:
@@ -365,7 +366,3 @@ class FollowedRun:
             return current
         self.run = LaunchedRun.attach(run_dir)
         return self.run
-
-    def follows(self, run_dir: Path) -> bool:
-        """Whether `run_dir` is the followed run's directory."""
-        return self.run is not None and self.run.run_dir == Path(run_dir).resolve()

@@ -17,7 +17,8 @@ from core.runs.launch import LaunchedRun
 from screen_text import assert_footer_fits, screen_lines
 from screens.dialogs import AskText, Confirm
 from screens.param_dialogs import EditParams
-from screens.train import BEST, TrainScreen
+from screens.run_monitor import BEST
+from screens.train import TrainScreen
 from screens.widgets.metric_chart import MetricChart
 from waiting import wait_until
 
@@ -38,7 +39,7 @@ async def test_a_run_is_started_followed_and_finished(small_shapes_config, make_
         app.screen.query_one("#epochs", Input).value = "2"  # typed, not yet confirmed: start applies it
 
         await pilot.press("s")
-        run = app.training
+        run = app.followed.run
         assert isinstance(run, LaunchedRun)
         await wait_until(pilot, lambda: not run.is_running and status_text(app).startswith("finished"))
 
@@ -55,8 +56,8 @@ async def test_a_run_is_started_followed_and_finished(small_shapes_config, make_
         await pilot.pause()
         assert isinstance(app.screen, AskText) and app.screen.value == "4"
         await pilot.press("ctrl+a", "ctrl+k", "3", "enter")
-        await wait_until(pilot, lambda: app.training is not run)
-        resumed = app.training
+        await wait_until(pilot, lambda: app.followed.run is not run)
+        resumed = app.followed.run
         assert resumed.run_dir == run.run_dir
         await wait_until(pilot, lambda: not resumed.is_running and status_text(app).startswith("finished"))
         table = screen.query_one("#epochs-table", DataTable)
@@ -85,7 +86,7 @@ async def test_settings_write_through_and_errors_are_shown(small_shapes_config, 
         await pilot.pause()
         assert app.workspace.config.train.optimizer.name == "adam"
         await pilot.press("s")  # the bad lr stops the start
-        assert app.training is None
+        assert app.followed.run is None
 
 
 async def test_a_run_that_fails_shows_why(small_shapes_config, make_app, tmp_path):
@@ -294,15 +295,15 @@ async def test_lr_find_is_refused_during_a_run_and_x_stops_it(small_shapes_confi
     notes = notifications(app, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_train(app, pilot)
-        app.training = SimpleNamespace(is_running=True)
+        app.followed.run = SimpleNamespace(is_running=True)
         await pilot.press("l")  # not offered while a run goes
         assert not screen.finding_lr and screen.check_action("find_lr", ()) is False
 
-        app.training = None
+        app.followed.run = None
         await pilot.press("l")
         await wait_until(pilot, lambda: status_text(app).startswith("finding lr"), deadline=10)
         await pilot.press("s")
-        assert app.training is None and "lr finder is running" in notes[-1]
+        assert app.followed.run is None and "lr finder is running" in notes[-1]
         await pilot.press("x")
         await wait_until(pilot, lambda: not screen.finding_lr, deadline=10)
         assert status_text(app).startswith("ready")
@@ -355,7 +356,7 @@ class ScriptedRun:
 @pytest.fixture
 def scripted(monkeypatch):
     """LaunchedRun replaced by ScriptedRun; returns the list of runs started."""
-    monkeypatch.setattr("screens.train.LaunchedRun", ScriptedRun)
+    monkeypatch.setattr("core.runs.launch.LaunchedRun", ScriptedRun)
     ScriptedRun.starts, ScriptedRun.script = [], []
     return ScriptedRun.starts
 
@@ -461,11 +462,11 @@ async def test_eta_best_epoch_chart_and_warnings_while_running(small_shapes_conf
         progress = progress_text(screen)
         assert "epoch 4/5" in progress and progress.count(" left") == 2 and "80 samples/s" in progress
         assert "loss 0.4000" in progress and "lr 0.01" in progress
-        epoch_left, run_left = screen.query_one("#run-progress").eta.epoch_left(), \
-            screen.query_one("#run-progress").eta.run_left()
+        eta, moment = screen.query_one("#run-progress").eta, ScriptedRun.script[-1].time  # the script's clock
+        epoch_left, run_left = eta.epoch_left(moment), eta.run_left(moment)
         assert 0 < epoch_left < run_left  # 4 batches and validation; then the fifth epoch too
         assert str(table.get_row("2")[0]).endswith(BEST) and not str(table.get_row("3")[0]).endswith(BEST)
-        assert "best 80.0% at epoch 2" in text_of(app) or size == (80, 24) and screen.view != "chart"
+        assert "best 80.0% at epoch 2" in text_of(app) or size == (80, 24) and screen.monitor.view != "chart"
         assert "no validation images for class e" in text_of(app)
         assert status_text(app).startswith("running: ui-test on cpu")
         await assert_footer_fits(pilot)
@@ -548,7 +549,7 @@ async def test_the_form_shows_the_running_runs_settings_and_locks(small_shapes_c
         run = scripted[0]
         run.config = small_shapes_config.model_copy(deep=True)
         run.config.train.epochs = 9
-        screen.show_run(run, run.config)  # as a run another config started
+        screen.show_run(run.config)  # as a run another config started
         await pilot.pause()
         epochs, settings = screen.query_one("#epochs", Input), screen.query_one("#settings")
         assert epochs.value == "9" and settings.disabled and not epochs.focusable
@@ -570,11 +571,11 @@ async def test_an_attached_run_shows_its_own_config(small_shapes_config, make_ap
     save_config(config, run_dir / "config.yaml")
     app = make_app(small_shapes_config)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.training = ScriptedRun(run_dir=run_dir)
+        app.followed.run = ScriptedRun(run_dir=run_dir)
         screen = await open_train(app, pilot)
         await wait_until(pilot, lambda: screen.query_one("#batch-size", Input).value == "3", deadline=10)
         assert screen.query_one("#epochs", Input).value == "6"
-        app.training.end()
+        app.followed.run.end()
 
 
 async def test_a_crash_shows_its_error_and_log_and_the_app_goes_on(small_shapes_config, make_app, scripted, tmp_path):

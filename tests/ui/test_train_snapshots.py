@@ -54,12 +54,12 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WorkbenchApp:
 def test_running(snap_compare, app: WorkbenchApp, size) -> None:
     async def run_half(pilot) -> None:
         await open_screen(pilot, "3")
-        screen = pilot.app.screen
+        monitor = pilot.app.screen.monitor
         events = script()
         for event in events:
-            screen.apply_event(event)
-        screen.redraw()  # what the screen's clock does every second
-        screen.query_one("#run-progress").show(now=events[-1].time + 0.1)
+            monitor.apply_event(event)
+        monitor.redraw()  # what the monitor's clock does every second
+        monitor.query_one("#run-progress").show(now=events[-1].time + 0.1)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_half)
