@@ -24,6 +24,7 @@ from core.config import RunConfig, load_config
 from core.errors import WorkbenchError
 from core.runs.launch import LaunchedRun
 from core.runs.rundir import RunDir, RunState
+from core.train.describe import describe
 from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                                RunStarted)
 from screens.base import AppBase
@@ -181,16 +182,11 @@ class RunMonitor(Vertical):
                     self.show_status(RunState.RUNNING, f"preparing the data: {event.stage}")
             case RunStarted():
                 progress.started(event)
-                extras = f", {event.precision}" if event.precision != "fp32" else ""
-                extras += ", compiled" if event.compiled else ""
-                self.show_status(RunState.RUNNING, f"{event.name} on {event.device}: {event.train_samples} train / "
-                                                   f"{event.val_samples} val images, {len(event.classes)} classes, "
-                                                   f"{event.parameters:,} parameters{extras}")
+                self.show_running(event)
                 self._started(event)
             case RunResumed():
                 progress.resumed(event)
-                self.show_status(RunState.RUNNING, f"resumed after epoch {event.epoch}"
-                                                   + (f", batch {event.batch}" if event.batch else ""))
+                self.show_running(event)
                 self._resumed(event)
             case BatchEnded():
                 progress.batch_ended(event)
@@ -362,6 +358,10 @@ class RunMonitor(Vertical):
         config = self.app.workspace.config
         self.show_status("ready", f"s trains {config.name} for {config.train.epochs} epoch(s) "
                                   f"on device {config.train.device}")
+
+    def show_running(self, event: Event) -> None:
+        """The event's one line (as in train.log and the console), after the state the status line starts with."""
+        self.show_status(RunState.RUNNING, describe(event).removeprefix("run "))
 
     def show_status(self, state: str, detail: str) -> None:
         status = self.query_one("#train-status", Static)

@@ -18,7 +18,6 @@ NOT_ABOUT_RUNS = {
     ("screens/classify.py", RunDir.CHECKPOINTS): "a widget id and a worker group",
     ("screens/runs.py", RunDir.TENSORBOARD): "an action name and a worker group",
 }
-KNOWN_EXCEPTIONS = {"screens/train.py"}  # switched after the Train screen split
 
 
 def sources() -> dict[str, Path]:
@@ -112,7 +111,7 @@ def test_run_names_and_states_are_spelled_only_in_rundir() -> None:
     found = []
     for path in sources().values():
         where = path.relative_to(ROOT).as_posix()
-        if where == SPELLER or where in KNOWN_EXCEPTIONS:
+        if where == SPELLER:
             continue
         tree = ast.parse(path.read_text(), str(path))
         skipped = docstrings(tree)
