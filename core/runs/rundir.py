@@ -5,6 +5,7 @@
       metrics.csv      one row per epoch          status.json    state, process, times, best
       tensorboard/     SummaryWriter output       checkpoints/   last.pt, best.pt
       train.log        human-readable log, tracebacks included
+      sweep.json       a sweep trial's study, number and sampled values
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class RunState(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"  # stopped by the user or early; last.pt kept, a resume continues it
+    PRUNED = "pruned"  # a sweep trial its pruner stopped as hopeless; last.pt kept, like a stop
     FAILED = "failed"
     ABORTED = "aborted"  # stopped at once by a second stop signal, nothing saved
     ENDED_UNEXPECTEDLY = "ended unexpectedly"  # status.json says running, but its process is gone
@@ -90,6 +92,7 @@ class RunDir:
     # The one list of the run directory's names: every reader and writer goes through these.
     CONFIG, EVENTS, METRICS, STATUS, LOG = "config.yaml", "events.jsonl", "metrics.csv", "status.json", "train.log"
     TENSORBOARD, CHECKPOINTS, EVALUATION, CONFUSION = "tensorboard", "checkpoints", "evaluation.json", "confusion.csv"
+    SWEEP = "sweep.json"  # a sweep trial's study, number and sampled values (core/sweep/trial.py)
     CHECKPOINT_KINDS = ("best", "last")  # checkpoints/<kind>.pt, best first
 
     config_path = property(lambda self: self.path / self.CONFIG)
@@ -100,6 +103,7 @@ class RunDir:
     tensorboard_dir = property(lambda self: self.path / self.TENSORBOARD)
     checkpoints_dir = property(lambda self: self.path / self.CHECKPOINTS)
     evaluation_path = property(lambda self: self.path / self.EVALUATION)
+    sweep_path = property(lambda self: self.path / self.SWEEP)
 
     def checkpoint_path(self, kind: str) -> Path:
         """checkpoints/best.pt or checkpoints/last.pt."""
