@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -33,6 +35,7 @@ STUDY_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 RDB_SCHEMES = ("postgresql", "mysql")  # storages several machines can share
 HEARTBEAT_SECONDS = 30  # an RDB trial's worker proves it lives this often; silent for GRACE_SECONDS: failed
 GRACE_SECONDS = 120
+SCHEMA_ATTEMPTS = 4
 REASON = "reason"  # the trial user attribute that says why it failed or was pruned
 WORKER, RUN_DIR = "worker", "run_dir"  # trial user attributes: the worker's process identity, the trial's run
 
@@ -133,11 +136,20 @@ def make_storage(folder: StudyFolder, url: str | None, heartbeat: bool = True) -
                          "file (one machine), or give a postgresql:// or mysql:// URL (several)")
     if scheme not in RDB_SCHEMES:
         raise SweepError(f"--storage {describe_storage(url)}: give a postgresql:// or mysql:// URL")
-    beat = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS} if heartbeat else {}
-    try:
-        return optuna.storages.RDBStorage(url, **beat, failed_trial_callback=_record_heartbeat_failure)
-    except Exception as exc:
-        raise SweepError(f"cannot reach {describe_storage(url)}: {type(exc).__name__}: {exc}") from exc
+    if scheme == "postgresql" and "+" not in url.split(":", 1)[0]:
+        url = "postgresql+psycopg2" + url[len("postgresql"):]  # the `postgres` extra's driver (SQLAlchemy 2.1 defaults to psycopg 3)
+    beat = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS,
+            "heartbeat_stale_trial_callback": _record_heartbeat_failure} if heartbeat else {}
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is, since 2.9
+                return optuna.storages.RDBStorage(url, **beat)
+        except Exception as exc:
+            # machines started together race to create Optuna's tables: the loser finds them made on its next try
+            if attempt == SCHEMA_ATTEMPTS or "already exists" not in str(exc):
+                raise SweepError(f"cannot reach {describe_storage(url)}: {type(exc).__name__}: {exc}") from exc
+            time.sleep(attempt)
 
 
 def describe_storage(url: str | None) -> str:
