@@ -27,10 +27,11 @@ from screens.help import HelpScreen
 from screens.messages import ClassifyWith, FollowRun, UseModelFile
 from screens.model import ModelScreen
 from screens.runs import RunsScreen
+from screens.sweeps import SweepsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 
-SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen)  # in key order: 1 is Data
+SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)  # in key order: 1 is Data
 TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
 
 

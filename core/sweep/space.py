@@ -160,6 +160,11 @@ def apply_values(raw: dict[str, Any], values: dict[str, Value]) -> RunConfig:
     return validate_config(trial_raw, origins=origins)
 
 
+def with_values(raw: dict[str, Any], values: dict[str, Value]) -> RunConfig:
+    """apply_values, keeping the sweep: block: the config being edited, moved to a trial's point."""
+    return apply_values(raw, values).model_copy(update={"sweep": copy.deepcopy(raw.get("sweep"))})
+
+
 def set_argument(key: str, value: Value) -> str:
     """The `--set` argument that gives `key` this value (JSON is YAML, so it reads back exactly)."""
     return f"{key}={json.dumps(value)}"

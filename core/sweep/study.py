@@ -82,6 +82,10 @@ class StudyFolder:
         """study.json, or {} when it is missing or unreadable."""
         return _read_json(self.study_path)
 
+    def read_process(self) -> dict[str, Any]:
+        """sweep.json: the identity of the command sweeping now, or {}."""
+        return _read_json(self.process_path)
+
 
 def list_studies(runs_dir: Path) -> list[StudyFolder]:
     """The studies under a runs folder, most recently changed first."""
