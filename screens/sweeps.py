@@ -9,9 +9,10 @@ trial's run, and `a` applies the best trial's values to the config being edited.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on, work

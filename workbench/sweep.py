@@ -87,12 +87,13 @@ def run(args: argparse.Namespace) -> int:
                 code = _work(study, raw, spec, args, budget, stop, folder, report)
             else:
                 code = _coordinate(args, report, stop, folder)
-            report.finish(stopped=stop.requested(), timed_out=budget.deadline is not None and time.time() >= budget.deadline)
+            timed_out = budget.deadline is not None and time.time() >= budget.deadline
+            report.finish(stopped=stop.requested(), timed_out=timed_out)
     return code
 
 
 def _work(study: Any, raw: dict, spec: Any, args: argparse.Namespace, budget: Any, stop: Any, folder: Any,
-          report: "Report | None") -> int:
+          report: Report | None) -> int:
     """Run trials in this process until the budget is spent; 130 when stopped."""
     from core.errors import WorkbenchError
     from core.sweep.summary import summarize, write_summary
@@ -111,7 +112,7 @@ def _work(study: Any, raw: dict, spec: Any, args: argparse.Namespace, budget: An
         if report is not None:
             report.update()
 
-    with _process_file(folder, enabled=report is not None):
+    with _ProcessFile(folder, enabled=report is not None):
         try:
             work(study, runner, budget, after_trial)
         except TrialStopped:
@@ -125,11 +126,11 @@ def _work(study: Any, raw: dict, spec: Any, args: argparse.Namespace, budget: An
     return stop.exit_code if stop.requested() else EXIT_OK
 
 
-def _coordinate(args: argparse.Namespace, report: "Report", stop: Any, folder: Any) -> int:
+def _coordinate(args: argparse.Namespace, report: Report, stop: Any, folder: Any) -> int:
     """Start --workers K worker processes, report the study until they end; a stop is passed on to each."""
     children = [_start_worker(args, index) for index in range(args.workers)]
     forwarded = False
-    with _process_file(folder):
+    with _ProcessFile(folder):
         while any(child.poll() is None for child in children):
             try:
                 if stop.requested() and not forwarded:
@@ -182,7 +183,7 @@ class Report:
         self.progress: Any = None
         self.summary: Any = None
 
-    def __enter__(self) -> "Report":
+    def __enter__(self) -> Report:
         if sys.stdout.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -266,7 +267,7 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-class _process_file:
+class _ProcessFile:
     """sweep.json in the study folder while this command sweeps: the app finds the process to stop there."""
 
     def __init__(self, folder: Any, enabled: bool = True) -> None:

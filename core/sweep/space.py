@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from typing import Any, Callable, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -40,7 +41,7 @@ class Dimension(StrictModel):
     choice: list[Value] | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
-    def _one_distribution(self) -> "Dimension":
+    def _one_distribution(self) -> Dimension:
         given = [name for name in DISTRIBUTIONS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(DISTRIBUTIONS)}")
@@ -59,6 +60,11 @@ class Dimension(StrictModel):
     def kind(self) -> str:
         return next(name for name in DISTRIBUTIONS if getattr(self, name) is not None)
 
+    @property
+    def bounds(self) -> Any:
+        """A range's (low, high)."""
+        return getattr(self, self.kind)
+
     def suggest(self, trial: Any, key: str) -> Value:
         """Sample this dimension through an Optuna trial (TPE, random, CMA-ES and grid all read the same calls)."""
         return DISTRIBUTIONS[self.kind](self, trial, key)
@@ -71,11 +77,12 @@ class Dimension(StrictModel):
             return CategoricalDistribution(self.choice)
         if self.int_uniform is not None:
             return IntDistribution(*self.int_uniform)
-        return FloatDistribution(*(self.uniform or self.log_uniform), log=self.log_uniform is not None)
+        low, high = self.bounds
+        return FloatDistribution(low, high, log=self.log_uniform is not None)
 
     def extremes(self) -> list[Value]:
         """The values that bound what can be sampled: both ends of a range, every choice."""
-        return list(self.choice) if self.choice is not None else list(getattr(self, self.kind))
+        return list(self.choice) if self.choice is not None else list(self.bounds)
 
     def grid(self) -> list[Value]:
         """The values a grid search walks; ranges are not enumerable, except small integer ones."""
@@ -89,12 +96,13 @@ class Dimension(StrictModel):
 # The distributions a space key takes: name -> how an Optuna trial samples it. Adding one is one entry here
 # and one field on Dimension.
 DISTRIBUTIONS: dict[str, Callable[[Dimension, Any, str], Value]] = {
-    "uniform": lambda d, trial, key: trial.suggest_float(key, *d.uniform),
-    "log_uniform": lambda d, trial, key: trial.suggest_float(key, *d.log_uniform, log=True),
-    "int_uniform": lambda d, trial, key: trial.suggest_int(key, *d.int_uniform),
+    "uniform": lambda d, trial, key: trial.suggest_float(key, *d.bounds),
+    "log_uniform": lambda d, trial, key: trial.suggest_float(key, *d.bounds, log=True),
+    "int_uniform": lambda d, trial, key: trial.suggest_int(key, *d.bounds),
     "choice": lambda d, trial, key: trial.suggest_categorical(key, d.choice),
 }
-METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # what a trial reports each epoch, natural direction
+# what a trial reports each epoch, and its natural direction
+METRICS: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 
 class SweepSpec(StrictModel):
@@ -108,7 +116,7 @@ class SweepSpec(StrictModel):
     space: dict[str, Dimension] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _grid_is_enumerable(self) -> "SweepSpec":
+    def _grid_is_enumerable(self) -> SweepSpec:
         if self.direction is None:
             self.direction = METRICS[self.metric]
         if self.sampler == "grid":
@@ -156,7 +164,8 @@ def read_sweep(raw: dict[str, Any], source: str | None = None) -> SweepSpec:
 def apply_values(raw: dict[str, Any], values: dict[str, Value]) -> RunConfig:
     """The RunConfig of raw config data with `values` set at their dotted keys (raw is left as it was)."""
     trial_raw = without_sweep(raw)
-    origins = {apply_override(trial_raw, set_argument(key, value)): f"sweep.space.{key}" for key, value in values.items()}
+    origins = {apply_override(trial_raw, set_argument(key, value)): f"sweep.space.{key}"
+               for key, value in values.items()}
     return validate_config(trial_raw, origins=origins)
 
 
@@ -175,7 +184,7 @@ def without_sweep(raw: dict[str, Any]) -> dict[str, Any]:
     return {key: copy.deepcopy(value) for key, value in raw.items() if key != "sweep"}
 
 
-def load_raw(text: str, overrides: list[str] = (), source: str | None = None) -> dict[str, Any]:
+def load_raw(text: str, overrides: Sequence[str] = (), source: str | None = None) -> dict[str, Any]:
     """A config file's raw data with `--set` overrides applied (validated as a whole by read_sweep's checks)."""
     try:
         raw = yaml.safe_load(text)
@@ -195,7 +204,7 @@ def _at_space_key(issue: ConfigIssue, key: str, value: Value) -> ConfigIssue:
     return ConfigIssue(("sweep", "space", key), f"{where}: {issue.message} (trying {value!r})", hint=issue.hint)
 
 
-def _block_issue(err: dict[str, Any]) -> ConfigIssue:
+def _block_issue(err: Any) -> ConfigIssue:
     """One pydantic error in the sweep: block as a ConfigIssue; an unknown key gets the nearest valid one."""
     path = ("sweep", *(part for part in err["loc"] if "[" not in str(part)))  # no `function-after[...]` markers
     if err["type"] != "extra_forbidden":

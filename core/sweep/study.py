@@ -20,9 +20,10 @@ import json
 import re
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.errors import WorkbenchError
 from core.files import atomic_write_json
@@ -65,7 +66,7 @@ class StudyFolder:
     path: Path
 
     @classmethod
-    def under(cls, runs_dir: Path, name: str) -> "StudyFolder":
+    def under(cls, runs_dir: Path, name: str) -> StudyFolder:
         if not re.match(STUDY_NAME, name):
             raise SweepError(f"study name {name!r}: use letters, digits, '.', '_' and '-' (at most 64)")
         return cls(Path(runs_dir) / SWEEPS / name)
@@ -141,7 +142,8 @@ def make_storage(folder: StudyFolder, url: str | None, heartbeat: bool = True) -
     if scheme not in RDB_SCHEMES:
         raise SweepError(f"--storage {describe_storage(url)}: give a postgresql:// or mysql:// URL")
     if scheme == "postgresql" and "+" not in url.split(":", 1)[0]:
-        url = "postgresql+psycopg2" + url[len("postgresql"):]  # the `postgres` extra's driver (SQLAlchemy 2.1 defaults to psycopg 3)
+        # the `postgres` extra's driver: SQLAlchemy 2.1 would pick psycopg 3
+        url = "postgresql+psycopg2" + url[len("postgresql"):]
     beat = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS,
             "heartbeat_stale_trial_callback": _record_heartbeat_failure} if heartbeat else {}
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
@@ -193,8 +195,8 @@ def reap_dead_trials(study: Any) -> list[int]:
 
 def fail_trial(study: Any, trial: Any, reason: str) -> None:
     """Mark a trial another process left RUNNING failed, with the reason, in the study and in its run."""
-    storage = study._storage  # noqa: SLF001 - Optuna's own fail_stale_trials goes through it the same way
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)  # noqa: SLF001
+    storage = study._storage  # as Optuna's own fail_stale_trials does: Study has no public storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
     try:
         storage.set_trial_user_attr(trial_id, REASON, reason)
         if not storage.set_trial_state_values(trial_id, _optuna().trial.TrialState.FAIL):

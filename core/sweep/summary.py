@@ -48,7 +48,7 @@ class StudySummary:
         """The best complete trial (a pruned trial's value is from an early epoch, never the best)."""
         complete = [row for row in self.trials if row.state == "complete" and _number(row.value)]
         pick = max if self.direction == "maximize" else min
-        return pick(complete, key=lambda row: row.value) if complete else None
+        return pick(complete, key=lambda row: row.value or 0.0) if complete else None
 
     @property
     def finished(self) -> int:
@@ -59,7 +59,7 @@ class StudySummary:
         points: list[tuple[int, float]] = []
         pick = max if self.direction == "maximize" else min
         for row in sorted(self.trials, key=lambda row: row.number):
-            if row.state == "complete" and _number(row.value):
+            if row.state == "complete" and row.value is not None and _number(row.value):
                 points.append((row.number, row.value if not points else pick(points[-1][1], row.value)))
         return points
 

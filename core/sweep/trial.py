@@ -9,9 +9,10 @@ the engine is asked to stop, exactly like a user's stop (last.pt kept), and the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.errors import ConfigError
 from core.files import atomic_write_json

@@ -8,8 +8,9 @@ continues where the study stood.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from core.errors import ConfigError, WorkbenchError
 from core.sweep.study import claimed_count, finished_count, reap_dead_trials
@@ -47,7 +48,7 @@ def work(study: Any, runner: TrialRunner, budget: Budget, after_trial: Callable[
         states: list[TrialState] = []
         try:
             study.optimize(runner, n_trials=1, catch=(ConfigError, RuntimeError, ValueError),
-                           callbacks=[lambda _, trial: states.append(trial.state)])
+                           callbacks=[lambda _, trial, states=states: states.append(trial.state)])
         finally:
             after_trial()
         failures = failures + 1 if states == [TrialState.FAIL] else 0

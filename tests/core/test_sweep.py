@@ -128,7 +128,8 @@ def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: 
     spec = read_sweep(raw)
     folder = StudyFolder.under(tmp_path / "runs", "killed")
     study = open_study(folder, spec, epochs=1)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     orphan = study.ask()  # as a worker killed mid-trial leaves it: running, its run directory saying running
     run = RunDir.create(tmp_path / "runs", "orphan")
     run.status_path.write_text(json.dumps({"state": "running", **process_identity(int(dead.stdout))}))

@@ -16,8 +16,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -62,7 +62,7 @@ def postgres_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
     data, port = folder / "data", free_port()
-    run = lambda *args: subprocess.run(as_cluster_owner([str(binaries / args[0]), *args[1:]]), check=True,  # noqa: E731
+    run = lambda *args: subprocess.run(as_cluster_owner([str(binaries / args[0]), *args[1:]]), check=True,
                                        capture_output=True, text=True, timeout=120)
     try:
         run("initdb", "-D", str(data), "-A", "trust", "-U", "workbench", "--no-sync")
@@ -75,7 +75,7 @@ def postgres_url() -> Iterator[str]:
         yield f"postgresql://workbench@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(as_cluster_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                       capture_output=True, timeout=60)
+                       capture_output=True, timeout=60, check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from screen_text import assert_footer_fits, screen_lines
 from textual.widgets import DataTable, Static
+from waiting import wait_until
 
 from core.sweep.space import SweepSpec
 from core.sweep.study import RUN_DIR, StudyFolder, open_study
 from core.sweep.summary import summarize, write_summary
-from screen_text import assert_footer_fits, screen_lines
 from screens.run_views import RunDetailsScreen
 from screens.sweeps import SweepsScreen
 from screens.widgets.line_chart import LineChart
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 SIZES = pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
