@@ -235,7 +235,7 @@ def describe_trial(row: Any, metric: str) -> str:
     value = f"{metric} {row.value:.4g}" if row.value is not None else f"{metric} -"
     duration = f"{row.duration:.1f}s" if row.duration is not None else "-"
     params = " ".join(f"{key}={_short(value)}" for key, value in row.params.items())
-    reason = f"  ({row.reason})" if row.state == "failed" and row.reason else ""
+    reason = f"  ({row.reason.splitlines()[0]})" if row.state == "failed" and row.reason else ""
     return f"trial {row.number}  {row.state}  {value}  {duration}  {params}{reason}"
 
 

@@ -106,7 +106,7 @@ def open_study(folder: StudyFolder, spec: SweepSpec, epochs: int, storage_url: s
     `heartbeat`: RDB storages get Optuna's heartbeat, so a dead machine's trial is failed by the others.
     """
     optuna = _optuna()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are told by the front end, with the reason
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

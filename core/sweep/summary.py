@@ -124,7 +124,7 @@ def _row(trial: Any) -> TrialRow:
     state = trial.state.name.lower()
     duration = trial.duration.total_seconds() if trial.duration is not None else None
     value = trial.value
-    if value is None and trial.last_step is not None:  # pruned: the last epoch's metric it reported
+    if state == "pruned" and trial.last_step is not None:  # the last epoch's metric it reported
         value = trial.intermediate_values[trial.last_step]
     return TrialRow(number=trial.number, state="failed" if state == "fail" else state,
                     value=value if _number(value) else None, params=dict(trial.params), duration=duration,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.files import atomic_write_json
 from core.runs.liveness import process_identity
 from core.runs.rundir import RunDir, RunState
@@ -67,7 +67,12 @@ class TrialRunner:
                     self.pruned_at = event.epoch
             self.emit(event)
 
-        result = fit(config, run, emit=on_event, should_stop=lambda: self.pruned_at is not None or self.should_stop())
+        try:
+            result = fit(config, run, emit=on_event,
+                         should_stop=lambda: self.pruned_at is not None or self.should_stop())
+        except WorkbenchError as exc:  # this trial's values diverged or did not fit in memory: the next may
+            trial.set_user_attr(REASON, str(exc))
+            raise
         if self.pruned_at is not None:
             reason = f"pruned by the {self.spec.pruner} pruner after epoch {self.pruned_at}"
             mark_run(run, RunState.PRUNED, reason=reason)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import ConfigError, WorkbenchError
-from core.sweep.study import claimed_count, finished_count, reap_dead_trials
+from core.errors import WorkbenchError
+from core.sweep.study import REASON, claimed_count, finished_count, reap_dead_trials
 from core.sweep.trial import TrialRunner
 
 FAILURES_IN_A_ROW = 3  # a worker whose trials keep crashing stops rather than burn the machine
@@ -36,8 +36,9 @@ class Budget:
 
 
 def work(study: Any, runner: TrialRunner, budget: Budget, after_trial: Callable[[], None] = lambda: None) -> None:
-    """Run trials until the budget is spent or the user stops (TrialStopped propagates); a trial that
-    crashes is failed in the study and the next one runs, up to FAILURES_IN_A_ROW in a row."""
+    """Run trials until the budget is spent or the user stops (TrialStopped propagates). A trial that fails
+    (diverges, runs out of memory, crashes) is failed in the study and the next one runs; FAILURES_IN_A_ROW
+    in a row (the data is missing, say) end the worker with the last one's reason."""
     from optuna.trial import TrialState
 
     failures = 0
@@ -45,12 +46,14 @@ def work(study: Any, runner: TrialRunner, budget: Budget, after_trial: Callable[
         reap_dead_trials(study)
         if budget.spent(study) or runner.should_stop():
             return
-        states: list[TrialState] = []
+        ended: list[Any] = []
         try:
-            study.optimize(runner, n_trials=1, catch=(ConfigError, RuntimeError, ValueError),
-                           callbacks=[lambda _, trial, states=states: states.append(trial.state)])
+            study.optimize(runner, n_trials=1, catch=(WorkbenchError, RuntimeError, ValueError),
+                           callbacks=[lambda _, trial, ended=ended: ended.append(trial)])
         finally:
             after_trial()
-        failures = failures + 1 if states == [TrialState.FAIL] else 0
+        failed = [trial for trial in ended if trial.state == TrialState.FAIL]
+        failures = failures + 1 if failed else 0
         if failures >= FAILURES_IN_A_ROW:
-            raise WorkbenchError(f"{failures} trials in a row failed; see their run directories' train.log")
+            last = failed[0].user_attrs.get(REASON) or "see its run directory's train.log"
+            raise WorkbenchError(f"{failures} trials in a row failed; the last: {last}")
