@@ -1,6 +1,6 @@
-"""The Textual app: five screens (keys 1-5), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
+"""The Textual app: six screens (keys 1-6), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
 
-`SCREENS` is the one list of modes: the navigation bar, the 1-5 keys, the help and the palette
+`SCREENS` is the one list of modes: the navigation bar, the 1-6 keys, the help and the palette
 all come from it. The app holds the state screens share, each as one typed object: the config
 being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
 Screens ask each other for things with messages (screens/messages.py) that the app serves.
