@@ -108,9 +108,10 @@ def _work(study: Any, raw: dict, spec: Any, args: argparse.Namespace, budget: An
     runner = TrialRunner(raw, spec, args.runs_dir, should_stop=stop.requested, device=args.device)
 
     def after_trial() -> None:
-        write_summary(folder, summarize(study, spec.metric))
         if report is not None:
-            report.update()
+            report.update()  # which rewrites the summary too
+        else:
+            write_summary(folder, summarize(study, spec.metric))
 
     with _ProcessFile(folder, enabled=report is not None):
         try:

@@ -165,14 +165,9 @@ def describe_storage(url: str | None) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
-def finished_count(study: Any) -> int:
-    """Trials that count towards --trials: complete or pruned (a failed one is retried, not counted)."""
-    states = _optuna().trial.TrialState
-    return len(study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED)))
-
-
 def claimed_count(study: Any) -> int:
-    """Trials done or under way: what a worker compares with --trials before it asks for another."""
+    """Trials done or under way: what a worker compares with --trials before it asks for another (a failed
+    trial is not counted: another takes its place)."""
     states = _optuna().trial.TrialState
     return len(study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED, states.RUNNING,
                                                           states.WAITING)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import WorkbenchError
-from core.sweep.study import REASON, claimed_count, finished_count, reap_dead_trials
+from core.sweep.study import REASON, claimed_count, reap_dead_trials
 from core.sweep.trial import TrialRunner
 
 FAILURES_IN_A_ROW = 3  # a worker whose trials keep crashing stops rather than burn the machine
@@ -30,9 +30,6 @@ class Budget:
         if self.deadline is not None and time.time() >= self.deadline:
             return True
         return self.trials is not None and claimed_count(study) >= self.trials
-
-    def complete(self, study: Any) -> bool:
-        return self.trials is not None and finished_count(study) >= self.trials
 
 
 def work(study: Any, runner: TrialRunner, budget: Budget, after_trial: Callable[[], None] = lambda: None) -> None:

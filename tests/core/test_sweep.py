@@ -10,11 +10,12 @@ from typing import Any
 import optuna
 import pytest
 
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.runs.liveness import process_identity
 from core.runs.rundir import RunDir
 from core.sweep.space import apply_values, load_raw, read_sweep
-from core.sweep.study import REASON, RUN_DIR, WORKER, StudyFolder, open_study, reap_dead_trials
+from core.sweep.study import (REASON, RUN_DIR, WORKER, StudyFolder, SweepError, describe_storage, make_storage,
+                              open_study, reap_dead_trials)
 from core.sweep.summary import importances, read_summary, summarize, write_summary
 from core.sweep.trial import TrialRunner
 from core.sweep.worker import Budget, work
@@ -166,3 +167,28 @@ def test_importances_and_the_best_so_far_curve_come_from_the_summary(raw: dict[s
     assert set(importances(summary, spec)) == set(spec.space)
     header, *rows = (folder.path / "trials.csv").read_text().splitlines()
     assert header.startswith("number,state,value,duration,run_dir,reason,") and len(rows) == 4
+
+
+def test_storages_one_machine_or_a_database_and_never_a_password_written(tmp_path: Path) -> None:
+    folder = StudyFolder.under(tmp_path / "runs", "names")
+    assert describe_storage(None) == "journal file"
+    assert describe_storage("postgresql://me:s3cret@db:5432/optuna") == "postgresql://me:***@db:5432/optuna"
+    with pytest.raises(SweepError, match="SQLite is not safe"):
+        make_storage(folder, "sqlite:///study.db")
+    with pytest.raises(SweepError, match="postgresql:// or mysql://"):
+        make_storage(folder, "redis://localhost")
+    with pytest.raises(SweepError, match="study name"):
+        StudyFolder.under(tmp_path / "runs", "../escape")
+
+
+def test_failing_trials_are_failed_and_three_in_a_row_end_the_worker_naming_why(raw: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    raw["data"] = {"source": "folder", "path": str(tmp_path / "missing"), "image_size": [16, 16]}
+    spec = read_sweep(raw)
+    folder = StudyFolder.under(tmp_path / "runs", "failing")
+    study = open_study(folder, spec, epochs=1)
+    runner = TrialRunner(raw, spec, tmp_path / "runs", should_stop=lambda: False)
+    with pytest.raises(WorkbenchError, match="3 trials in a row failed; the last: .*missing"):
+        work(study, runner, Budget(trials=5, deadline=None))
+    assert [trial.state.name for trial in study.trials] == ["FAIL"] * 3
+    assert all("missing" in trial.user_attrs[REASON] for trial in study.trials)
