@@ -138,7 +138,7 @@ class SweepsScreen(WorkbenchScreen):
         keys = list(self.spec.space) if self.spec is not None else sorted({k for r in self.summary.trials
                                                                             for k in r.params})
         self.columns = [*FIXED_COLUMNS, *map(param_column, keys)]
-        line.update(self._study_text())
+        line.update(self._study_text(self.study, self.summary))
         self._fill_table()
         self._plot()
         complete = sum(row.state == "complete" for row in self.summary.trials)
@@ -146,8 +146,7 @@ class SweepsScreen(WorkbenchScreen):
             self.importance_of = complete
             self._compute_importances(self.summary, self.spec)
 
-    def _study_text(self) -> Text:
-        summary, study = self.summary, self.study
+    def _study_text(self, study: StudyFolder, summary: StudySummary) -> Text:
         others = f"  ({len(self.studies)} studies, w: next)" if len(self.studies) > 1 else ""
         text = Text(f"{study.name}", style="bold")
         text.append(f"  {summary.metric} {summary.direction}  {summary.finished} finished")

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="workbench sweep", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(prog="workbench sweep", description="Search the config's sweep: space with "
+                                     "Optuna, each trial an ordinary run; the same command again continues the study.")
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.workers < 1 or (args.trials is not None and args.trials < 1):

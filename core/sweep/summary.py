@@ -11,7 +11,7 @@ import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.files import atomic_write, atomic_write_json
 from core.sweep.space import SweepSpec, Value, set_argument
@@ -84,7 +84,12 @@ def write_summary(folder: StudyFolder, summary: StudySummary) -> None:
         writer.writerow([row.number, row.state, "" if row.value is None else row.value,
                          "" if row.duration is None else round(row.duration, 1), row.run_dir, row.reason,
                          *(row.params.get(key, "") for key in params)])
-    atomic_write(folder.trials_csv_path, lambda handle: handle.write(text.getvalue().encode()))
+    data = text.getvalue().encode()
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    atomic_write(folder.trials_csv_path, write)
 
 
 def read_summary(folder: StudyFolder) -> StudySummary:
