@@ -22,6 +22,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ RDB_SCHEMES = ("postgresql", "mysql")  # storages several machines can share
 HEARTBEAT_SECONDS = 30  # an RDB trial's worker proves it lives this often; silent for GRACE_SECONDS: failed
 GRACE_SECONDS = 120
 SCHEMA_ATTEMPTS = 4
+UNCLAIMED_SECONDS = 60  # a running trial no worker has named itself on for this long was left by a dead one
 REASON = "reason"  # the trial user attribute that says why it failed or was pruned
 WORKER, RUN_DIR = "worker", "run_dir"  # trial user attributes: the worker's process identity, the trial's run
 
@@ -180,9 +182,15 @@ def reap_dead_trials(study: Any) -> list[int]:
     reaped = []
     for trial in study.get_trials(deepcopy=False, states=(states.RUNNING,)):
         worker = trial.user_attrs.get(WORKER)
-        if not isinstance(worker, dict) or same_process(worker) or not _this_host(worker):
+        if not isinstance(worker, dict):  # killed between asking for the trial and naming itself on it
+            started = trial.datetime_start
+            if started is None or (datetime.now() - started).total_seconds() < UNCLAIMED_SECONDS:
+                continue
+            reason = "its worker ended before it started training"
+        elif same_process(worker) or not _this_host(worker):
             continue
-        reason = f"its worker (pid {worker.get('pid')}) ended without finishing it"
+        else:
+            reason = f"its worker (pid {worker.get('pid')}) ended without finishing it"
         fail_trial(study, trial, reason)
         reaped.append(trial.number)
     return reaped

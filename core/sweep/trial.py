@@ -44,8 +44,8 @@ class TrialRunner:
 
         from core.train.engine import fit
 
+        trial.set_user_attr(WORKER, process_identity())  # first: a worker killed from here on is found dead
         values = self.spec.sample(trial)
-        trial.set_user_attr(WORKER, process_identity())
         try:
             config = apply_values(self.raw, self.device_values(values))
         except ConfigError as exc:  # a combination no single value showed (checked one key at a time)

@@ -124,7 +124,8 @@ def test_a_pruned_trial_stops_like_a_user_stop_and_its_run_says_pruned(raw: dict
     assert sweep["trial"] == 0 and sweep["params"] == trial.params
 
 
-def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: Path) -> None:
+def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     raw["train"]["epochs"] = 1
     spec = read_sweep(raw)
     folder = StudyFolder.under(tmp_path / "runs", "killed")
@@ -150,6 +151,10 @@ def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: 
     assert summary.finished == 2 and summary.best is not None
     assert [row.state for row in summary.trials] == ["failed", "complete", "complete"]
     assert reap_dead_trials(again) == []
+    unnamed = again.ask()  # a worker killed between asking and naming itself: failed once it is a minute old
+    assert reap_dead_trials(again) == []
+    monkeypatch.setattr("core.sweep.study.UNCLAIMED_SECONDS", 0)
+    assert reap_dead_trials(again) == [unnamed.number]
 
 
 def test_importances_and_the_best_so_far_curve_come_from_the_summary(raw: dict[str, Any], tmp_path: Path) -> None:
