@@ -360,10 +360,15 @@ class RunConfig(StrictModel):
     data: DataConfig = DataConfig()
     model: ModelConfig
     train: TrainConfig = TrainConfig()
+    sweep: dict[str, Any] | None = Field(None, description="the search `workbench sweep` runs (core/sweep/space.py); "
+                                                           "a run ignores it")
 
     def to_plain(self) -> dict[str, Any]:
-        """Every value filled in, as YAML/JSON-safe plain data."""
-        return self.model_dump(mode="json")
+        """Every value filled in, as YAML/JSON-safe plain data (no `sweep` key when there is no search)."""
+        plain = self.model_dump(mode="json")
+        if plain["sweep"] is None:
+            del plain["sweep"]
+        return plain
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:

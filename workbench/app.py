@@ -1,6 +1,6 @@
-"""The Textual app: five screens (keys 1-5), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
+"""The Textual app: six screens (keys 1-6), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
 
-`SCREENS` is the one list of modes: the navigation bar, the 1-5 keys, the help and the palette
+`SCREENS` is the one list of modes: the navigation bar, the 1-6 keys, the help and the palette
 all come from it. The app holds the state screens share, each as one typed object (screens.base.AppBase):
 the config being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
 Screens ask each other for things with messages (screens/messages.py) that the app serves.
@@ -26,10 +26,11 @@ from screens.help import HelpScreen
 from screens.messages import ClassifyWith, FollowRun, UseModelFile
 from screens.model import ModelScreen
 from screens.runs import RunsScreen
+from screens.sweeps import SweepsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 
-SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen)  # in key order: 1 is Data
+SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)  # in key order: 1 is Data
 TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
 
 

@@ -17,6 +17,7 @@ A terminal training workbench for PyTorch image classification.
   workbench check CONFIG            print the layer table and shape checks
   workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
   workbench lr-find CONFIG          sweep the learning rate and suggest one
+  workbench sweep CONFIG            search the config's sweep: space with Optuna (--trials, --workers)
   workbench classify MODEL PATH...  classify image files and folders with a saved model
   workbench evaluate MODEL [DATA]   accuracy, per-class scores, confusion matrix, highest losses
   workbench features MODEL IMAGE    each layer's feature maps for one image, into TensorBoard
@@ -24,7 +25,8 @@ A terminal training workbench for PyTorch image classification.
 """
 
 MODEL_COMMANDS = {"classify": "workbench.classify", "evaluate": "workbench.evaluate",
-                  "features": "workbench.features", "export": "workbench.export_model"}  # each has main(argv)
+                  "features": "workbench.features", "export": "workbench.export_model",
+                  "sweep": "workbench.sweep"}  # each has main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@
       tensorboard/     SummaryWriter output       checkpoints/   last.pt, best.pt
       train.log        human-readable log, tracebacks included
       evaluation.json, confusion.csv              the latest `workbench evaluate` of the run
+      sweep.json       a sweep trial's study, number and sampled values
 
 This module is the one place that spells these names and the run states, so it depends on
 nothing but the standard library: every reader and writer, however light, can import it.
@@ -30,6 +31,7 @@ class RunState(StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
     STOPPED = "stopped"  # stopped by the user or early; last.pt kept, a resume continues it
+    PRUNED = "pruned"  # a sweep trial its pruner stopped as hopeless; last.pt kept, like a stop
     FAILED = "failed"
     ABORTED = "aborted"  # stopped at once by a second stop signal, nothing saved
     ENDED_UNEXPECTEDLY = "ended unexpectedly"  # status.json says running, but its process is gone
@@ -69,6 +71,7 @@ class RunDir:
     # The one list of the run directory's names: every reader and writer goes through these.
     CONFIG, EVENTS, METRICS, STATUS, LOG = "config.yaml", "events.jsonl", "metrics.csv", "status.json", "train.log"
     TENSORBOARD, CHECKPOINTS, EVALUATION, CONFUSION = "tensorboard", "checkpoints", "evaluation.json", "confusion.csv"
+    SWEEP = "sweep.json"  # a sweep trial's study, number and sampled values (core/sweep/trial.py)
     CHECKPOINT_KINDS = tuple(CheckpointKind)  # best first
 
     config_path = property(lambda self: self.path / self.CONFIG)
@@ -80,6 +83,7 @@ class RunDir:
     checkpoints_dir = property(lambda self: self.path / self.CHECKPOINTS)
     evaluation_path = property(lambda self: self.path / self.EVALUATION)
     confusion_path = property(lambda self: self.path / self.CONFUSION)
+    sweep_path = property(lambda self: self.path / self.SWEEP)
 
     def checkpoint_path(self, kind: CheckpointKind | str) -> Path:
         """checkpoints/best.pt or checkpoints/last.pt."""

@@ -1,4 +1,4 @@
-"""A line chart with axes in braille dots: x in epochs, a labelled y axis, a legend and a marked point.
+"""A line chart with axes in braille dots: x in epochs (or trials), a labelled y axis, a legend and a marked point.
 
 Drawn with text only (2 x 4 dots per cell), so it reads over SSH and in an 80x24 terminal. Many
 points per column (a loss reported every quarter second) are averaged into one; the points of a
@@ -51,11 +51,12 @@ class LineChart(Widget):
         self.fmt: Callable[[float], str] | None = None
         self.mark: tuple[float, str] | None = None  # (x, what the legend says of it)
         self.hint = ""  # right-aligned in the title row, e.g. the key that switches the metric
+        self.x_label = "epoch"
 
     def plot(self, title: str, series: Sequence[Series], x_max: float, fmt: Callable[[float], str] | None = None,
-             mark: tuple[float, str] | None = None, hint: str = "") -> None:
-        self.title, self.series, self.x_max, self.fmt, self.mark, self.hint = (
-            title, list(series), max(x_max, 1.0), fmt, mark, hint)
+             mark: tuple[float, str] | None = None, hint: str = "", x_label: str = "epoch") -> None:
+        self.title, self.series, self.x_max, self.fmt, self.mark, self.hint, self.x_label = (
+            title, list(series), max(x_max, 1.0), fmt, mark, hint, x_label)
         self.refresh()
 
     def render(self) -> Text:
@@ -68,7 +69,7 @@ class LineChart(Widget):
         low, high = _y_range([y for series in self.series for _, y in series.points])
         ticks = [0, (rows - 1) // 2, rows - 1] if rows >= 5 else [0, rows - 1]
         labels = dict(zip(ticks, self._labels([high - (high - low) * row / (rows - 1) for row in ticks])))
-        gutter = max(*(len(label) for label in labels.values()), len("epoch")) + 1
+        gutter = max(*(len(label) for label in labels.values()), len(self.x_label)) + 1
         columns = width - gutter - 1
         cells = _Canvas(columns, rows)
         for number, series in enumerate(self.series):
@@ -125,7 +126,7 @@ class LineChart(Widget):
         mark = _column(self.mark[0], self.x_max, columns) if self.mark is not None else None
         for column, char in enumerate(axis):
             axis_line.append("★" if column == mark else char, style=styles["mark" if column == mark else "axis"])
-        label_line = Text("epoch".rjust(gutter - 1) + "  " + "".join(numbers).rstrip(), style=styles["axis"])
+        label_line = Text(self.x_label.rjust(gutter - 1) + "  " + "".join(numbers).rstrip(), style=styles["axis"])
         return [axis_line, label_line]
 
 
