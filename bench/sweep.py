@@ -100,8 +100,8 @@ def sweep(config: Path, runs: Path, pruner: str, minutes: float) -> dict:
                    env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
     hours = (time.perf_counter() - started) / 3600
     trials = json.loads((runs / ".sweeps" / f"bench-{pruner}" / "trials.json").read_text())["trials"]
-    finished = [trial for trial in trials if trial["state"] in ("complete", "pruned")]
-    values = [trial["value"] for trial in trials if trial["state"] == "complete" and trial["value"] is not None]
+    finished = [trial for trial in trials if trial["state"] in ("finished", "pruned")]
+    values = [trial["value"] for trial in trials if trial["state"] == "finished" and trial["value"] is not None]
     return {"finished": len(finished), "pruned": sum(trial["state"] == "pruned" for trial in trials),
             "per_hour": len(finished) / hours, "best": max(values, default=None)}
 

@@ -22,6 +22,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from core.errors import WorkbenchError
+from core.runs.rundir import RunState
 from core.sweep.launch import is_sweeping, log_tail, start_sweep, stop_sweep
 from core.sweep.space import SweepSpec, with_values
 from core.sweep.study import StudyFolder, list_studies
@@ -141,7 +142,7 @@ class SweepsScreen(WorkbenchScreen):
         line.update(self._study_text(self.study, self.summary))
         self._fill_table()
         self._plot()
-        complete = sum(row.state == "complete" for row in self.summary.trials)
+        complete = sum(row.state == RunState.FINISHED for row in self.summary.trials)
         if self.spec is not None and complete != self.importance_of:
             self.importance_of = complete
             self._compute_importances(self.summary, self.spec)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.runs.rundir import RunState
 from workbench.cli import EXIT_INVALID, EXIT_OK
 
 REPORT_SECONDS = 1.0  # how often a coordinator reads the study for finished trials
@@ -207,7 +208,7 @@ class Report:
         self.summary = summarize(self.study, self.metric)
         write_summary(self.folder, self.summary)
         for row in sorted(self.summary.trials, key=lambda row: row.number):
-            if row.number not in self.reported and row.state in ("complete", "pruned", "failed"):
+            if row.number not in self.reported and row.state in (RunState.FINISHED, RunState.PRUNED, RunState.FAILED):
                 self.reported.add(row.number)
                 self._print(describe_trial(row, self.metric))
         if self.progress is not None:
@@ -233,11 +234,11 @@ class Report:
 
 
 def describe_trial(row: Any, metric: str) -> str:
-    """`trial 3  complete  val_accuracy 0.8125  12.3s  train.optimizer.lr=0.0123 ...`"""
+    """`trial 3  finished  val_accuracy 0.8125  12.3s  train.optimizer.lr=0.0123 ...`"""
     value = f"{metric} {row.value:.4g}" if row.value is not None else f"{metric} -"
     duration = f"{row.duration:.1f}s" if row.duration is not None else "-"
     params = " ".join(f"{key}={_short(value)}" for key, value in row.params.items())
-    reason = f"  ({row.reason.splitlines()[0]})" if row.state == "failed" and row.reason else ""
+    reason = f"  ({row.reason.splitlines()[0]})" if row.state == RunState.FAILED and row.reason else ""
     return f"trial {row.number}  {row.state}  {value}  {duration}  {params}{reason}"
 
 
@@ -270,7 +271,7 @@ def _short(value: Any) -> str:
 
 
 class _ProcessFile:
-    """sweep.json in the study folder while this command sweeps: the app finds the process to stop there."""
+    """sweeping.json in the study folder while this command sweeps: the app finds the process to stop there."""
 
     def __init__(self, folder: Any, enabled: bool = True) -> None:
         self.folder, self.enabled = folder, enabled

@@ -2,7 +2,7 @@
 
 The config being edited (its sweep: block included) is saved into the study folder as config.yaml
 and `python -m workbench sweep` runs on it in a session of its own, its output in sweep.log. The
-command writes sweep.json (its pid, start time and boot) while it sweeps: that is how the app,
+command writes sweeping.json (its pid, start time and boot) while it sweeps: that is how the app,
 this one or a later one, tells whether the study is sweeping and stops it (SIGINT: the trial in
 progress stops like a run, and the same command continues the study later).
 """
@@ -19,8 +19,6 @@ from core.runs.launch import StartError, signal_run
 from core.runs.liveness import same_process
 from core.sweep.study import StudyFolder
 
-CONFIG = "config.yaml"  # the swept config, in the study folder
-
 
 def start_sweep(config: RunConfig, runs_dir: Path, trials: int | None = None) -> StudyFolder:
     """Start `workbench sweep` on the config, detached; the study is named after the config (StartError)."""
@@ -28,7 +26,7 @@ def start_sweep(config: RunConfig, runs_dir: Path, trials: int | None = None) ->
     folder = StudyFolder.under(runs_dir, config.name)
     if is_sweeping(folder):
         raise StartError(f"study {folder.name} is already sweeping (x stops it)")
-    config_path = folder.path / CONFIG
+    config_path = folder.config_path
     try:
         folder.path.mkdir(parents=True, exist_ok=True)
         save_config(config, config_path)
@@ -43,7 +41,7 @@ def start_sweep(config: RunConfig, runs_dir: Path, trials: int | None = None) ->
 
 
 def is_sweeping(folder: StudyFolder) -> bool:
-    """Whether the command that wrote the study's sweep.json is still that process."""
+    """Whether the command that wrote the study's sweeping.json is still that process."""
     process = folder.read_process()
     return bool(process) and same_process(process)
 

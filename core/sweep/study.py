@@ -4,7 +4,8 @@
       study.json     the sweep: block, the config it came from, the storage (a password never written)
       journal.log    Optuna's journal storage, when no --storage is given
       trials.json    the summary every front end reads (core/sweep/summary.py); trials.csv beside it
-      sweep.json     the command that is sweeping now: its process, so the app can stop it
+      config.yaml    the swept config, when the app started the sweep
+      sweeping.json  the command that is sweeping now: its process, so the app can stop it
       sweep.log      that command's output when the app started it
 
 The folder is hidden (a dot name), so the runs folder's readers never take it for a run. The
@@ -78,7 +79,8 @@ class StudyFolder:
     journal_path = property(lambda self: self.path / "journal.log")
     trials_path = property(lambda self: self.path / "trials.json")
     trials_csv_path = property(lambda self: self.path / "trials.csv")
-    process_path = property(lambda self: self.path / "sweep.json")
+    config_path = property(lambda self: self.path / RunDir.CONFIG)  # named like a run's, read the same way
+    process_path = property(lambda self: self.path / "sweeping.json")
     log_path = property(lambda self: self.path / "sweep.log")
 
     def read_study(self) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class StudyFolder:
         return _read_json(self.study_path)
 
     def read_process(self) -> dict[str, Any]:
-        """sweep.json: the identity of the command sweeping now, or {}."""
+        """sweeping.json: the identity of the command sweeping now, or {}."""
         return _read_json(self.process_path)
 
 

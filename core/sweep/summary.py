@@ -14,16 +14,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 from core.files import atomic_write, atomic_write_json
+from core.runs.rundir import RunState
 from core.sweep.space import SweepSpec, Value, set_argument
 from core.sweep.study import REASON, RUN_DIR, StudyFolder
 
 CSV_COLUMNS = ["number", "state", "value", "duration", "run_dir", "reason"]  # then one column per parameter
+# A trial is a run, so its state reads as one: Optuna's COMPLETE is a finished run, FAIL a failed one.
+TRIAL_STATES = {"COMPLETE": RunState.FINISHED, "PRUNED": RunState.PRUNED, "FAIL": RunState.FAILED,
+                "RUNNING": RunState.RUNNING, "WAITING": RunState.STARTING}
 
 
 @dataclass(frozen=True)
 class TrialRow:
     number: int
-    state: str  # complete, pruned, failed, running, waiting
+    state: RunState  # finished, pruned, failed, running or starting
     value: float | None
     params: dict[str, Value]
     duration: float | None  # seconds; None while running
@@ -33,7 +37,7 @@ class TrialRow:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("complete", "pruned")
+        return self.state in (RunState.FINISHED, RunState.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class StudySummary:
     @property
     def best(self) -> TrialRow | None:
         """The best complete trial (a pruned trial's value is from an early epoch, never the best)."""
-        complete = [row for row in self.trials if row.state == "complete" and _number(row.value)]
+        complete = [row for row in self.trials if row.state == RunState.FINISHED and _number(row.value)]
         pick = max if self.direction == "maximize" else min
         return pick(complete, key=lambda row: row.value or 0.0) if complete else None
 
@@ -59,7 +63,7 @@ class StudySummary:
         points: list[tuple[int, float]] = []
         pick = max if self.direction == "maximize" else min
         for row in sorted(self.trials, key=lambda row: row.number):
-            if row.state == "complete" and row.value is not None and _number(row.value):
+            if row.state == RunState.FINISHED and row.value is not None and _number(row.value):
                 points.append((row.number, row.value if not points else pick(points[-1][1], row.value)))
         return points
 
@@ -99,7 +103,7 @@ def read_summary(folder: StudyFolder) -> StudySummary:
     empty = StudySummary(folder.name, str(sweep.get("direction") or "maximize"), str(sweep.get("metric") or ""))
     try:
         data = json.loads(folder.trials_path.read_text())
-        rows = [TrialRow(**row) for row in data.get("trials", [])]
+        rows = [TrialRow(**{**row, "state": RunState(row["state"])}) for row in data.get("trials", [])]
         return StudySummary(str(data["study"]), str(data["direction"]), str(data["metric"]), rows)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return empty
@@ -110,7 +114,7 @@ def importances(summary: StudySummary, spec: SweepSpec) -> dict[str, float]:
     {} until there are at least two."""
     import optuna
 
-    complete = [row for row in summary.trials if row.state == "complete" and _number(row.value)
+    complete = [row for row in summary.trials if row.state == RunState.FINISHED and _number(row.value)
                 and set(row.params) == set(spec.space)]
     if len(complete) < 2:
         return {}
@@ -126,12 +130,12 @@ def importances(summary: StudySummary, spec: SweepSpec) -> dict[str, float]:
 
 
 def _row(trial: Any) -> TrialRow:
-    state = trial.state.name.lower()
+    state = TRIAL_STATES[trial.state.name]
     duration = trial.duration.total_seconds() if trial.duration is not None else None
     value = trial.value
-    if state == "pruned" and trial.last_step is not None:  # the last epoch's metric it reported
+    if state == RunState.PRUNED and trial.last_step is not None:  # the last epoch's metric it reported
         value = trial.intermediate_values[trial.last_step]
-    return TrialRow(number=trial.number, state="failed" if state == "fail" else state,
+    return TrialRow(number=trial.number, state=state,
                     value=value if _number(value) else None, params=dict(trial.params), duration=duration,
                     run_dir=str(trial.user_attrs.get(RUN_DIR, "")), reason=str(trial.user_attrs.get(REASON, "")),
                     ended=trial.datetime_complete.timestamp() if trial.datetime_complete else None)

@@ -17,7 +17,8 @@ from typing import Any
 from core.errors import ConfigError, WorkbenchError
 from core.files import atomic_write_json
 from core.runs.liveness import process_identity
-from core.runs.rundir import RunDir, RunState
+from core.runs.recorder import create_run
+from core.runs.rundir import RunState
 from core.sweep.space import SweepSpec, Value, apply_values
 from core.sweep.study import REASON, RUN_DIR, WORKER, mark_run
 from core.train.events import EpochEnded, Event
@@ -51,7 +52,7 @@ class TrialRunner:
         except ConfigError as exc:  # a combination no single value showed (checked one key at a time)
             trial.set_user_attr(REASON, str(exc))
             raise
-        run = RunDir.create(self.runs_dir, f"{config.name}-trial{trial.number}", config)
+        run = create_run(self.runs_dir, f"{config.name}-trial{trial.number}", config)
         trial.set_user_attr(RUN_DIR, str(run.path))
         atomic_write_json(run.sweep_path, {"study": trial.study.study_name, "trial": trial.number, "params": values})
         self.pruned_at = None

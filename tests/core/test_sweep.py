@@ -12,6 +12,7 @@ import pytest
 
 from core.errors import ConfigError, WorkbenchError
 from core.runs.liveness import process_identity
+from core.runs.recorder import create_run
 from core.runs.rundir import RunDir
 from core.sweep.space import apply_values, load_raw, read_sweep
 from core.sweep.study import (REASON, RUN_DIR, WORKER, StudyFolder, SweepError, describe_storage, make_storage,
@@ -133,7 +134,7 @@ def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)
     orphan = study.ask()  # as a worker killed mid-trial leaves it: running, its run directory saying running
-    run = RunDir.create(tmp_path / "runs", "orphan")
+    run = create_run(tmp_path / "runs", "orphan")
     run.status_path.write_text(json.dumps({"state": "running", **process_identity(int(dead.stdout))}))
     orphan.set_user_attr(WORKER, {**process_identity(), "pid": int(dead.stdout), "pid_start": 1})
     orphan.set_user_attr(RUN_DIR, str(run.path))
@@ -149,7 +150,7 @@ def test_a_study_continues_after_a_killed_worker(raw: dict[str, Any], tmp_path: 
     assert status["state"] == "failed" and "ended without finishing it" in status["error"]
     summary = read_summary(folder)
     assert summary.finished == 2 and summary.best is not None
-    assert [row.state for row in summary.trials] == ["failed", "complete", "complete"]
+    assert [row.state for row in summary.trials] == ["failed", "finished", "finished"]
     assert reap_dead_trials(again) == []
     unnamed = again.ask()  # a worker killed between asking and naming itself: failed once it is a minute old
     assert reap_dead_trials(again) == []

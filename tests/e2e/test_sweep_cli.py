@@ -53,7 +53,7 @@ def test_two_workers_share_six_trials_without_losing_or_repeating_one(tmp_path: 
     runs = trial_runs(tmp_path / "runs")
     assert sorted(runs) == list(range(6)) and all(run["status"]["state"] == "finished" for run in runs.values())
     summary = json.loads((tmp_path / "runs" / ".sweeps" / "pair" / "trials.json").read_text())
-    assert [trial["state"] for trial in summary["trials"]] == ["complete"] * 6
+    assert [trial["state"] for trial in summary["trials"]] == ["finished"] * 6
 
 
 def test_a_worker_killed_mid_trial_is_failed_and_the_rerun_completes_the_study(tmp_path: Path) -> None:

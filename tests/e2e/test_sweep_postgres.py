@@ -96,8 +96,8 @@ def test_two_machines_share_one_study_on_postgresql(tmp_path: Path, postgres_url
     assert numbers == list(range(len(numbers))) and len(numbers) >= 4  # none lost
     summaries = [json.loads((tmp_path / name / ".sweeps" / "shared" / "trials.json").read_text())
                  for name in ("machine-a", "machine-b")]
-    last = max(summaries, key=lambda summary: sum(trial["state"] == "complete" for trial in summary["trials"]))
+    last = max(summaries, key=lambda summary: sum(trial["state"] == "finished" for trial in summary["trials"]))
     assert [trial["number"] for trial in last["trials"]] == numbers  # a machine's summary is the whole study
-    assert all(trial["state"] == "complete" for trial in last["trials"])
+    assert all(trial["state"] == "finished" for trial in last["trials"])
     study = json.loads((tmp_path / "machine-a" / ".sweeps" / "shared" / "study.json").read_text())
     assert study["storage"] == postgres_url
