@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli import EXIT_INVALID
+from workbench.exit_codes import EXIT_INVALID
 
 if TYPE_CHECKING:
     from core.use.inference import Classifier

@@ -16,8 +16,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
+
+USAGE = "MODEL [DATA]"
+SUMMARY = "accuracy, per-class scores, confusion matrix, highest losses"
 
 if TYPE_CHECKING:
     from core.use.evaluation import Evaluation
@@ -25,9 +28,7 @@ if TYPE_CHECKING:
 MAX_MATRIX_CLASSES = 30  # wider matrices are left to confusion.csv
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench evaluate",
-                                     description="Evaluate a saved model on labelled images.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("data", nargs="?", type=Path, metavar="DATA",
                         help="a config (.yaml; its validation split) or a folder of class folders "
@@ -35,11 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the evaluation as one JSON object")
     parser.add_argument("--top-losses", type=int, default=16, metavar="N", help="highest-loss files listed (default: 16)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.top_losses < 0:
         return error("--batch-size must be at least 1 and --top-losses at least 0")
     classifier = load_classifier(args)
