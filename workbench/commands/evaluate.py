@@ -10,14 +10,14 @@ object as evaluation.json, and nothing else on stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
+from workbench.progress import reporting
 
 USAGE = "MODEL [DATA]"
 SUMMARY = "accuracy, per-class scores, confusion matrix, highest losses"
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from core.use.evaluation import evaluate_model, log_evaluation, save_evaluation
 
     try:
-        with _progress() as progress:
+        with reporting("evaluating") as progress:
             evaluation = evaluate_model(classifier, args.data, top_losses=args.top_losses,
                                         batch_size=args.batch_size, progress=progress)
         folder = output_dir(classifier, "evaluation")
@@ -64,20 +64,6 @@ def run(args: argparse.Namespace) -> int:
     say(f"wrote {plain(str(folder / 'evaluation.json'))} and confusion.csv; the matrix image is in "
         f"{plain(str(folder / 'tensorboard'))}")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A transient progress bar on stderr in a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("evaluating", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def print_report(evaluation: "Evaluation") -> None:

@@ -6,14 +6,13 @@ is plain text within 80 columns, so it reads the same in a terminal, a pipe or a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 from datetime import datetime
-from typing import Callable, Iterator
 
 from workbench.config_options import add_config, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.progress import reporting
 
 USAGE = "CONFIG"
 SUMMARY = "sweep the learning rate and suggest one"
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             config = load_config(args.config, args.overrides)
             check_options(start_lr, end_lr, steps)
             print(f"lr-find {config.name}: up to {steps} steps, lr {start_lr:g} to {end_lr:g}", flush=True)
-            with _progress() as progress:
+            with reporting("sweeping the lr") as progress:
                 result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress)
             folder = args.runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find"
             write_curve(result, folder / "lr_find.csv")
@@ -56,19 +55,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"use it with:  --set train.optimizer.lr={result.suggestion:.3g}")
     print(f"curve: {folder / 'lr_find.csv'}")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A transient progress bar in a terminal; nothing when the output is piped."""
-    if not sys.stdout.isatty():
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("sweeping the lr", total=None)
-        yield lambda step, steps: bar.update(task, completed=step, total=steps)
 
 
 def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None, *, width: int = 80,
