@@ -19,7 +19,8 @@ Report = Callable[[int, int], None]  # (done, total)
 def progress_bar(console: Console | None = None, title: str = "[bold]{task.description}", after: str = ""
                  ) -> Progress:
     """A transient bar: `title`, the bar, done/total, time elapsed and left, then `after` (task fields welcome)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     columns = [TextColumn(title), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("•"),
                TimeRemainingColumn(), *([TextColumn(after)] if after else [])]
