@@ -12,13 +12,12 @@ from workbench import commands
 from workbench.config_options import add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
-DESCRIPTION = """\
-A terminal training workbench for PyTorch image classification.
-
-  workbench [CONFIG]                open the app (default: ./workbench.yaml, else the demo)
-  workbench --run CONFIG            train headless (scripts, nohup, CI)
-  workbench --resume RUN_DIR        continue a stopped run from its last.pt
-"""
+DESCRIPTION = "A terminal training workbench for PyTorch image classification."
+APP_USAGE = {  # the lines of `workbench --help`'s list before the subcommands'
+    "workbench [CONFIG]": "open the app (default: ./workbench.yaml, else the demo)",
+    "workbench --run CONFIG": "train headless (scripts, nohup, CI)",
+    "workbench --resume RUN_DIR": "continue a stopped run from its last.pt",
+}
 
 
 def find_commands() -> dict[str, ModuleType]:
@@ -28,11 +27,12 @@ def find_commands() -> dict[str, ModuleType]:
 
 
 def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
-    listed = {f"workbench {name} {command.USAGE}": command.SUMMARY for name, command in sorted(found.items())}
-    width = max(len("workbench --resume RUN_DIR"), *map(len, listed)) + 2
-    parser = argparse.ArgumentParser(prog="workbench", formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description=DESCRIPTION + "".join(f"  {usage:<{width}}{summary}\n"
-                                                                       for usage, summary in listed.items()))
+    listed = APP_USAGE | {f"workbench {name} {command.USAGE}": command.SUMMARY
+                          for name, command in sorted(found.items())}
+    width = max(map(len, listed)) + 2
+    lines = "".join(f"  {usage:<{width}}{summary}\n" for usage, summary in listed.items())
+    parser = argparse.ArgumentParser(prog="workbench", description=f"{DESCRIPTION}\n\n{lines}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help="config to open in the app")
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
