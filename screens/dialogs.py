@@ -1,11 +1,75 @@
-"""Small modal dialogs shared by the screens."""
+"""Small modal dialogs shared by the screens, and `FormDialog`, the base of the screens' edit forms."""
 from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from core.errors import ConfigError
+
+ResultT = TypeVar("ResultT")
+
+
+class FormDialog(ModalScreen[ResultT]):
+    """A form: a title, the fields, a line for what is wrong, then the submit and cancel buttons.
+
+    Subclasses give `compose_fields()` and `submit()`, and bind ctrl+s to the "submit" action. Enter
+    in a field, the submit button or ctrl+s call `submit()`: a ConfigError it raises is shown under
+    the fields and the form stays open, anything else is what the dialog dismisses with. Esc or
+    Cancel dismiss with `CANCELLED`.
+    """
+
+    DEFAULT_CSS = "FormDialog #form-error { display: none; height: auto; }"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT: ClassVar[str] = "Apply"  # the submit button's label; its id is the label in lower case
+    CANCELLED: ClassVar[Any] = None
+
+    def __init__(self, heading: str) -> None:
+        super().__init__()
+        self.heading = heading
+
+    def compose_fields(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def submit(self) -> ResultT:
+        """The result of the fields as they are; raises ConfigError naming what is wrong."""
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="form"):
+            yield Label(self.heading, classes="panel-title")
+            yield from self.compose_fields()
+            yield Static("", id="form-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.SUBMIT} (enter)", variant="primary", id=self.SUBMIT.lower(), compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        fields = self.query("#form Input, #form Select")
+        (fields.first() if fields else self.query_one(f"#{self.SUBMIT.lower()}", Button)).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_submit() if event.button.id == self.SUBMIT.lower() else self.action_cancel()
+
+    def on_input_submitted(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        try:
+            result = self.submit()
+        except ConfigError as exc:
+            error = self.query_one("#form-error", Static)
+            error.update("\n".join(issue.describe() for issue in exc.issues))
+            error.display = True
+            return
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.CANCELLED)
 
 
 class Confirm(ModalScreen[bool]):

@@ -8,11 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.errors import ConfigError
 from core.model.registry import LAYERS, REQUIRED, LayerSpec, describe, layer_names, parse_layer
+from screens.dialogs import FormDialog
 
 
 class PickOption(ModalScreen[str | None]):
@@ -62,53 +62,31 @@ def layer_choices() -> list[tuple[str, str, str]]:
     return [(name, name, describe(name)) for name in layer_names()]
 
 
-class EditLayer(ModalScreen[LayerSpec | None]):
+class EditLayer(FormDialog[LayerSpec | None]):
     """One input per param, each read as YAML (3, [3, 3], same, auto); validated by the registry."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
+    BINDINGS = [Binding("ctrl+s", "submit", "Apply")]
 
     def __init__(self, spec: LayerSpec) -> None:
-        super().__init__()
+        super().__init__(f"{spec.kind}: {LAYERS[spec.kind].description}")
         self.spec = spec
 
-    def compose(self) -> ComposeResult:
+    def compose_fields(self) -> ComposeResult:
         layer = LAYERS[self.spec.kind]
         entry = self.spec.to_entry()
         values = entry[self.spec.kind] if isinstance(entry, dict) else {}
-        with Vertical(classes="dialog"):
-            yield Label(f"{self.spec.kind}: {layer.description}", classes="panel-title")
-            with VerticalScroll(id="params"):
-                if not layer.params:
-                    yield Static(f"{self.spec.kind} takes no params", classes="muted")
-                for param in layer.params:
-                    default = "required" if param.default is REQUIRED else f"default {_yaml(param.default)}"
-                    with Horizontal(classes="param-row"):
-                        yield Label(param.name, classes="param-name")
-                        yield Input(_yaml(values[param.name]), id=f"param-{param.name}")
-                        yield Static(f"{param.type.expects}; {default}", classes="muted param-help")
-            yield Static("", id="edit-error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Apply (enter)", variant="primary", id="apply")
-                yield Button("Cancel (esc)", id="cancel")
+        with VerticalScroll(id="params"):
+            if not layer.params:
+                yield Static(f"{self.spec.kind} takes no params", classes="muted")
+            for param in layer.params:
+                default = "required" if param.default is REQUIRED else f"default {_yaml(param.default)}"
+                with Horizontal(classes="param-row"):
+                    yield Label(param.name, classes="param-name")
+                    yield Input(_yaml(values[param.name]), id=f"param-{param.name}")
+                    yield Static(f"{param.type.expects}; {default}", classes="muted param-help")
 
-    def on_mount(self) -> None:
-        inputs = self.query(Input)
-        (inputs.first() if inputs else self.query_one("#apply", Button)).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "apply":
-            self.action_apply()
-        else:
-            self.dismiss(None)
-
-    def on_input_submitted(self) -> None:
-        self.action_apply()
-
-    def action_apply(self) -> None:
-        try:
-            self.dismiss(parse_layer({self.spec.kind: self.values()}, ()))
-        except ConfigError as exc:
-            self.query_one("#edit-error", Static).update("\n".join(issue.message for issue in exc.issues))
+    def submit(self) -> LayerSpec:
+        return parse_layer({self.spec.kind: self.values()}, ())
 
     def values(self) -> dict[str, Any]:
         return {input_.id.removeprefix("param-"): _read(input_.value) for input_ in self.query(Input)}

@@ -16,14 +16,13 @@ from pydantic.fields import FieldInfo
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantFocus
-from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from core.config import TABLES, AugmentConfig, RunConfig, TrainConfig
-from core.errors import ConfigError
+from screens.dialogs import FormDialog
 from screens.layer_dialogs import _read, _yaml
 
 BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"),
@@ -62,7 +61,7 @@ def about_text(info: FieldInfo) -> str:
     return f"{info.description or _type_name(info.annotation)} · default {_yaml(info.default)}"
 
 
-class EditParams(ModalScreen[bool]):
+class EditParams(FormDialog[bool]):
     """Edit every training setting the screen does not show itself; dismisses True once saved.
 
     `config` is the plain config; `apply(values)` gets every field's value by key path (the
@@ -71,29 +70,25 @@ class EditParams(ModalScreen[bool]):
     """
 
     DEFAULT_CSS = "EditParams { align: center middle; }"
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("ctrl+s", "save", "Save")]
+    BINDINGS = [Binding("ctrl+s", "submit", "Save")]
+    SUBMIT = "Save"
+    CANCELLED = False
 
     def __init__(self, config: dict[str, Any], apply: Callable[[dict[KeyPath, Any]], None]) -> None:
-        super().__init__()
+        super().__init__("Training settings")
         self.config = config
         self.entries = {key: config["train"][key] for key in TABLES}
         self.apply = apply
         self.fields: dict[Widget, tuple[KeyPath, FieldInfo]] = {}
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="params-dialog"):
-            yield Label("Training settings", classes="panel-title")
-            with VerticalScroll(id="param-fields"):
-                for key, values in self.entries.items():
-                    yield from self._table_section(key, values)
-                for path, model, keys, about in SECTIONS:
-                    yield _heading(".".join(path) or "run", about)
-                    yield from self._model_fields(path, model, keys)
-            yield Static("", id="param-description", classes="muted")
-            yield Static("", id="params-error", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (enter)", variant="primary", id="save", compact=True)
-                yield Button("Cancel (esc)", id="cancel", compact=True)
+    def compose_fields(self) -> ComposeResult:
+        with VerticalScroll(id="param-fields"):
+            for key, values in self.entries.items():
+                yield from self._table_section(key, values)
+            for path, model, keys, about in SECTIONS:
+                yield _heading(".".join(path) or "run", about)
+                yield from self._model_fields(path, model, keys)
+        yield Static("", id="param-description", classes="muted")
 
     def _table_section(self, key: str, values: dict[str, Any]) -> ComposeResult:
         entry = TABLES[key][values["name"]]
@@ -123,32 +118,14 @@ class EditParams(ModalScreen[bool]):
                           Static(bounds_text(info) or shape_text(info.annotation), classes="muted param-hint"),
                           classes="param-field")
 
-    def on_mount(self) -> None:
-        next(iter(self.fields), self.query_one("#save", Button)).focus()
-
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         if event.widget in self.fields:
             path, info = self.fields[event.widget]
             self.query_one("#param-description", Static).update(f"{'.'.join(path)}: {about_text(info)}")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(False)
-
-    def on_input_submitted(self) -> None:
-        self.action_save()
-
-    def action_save(self) -> None:
-        try:
-            self.apply(self.values())
-        except ConfigError as exc:
-            error = self.query_one("#params-error", Static)
-            error.update("\n".join(issue.describe() for issue in exc.issues))
-            error.display = True
-            return
-        self.dismiss(True)
+    def submit(self) -> bool:
+        self.apply(self.values())
+        return True
 
     def values(self) -> dict[KeyPath, Any]:
         """What the fields say now, by key path: ("train", "optimizer") -> {name, params}, ("seed",) -> 1, ..."""

@@ -2,80 +2,50 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
+from workbench import commands
+from workbench.config_options import add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
-DESCRIPTION = """\
-A terminal training workbench for PyTorch image classification.
-
-  workbench [CONFIG]                open the app (default: ./workbench.yaml, else the demo)
-  workbench --run CONFIG            train headless (scripts, nohup, CI)
-  workbench --resume RUN_DIR        continue a stopped run from its last.pt
-  workbench train CONFIG            the same as --run (torchrun takes --run for its own option)
-  workbench check CONFIG            print the layer table and shape checks
-  workbench export-code CONFIG      write the model as a plain PyTorch module (-o FILE)
-  workbench lr-find CONFIG          sweep the learning rate and suggest one
-  workbench sweep CONFIG            search the config's sweep: space with Optuna (--trials, --workers)
-  workbench classify MODEL PATH...  classify image files and folders with a saved model
-  workbench evaluate MODEL [DATA]   accuracy, per-class scores, confusion matrix, highest losses
-  workbench features MODEL IMAGE    each layer's feature maps for one image, into TensorBoard
-  workbench export MODEL -o FILE    the model as safetensors, TorchScript or ONNX (--format)
-"""
-
-MODEL_COMMANDS = {"classify": "workbench.classify", "evaluate": "workbench.evaluate",
-                  "features": "workbench.features", "export": "workbench.export_model",
-                  "sweep": "workbench.sweep"}  # each has main(argv)
+DESCRIPTION = "A terminal training workbench for PyTorch image classification."
+APP_USAGE = {  # the lines of `workbench --help`'s list before the subcommands'
+    "workbench [CONFIG]": "open the app (default: ./workbench.yaml, else the demo)",
+    "workbench --run CONFIG": "train headless (scripts, nohup, CI)",
+    "workbench --resume RUN_DIR": "continue a stopped run from its last.pt",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=DESCRIPTION,
+def find_commands() -> dict[str, ModuleType]:
+    """Every module in workbench/commands/, by its command name (export_code.py is export-code)."""
+    return {found.name.replace("_", "-"): importlib.import_module(f"{commands.__name__}.{found.name}")
+            for found in pkgutil.iter_modules(commands.__path__) if not found.name.startswith("_")}
+
+
+def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
+    listed = APP_USAGE | {f"workbench {name} {command.USAGE}": command.SUMMARY
+                          for name, command in sorted(found.items())}
+    width = max(map(len, listed)) + 2
+    lines = "".join(f"  {usage:<{width}}{summary}\n" for usage, summary in listed.items())
+    parser = argparse.ArgumentParser(prog="workbench", description=f"{DESCRIPTION}\n\n{lines}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help="config to open in the app")
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
-    _add_config_options(parser)
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
-                        help="where run directories are created (default: ./runs)")
+    add_overrides(parser)
+    add_runs_dir(parser)
     return parser
 
 
-def build_check_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench check",
-                                     description="Validate a config and print its layer table with shapes.")
-    parser.add_argument("config", type=Path, metavar="CONFIG")
-    _add_config_options(parser)
+def build_command_parser(name: str, command: ModuleType) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"workbench {name}", description=command.SUMMARY)
+    command.add_arguments(parser)
     return parser
-
-
-def build_export_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench export-code",
-                                     description="Write the config's model as a readable PyTorch module.")
-    parser.add_argument("config", type=Path, metavar="CONFIG")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of to stdout")
-    _add_config_options(parser)
-    return parser
-
-
-def build_lr_find_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench lr-find",
-                                     description="Sweep the learning rate exponentially on a fresh copy of the model, "
-                                                 "chart the loss against it and suggest an lr.")
-    parser.add_argument("config", type=Path, metavar="CONFIG")
-    _add_config_options(parser)
-    parser.add_argument("--steps", type=int, default=100, metavar="N", help="steps in the sweep, 10..1000 (default: 100)")
-    parser.add_argument("--start-lr", type=float, default=1e-7, metavar="LR", help="first lr (default: 1e-7)")
-    parser.add_argument("--end-lr", type=float, default=10.0, metavar="LR", help="last lr, at most 10 (default: 10)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
-                        help="the curve goes to DIR/<time>-<name>-lr-find/ (default: ./runs)")
-    return parser
-
-
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=3 (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,29 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    if argv[:1] == ["train"]:  # `torchrun -m workbench train CONFIG`: torchrun reads `--run` as its --run-path
-        argv = ["--run", *argv[1:]]
-    if argv[:1] and argv[0] in MODEL_COMMANDS:
-        import importlib
-
-        return importlib.import_module(MODEL_COMMANDS[argv[0]]).main(argv[1:])
-    if argv[:1] == ["check"]:
-        args = build_check_parser().parse_args(argv[1:])
-        from workbench.check import run_check
-
-        return run_check(args.config, args.overrides)
-    if argv[:1] == ["export-code"]:
-        args = build_export_parser().parse_args(argv[1:])
-        from workbench.export import run_export
-
-        return run_export(args.config, args.overrides, args.output)
-    if argv[:1] == ["lr-find"]:
-        args = build_lr_find_parser().parse_args(argv[1:])
-        from workbench.lr_find import run_lr_find
-
-        return run_lr_find(args.config, args.overrides, args.runs_dir, steps=args.steps, start_lr=args.start_lr,
-                           end_lr=args.end_lr)
-    parser = build_parser()
+    found = find_commands()
+    if argv[:1] and argv[0] in found:
+        command = found[argv[0]]
+        return command.run(build_command_parser(argv[0], command).parse_args(argv[1:]))
+    parser = build_parser(found)
     args = parser.parse_args(argv)
     if args.run is not None and args.resume is not None:
         parser.error("give --run CONFIG or --resume RUN_DIR, not both")

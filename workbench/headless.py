@@ -20,6 +20,7 @@ from core.runs.rundir import RunState
 from core.train.describe import describe
 from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFinished, RunStarted
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from workbench.progress import progress_bar
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
@@ -240,24 +241,10 @@ class RichReporter:
     """A live progress bar for the current epoch, with the epoch lines printed above it."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("[bold]Epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("•"), TimeRemainingColumn(),
-            TextColumn("{task.fields[speed]:,.0f} samples/s  loss: {task.fields[loss]:.4f}"),
-            transient=True)
+        self.progress = progress_bar(title="[bold]Epoch {task.fields[epoch]}",
+                                     after="{task.fields[speed]:,.0f} samples/s  loss: {task.fields[loss]:.4f}")
         self.task = self.progress.add_task("train", total=None, visible=False, epoch="", loss=0.0, speed=0.0)
-        self.prepare = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), TextColumn("•"), TimeRemainingColumn(), transient=True,
-                                console=self.progress.console)
+        self.prepare = progress_bar(self.progress.console)
         self.prepare_task = None
 
     def __enter__(self) -> "RichReporter":

@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 from rich.text import Text
 from textual.widget import Widget
 
-BRAILLE = 0x2800
-DOT_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][column] within a cell
+from screens.widgets.braille import BrailleCanvas
+
 SERIES_STYLES = ("bold cyan", "bold magenta", "bold yellow")
 OVERLAP_STYLE = "bold white"
 Y_LABEL_WIDTH = 8
@@ -61,28 +61,18 @@ def plot(series: Sequence[Series], width: int, height: int, fmt: Callable[[float
     if high - low < 1e-12:
         low, high = low - 0.5, high + 0.5
     epochs = max(len(one.values) for one in series)
-    dots_x, dots_y = plot_width * 2, plot_height * 4
-    cells: dict[tuple[int, int], tuple[int, set[int]]] = {}  # (row, column) -> (dot bits, series indices)
+    canvas = BrailleCanvas(plot_width, plot_height)
 
-    def point(epoch_index: int, value: float) -> tuple[float, float]:
-        x = epoch_index / max(epochs - 1, 1) * (dots_x - 1)
-        y = (high - value) / (high - low) * (dots_y - 1)
-        return x, y
-
-    def dot(x: float, y: float, owner: int) -> None:
-        column, row = int(round(x)), int(round(y))
-        key = (row // 4, column // 2)
-        bits, owners = cells.get(key, (0, set()))
-        cells[key] = (bits | DOT_BITS[row % 4][column % 2], owners | {owner})
+    def dot(epoch_index: int, value: float) -> tuple[int, int]:
+        return (round(epoch_index / max(epochs - 1, 1) * (canvas.width - 1)),
+                round((high - value) / (high - low) * (canvas.height - 1)))
 
     for owner, one in enumerate(series):
-        points = [point(i, v) for i, v in enumerate(one.values) if math.isfinite(v)]
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
-            steps = max(1, int(max(abs(x1 - x0), abs(y1 - y0))))
-            for step in range(steps + 1):
-                dot(x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps, owner)
-        if len(points) == 1:
-            dot(*points[0], owner)
+        dots = [dot(i, v) for i, v in enumerate(one.values) if math.isfinite(v)]
+        for (x0, y0), (x1, y1) in zip(dots, dots[1:]):
+            canvas.line(x0, y0, x1, y1, owner)
+        if len(dots) == 1:
+            canvas.dot(*dots[0], owner)
 
     lines = [legend]
     labels = {0: fmt(high), plot_height - 1: fmt(low)}
@@ -92,12 +82,9 @@ def plot(series: Sequence[Series], width: int, height: int, fmt: Callable[[float
         label = f"{labels.get(row, ''):>{Y_LABEL_WIDTH}.{Y_LABEL_WIDTH}}"
         line = Text(label, style="dim").append("┤" if row in labels else "│", style="dim")
         for column in range(plot_width):
-            bits, owners = cells.get((row, column), (0, set()))
-            if not bits:
-                line.append(" ")
-            else:
-                style = SERIES_STYLES[next(iter(owners)) % len(SERIES_STYLES)] if len(owners) == 1 else OVERLAP_STYLE
-                line.append(chr(BRAILLE + bits), style=style)
+            owners = canvas.owners(row, column)
+            style = SERIES_STYLES[owners[0] % len(SERIES_STYLES)] if len(owners) == 1 else OVERLAP_STYLE
+            line.append(canvas.char(row, column), style=style if owners else "")
         lines.append(line)
     axis = f"{'epoch 1':<{plot_width - len(str(epochs))}}{epochs}" if plot_width > 10 else ""
     lines.append(Text(" " * (Y_LABEL_WIDTH + 1) + axis, style="dim"))

@@ -13,9 +13,8 @@ from typing import Callable, Sequence
 from rich.text import Text
 from textual.widget import Widget
 
-# the braille dot bit of (column, row) within one 2 x 4 cell
-DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
-BRAILLE = 0x2800
+from screens.widgets.braille import BrailleCanvas
+
 TICK_STEPS = (1, 2, 5)  # x ticks every 1, 2, 5, 10, 20, 50, ... epochs, as many as fit
 
 
@@ -71,14 +70,15 @@ class LineChart(Widget):
         labels = dict(zip(ticks, self._labels([high - (high - low) * row / (rows - 1) for row in ticks])))
         gutter = max(*(len(label) for label in labels.values()), len(self.x_label)) + 1
         columns = width - gutter - 1
-        cells = _Canvas(columns, rows)
+        canvas = BrailleCanvas(columns, rows)
+        bullets: set[tuple[int, int]] = set()
         for number, series in enumerate(self.series):
-            cells.draw(series, self.x_max, low, high, number)
+            bullets |= _draw(canvas, series, self.x_max, low, high, number)
         lines = [self._title_line(width, styles)]
         for row in range(rows):
             line = Text(labels.get(row, "").rjust(gutter - 1) + " ", style=styles["axis"])
             line.append("┤" if row in labels else "│", style=styles["axis"])
-            line.append_text(cells.row_text(row, [styles["series-0"], styles["series-1"]]))
+            line.append_text(_row_text(canvas, row, bullets, [styles["series-0"], styles["series-1"]]))
             lines.append(line)
         if not any(series.points for series in self.series):
             lines[1 + rows // 2] = _overlay(lines[1 + rows // 2], "waiting for the first values", gutter + 1 + 2)
@@ -130,61 +130,33 @@ class LineChart(Widget):
         return [axis_line, label_line]
 
 
-class _Canvas:
-    """Braille cells of the plot area: dots, and for each cell the series drawn last into it."""
-
-    def __init__(self, columns: int, rows: int) -> None:
-        self.columns, self.rows = columns, rows
-        self.bits = [[0] * columns for _ in range(rows)]
-        self.owner = [[-1] * columns for _ in range(rows)]
-        self.bullets: set[tuple[int, int]] = set()
-
-    def draw(self, series: Series, x_max: float, low: float, high: float, number: int) -> None:
-        width, height = self.columns * 2, self.rows * 4
-        columns: dict[int, list[float]] = {}
-        for x, y in series.points:
-            if math.isfinite(y):
-                columns.setdefault(round(min(max(x / x_max, 0.0), 1.0) * (width - 1)), []).append(y)
-        dots = [(column, round((high - sum(ys) / len(ys)) / (high - low) * (height - 1)))
-                for column, ys in sorted(columns.items())]
-        for (x0, y0), (x1, y1) in zip(dots, dots[1:]):
-            for x, y in _segment(x0, y0, x1, y1):
-                self._dot(x, y, number)
-        for x, y in dots:
-            self._dot(x, y, number)
-            if series.dots:
-                self.bullets.add((y // 4, x // 2))
-
-    def _dot(self, x: int, y: int, number: int) -> None:
-        row, column = y // 4, x // 2
-        self.bits[row][column] |= DOTS[x % 2][y % 4]
-        self.owner[row][column] = number
-
-    def row_text(self, row: int, styles: list) -> Text:
-        text = Text()
-        for column in range(self.columns):
-            owner = self.owner[row][column]
-            char = "•" if (row, column) in self.bullets else chr(BRAILLE + self.bits[row][column])
-            text.append(char if owner >= 0 else " ", style=styles[owner % len(styles)] if owner >= 0 else "")
-        return text
+def _draw(canvas: BrailleCanvas, series: Series, x_max: float, low: float, high: float, number: int
+          ) -> set[tuple[int, int]]:
+    """Draw `series` as series `number`; the cells (row, column) of its points when it is drawn with bullets."""
+    columns: dict[int, list[float]] = {}
+    for x, y in series.points:
+        if math.isfinite(y):
+            columns.setdefault(round(min(max(x / x_max, 0.0), 1.0) * (canvas.width - 1)), []).append(y)
+    dots = [(column, round((high - sum(ys) / len(ys)) / (high - low) * (canvas.height - 1)))
+            for column, ys in sorted(columns.items())]
+    for (x0, y0), (x1, y1) in zip(dots, dots[1:]):
+        canvas.line(x0, y0, x1, y1, number)
+    for x, y in dots:
+        canvas.dot(x, y, number)
+    return {(y // 4, x // 2) for x, y in dots} if series.dots else set()
 
 
-def _segment(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
-    """The dots of a straight line between two dots (Bresenham)."""
-    dots, dx, dy = [], abs(x1 - x0), -abs(y1 - y0)
-    sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-    error = dx + dy
-    while True:
-        dots.append((x0, y0))
-        if (x0, y0) == (x1, y1):
-            return dots
-        double = 2 * error
-        if double >= dy:
-            error += dy
-            x0 += sx
-        if double <= dx:
-            error += dx
-            y0 += sy
+def _row_text(canvas: BrailleCanvas, row: int, bullets: set[tuple[int, int]], styles: list) -> Text:
+    """One row of the plot, each cell in the style of the series drawn last into it."""
+    text = Text()
+    for column in range(canvas.columns):
+        owners = canvas.owners(row, column)
+        if not owners:
+            text.append(" ")
+            continue
+        char = "•" if (row, column) in bullets else canvas.char(row, column)
+        text.append(char, style=styles[owners[-1] % len(styles)])
+    return text
 
 
 def _y_range(values: list[float]) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import WorkbenchError
 from core.prepare.lr_find import LrFindResult, find_lr, suggest, write_curve
-from workbench.lr_find import CLIPPED, MARK, loss_chart
+from workbench.commands.lr_find import CLIPPED, MARK, loss_chart
 
 
 def test_sweep_is_reproducible_and_suggests_an_lr_inside_it(tiny) -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from workbench import commands
+from workbench.cli import main
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +123,35 @@ def test_the_app_without_a_terminal_says_to_train_headless_and_exits_2_at_once(t
     assert result.returncode == 2
     assert "needs a terminal" in result.stderr and "--run" in result.stderr
     assert time.monotonic() - started < 20  # never waits for input nor spins
+
+
+SAY_HELLO = '''"""`workbench say-hello NAME`: a command made up by the test."""
+USAGE = "NAME"
+SUMMARY = "greet NAME"
+
+
+def add_arguments(parser):
+    parser.add_argument("name")
+
+
+def run(args):
+    print(f"hello {args.name}")
+    return 3
+'''
+
+
+def test_a_module_in_the_commands_package_is_listed_and_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "say_hello.py").write_text(SAY_HELLO)
+    monkeypatch.setattr(commands, "__path__", [*commands.__path__, str(tmp_path)])
+    try:
+        with pytest.raises(SystemExit):
+            main(["--help"])
+        listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+        assert ["workbench", "say-hello", "NAME", "greet", "NAME"] in listed
+        assert ["workbench", "check", "CONFIG", "print", "the", "layer", "table", "and", "shape", "checks"] in listed
+        assert main(["say-hello", "world"]) == 3
+        assert capsys.readouterr().out == "hello world\n"
+    finally:
+        sys.modules.pop(f"{commands.__name__}.say_hello", None)
+        vars(commands).pop("say_hello", None)

@@ -76,7 +76,7 @@ def test_check_keeps_the_layer_column_in_a_narrow_terminal(width: int) -> None:
 
     from rich.console import Console
 
-    from workbench.check import layer_table
+    from workbench.commands.check import layer_table
 
     rows = [("0", "conv2d(in_channels=3, out_channels=16, kernel_size=3, padding=same)", "3 x 32 x 32",
              "16 x 32 x 32", "448", "0", "442K", "64 KB"), ("1", "relu", "16 x 32 x 32", "16 x 32 x 32", "0", "0",

@@ -91,7 +91,7 @@ async def test_invalid_param_is_explained_in_the_form(app: WorkbenchApp) -> None
         app.screen.query_one("#param-out_features", Input).value = "-4"
         await pilot.press("enter")
         await pilot.pause()
-        assert "out_features must be a positive integer" in str(app.screen.query_one("#edit-error", Static).render())
+        assert "out_features must be a positive integer" in str(app.screen.query_one("#form-error", Static).render())
         await pilot.press("escape")
 
 

@@ -192,7 +192,7 @@ async def test_params_dialog_edits_a_schedule_parameter_and_names_a_bad_key(one_
         field.focus()
         await pilot.press("enter")
         assert app.screen is dialog
-        error = str(dialog.query_one("#params-error", Static).render())
+        error = str(dialog.query_one("#form-error", Static).render())
         assert "pct_start" in error
         assert app.workspace.config.train.schedule.pct_start == 0.25
 
@@ -216,7 +216,7 @@ async def test_params_dialog_fits_80x24_and_scrolls(one_cycle_app):
     app = one_cycle_app
     async with app.run_test(size=(80, 24)) as pilot:
         dialog = await open_params(app, pilot)
-        box = dialog.query_one("#params-dialog").region
+        box = dialog.query_one("#form").region
         assert box.right <= 80 and box.bottom <= 24
         assert dialog.query_one("#save").region.bottom <= box.bottom
         last = dialog.query_one("#schedule-max_momentum", Input)
@@ -621,7 +621,7 @@ async def test_settings_dialog_has_the_rest_of_the_schema(small_shapes_config, m
         dialog = await open_params(app, pilot)
         dialog.query_one("#train-accumulate", Input).value = "0"
         await pilot.press("ctrl+s")
-        assert app.screen is dialog and "accumulate" in str(dialog.query_one("#params-error", Static).render())
+        assert app.screen is dialog and "accumulate" in str(dialog.query_one("#form-error", Static).render())
 
 
 async def test_the_device_picker_lists_the_machine(small_shapes_config, make_app, monkeypatch):

@@ -10,15 +10,18 @@ object as evaluation.json, and nothing else on stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from core.runs.rundir import RunDir
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
+from workbench.progress import reporting
+
+USAGE = "MODEL [DATA]"
+SUMMARY = "accuracy, per-class scores, confusion matrix, highest losses"
 
 if TYPE_CHECKING:
     from core.use.evaluation import Evaluation
@@ -26,9 +29,7 @@ if TYPE_CHECKING:
 MAX_MATRIX_CLASSES = 30  # wider matrices are left to confusion.csv
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench evaluate",
-                                     description="Evaluate a saved model on labelled images.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("data", nargs="?", type=Path, metavar="DATA",
                         help="a config (.yaml; its validation split) or a folder of class folders "
@@ -36,11 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the evaluation as one JSON object")
     parser.add_argument("--top-losses", type=int, default=16, metavar="N", help="highest-loss files listed (default: 16)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.top_losses < 0:
         return error("--batch-size must be at least 1 and --top-losses at least 0")
     classifier = load_classifier(args)
@@ -50,7 +49,7 @@ def main(argv: list[str]) -> int:
     from core.use.evaluation import evaluate_model, log_evaluation, save_evaluation
 
     try:
-        with _progress() as progress:
+        with reporting("evaluating") as progress:
             evaluation = evaluate_model(classifier, args.data, top_losses=args.top_losses,
                                         batch_size=args.batch_size, progress=progress)
         folder = RunDir(output_dir(classifier, "evaluation"))
@@ -66,20 +65,6 @@ def main(argv: list[str]) -> int:
     say(f"wrote {plain(str(folder.evaluation_path))} and {folder.CONFUSION}; the matrix image is in "
         f"{plain(str(folder.tensorboard_dir))}")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A transient progress bar on stderr in a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("evaluating", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def print_report(evaluation: "Evaluation") -> None:

@@ -13,18 +13,17 @@ from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain, tensorboard_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench features",
-                                     description="Write each layer's feature maps for one image to TensorBoard.")
+USAGE = "MODEL IMAGE"
+SUMMARY = "each layer's feature maps for one image, into TensorBoard"
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("image", type=Path, metavar="IMAGE", help="an image file")
     parser.add_argument("--max-channels", type=int, default=16, metavar="N", help="channels shown per layer (default: 16)")
     parser.add_argument("--logdir", type=Path, metavar="DIR", help="TensorBoard folder (default: the run's tensorboard/)")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.max_channels < 1:
         return error("--max-channels must be at least 1")
     if not args.image.is_file():

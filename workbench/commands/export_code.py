@@ -1,20 +1,30 @@
 """`workbench export-code CONFIG [-o FILE]`: the config's model as a readable PyTorch module."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from workbench.check import load_and_check, print_problems
+from workbench.commands.check import load_and_check, print_problems
+from workbench.config_options import add_config
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 
+USAGE = "CONFIG"
+SUMMARY = "write the model as a plain PyTorch module (-o FILE)"
 
-def run_export(config_path: Path, overrides: list[str], output: Path | None) -> int:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config(parser)
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of to stdout")
+
+
+def run(args: argparse.Namespace) -> int:
     from core.errors import WorkbenchError
     from core.model.build import plan_for
     from core.model.export import export_code
     from core.prepare.preflight import input_shape
 
-    checked = load_and_check(config_path, overrides)
+    checked = load_and_check(args.config, args.overrides)
     if checked is None:
         return EXIT_INVALID
     config, classes, report = checked
@@ -27,15 +37,15 @@ def run_export(config_path: Path, overrides: list[str], output: Path | None) -> 
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    if output is None:
+    if args.output is None:
         sys.stdout.write(code)
         return EXIT_OK
     try:
-        write_output(output, code)
+        write_output(args.output, code)
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"wrote {output}", file=sys.stderr)
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

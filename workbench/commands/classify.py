@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Iterable
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
+USAGE = "MODEL PATH..."
+SUMMARY = "classify image files and folders with a saved model"
+
 if TYPE_CHECKING:
     from core.use.inference import FileFailure, Prediction
 
     Result = Prediction | FileFailure
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench classify", description="Classify image files with a saved model.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and folders (searched recursively)")
     parser.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown per image (default: 5)")
@@ -32,11 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per image (JSON lines)")
     output.add_argument("--csv", action="store_true", help="CSV: path, class_1, probability_1, ..., error")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.top_k < 1 or args.batch_size < 1:
         return error("--top-k and --batch-size must be at least 1")
     files = find_images(args.paths)

@@ -12,20 +12,18 @@ from pathlib import Path
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, plain
 
+USAGE = "MODEL -o FILE"
+SUMMARY = "the model as safetensors, TorchScript or ONNX (--format)"
 FORMATS = ("safetensors", "torchscript", "onnx")  # core.use.exporting.FORMATS, without importing torch
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench export",
-                                     description="Write a saved model as safetensors, TorchScript or ONNX.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="the file format")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="where to write it")
-    return parser
 
 
-def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.format == "onnx":  # before the slow model load: say at once when the extra is missing
         from core.use.exporting import MissingExtra, missing_onnx_packages
 

@@ -1,19 +1,27 @@
 """`workbench check CONFIG`: validate a config and print the layer table with shapes, costs and fixes."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from workbench.config_options import add_config
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
     from core.config import RunConfig
     from core.model.stack import LayerRow, StackReport
 
+USAGE = "CONFIG"
+SUMMARY = "print the layer table and shape checks"
 COLUMNS = ("#", "layer", "input", "output", "params", "frozen", "mult-adds", "activations")
 DROP_ORDER = ("activations", "frozen", "mult-adds", "input", "params", "output")  # narrow: least important first
 LAYER_MIN_WIDTH = 24  # the layer column wraps, but never narrower than this (or its longest label)
 WIDTH = 160  # when printing to a pipe or file
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config(parser)
 
 
 def load_and_check(config_path: Path, overrides: list[str]) -> tuple["RunConfig", list[str], "StackReport"] | None:
@@ -48,16 +56,16 @@ def print_problems(config: "RunConfig", report: "StackReport") -> None:
         errors.print(f"fix: {fix}", markup=False, highlight=False)
 
 
-def run_check(config_path: Path, overrides: list[str]) -> int:
+def run(args: argparse.Namespace) -> int:
     from core.columns import bytes_text, count_text
     from core.model.stack import format_shape
 
-    checked = load_and_check(config_path, overrides)
+    checked = load_and_check(args.config, args.overrides)
     if checked is None:
         return EXIT_INVALID
     config, classes, report = checked
     console = _console()
-    console.print(f"{config_path}: {len(classes)} classes, input {format_shape(report.input_shape)}, "
+    console.print(f"{args.config}: {len(classes)} classes, input {format_shape(report.input_shape)}, "
                   f"batch {config.data.planned_batch_size}", markup=False, highlight=False)
     console.print(layer_table(list(_cells(report.rows)), console))
     print_problems(config, report)

@@ -5,32 +5,42 @@ is plain text within 80 columns, so it reads the same in a terminal, a pipe or a
 """
 from __future__ import annotations
 
-import contextlib
+import argparse
 import math
 import sys
 from datetime import datetime
-from pathlib import Path
-from typing import Callable, Iterator
 
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.config_options import add_config, add_runs_dir
+from workbench.progress import reporting
 
+USAGE = "CONFIG"
+SUMMARY = "sweep the learning rate and suggest one"
 POINT, MARK, CLIPPED = "•", "┆", "↑"
 
 
-def run_lr_find(config_path: Path, overrides: list[str], runs_dir: Path, *, steps: int, start_lr: float,
-                end_lr: float) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config(parser)
+    parser.add_argument("--steps", type=int, default=100, metavar="N", help="steps in the sweep, 10..1000 (default: 100)")
+    parser.add_argument("--start-lr", type=float, default=1e-7, metavar="LR", help="first lr (default: 1e-7)")
+    parser.add_argument("--end-lr", type=float, default=10.0, metavar="LR", help="last lr, at most 10 (default: 10)")
+    add_runs_dir(parser, "the curve goes to DIR/<time>-<name>-lr-find/ (default: ./runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    steps, start_lr, end_lr = args.steps, args.start_lr, args.end_lr
     try:
         from core.config import load_config
         from core.errors import WorkbenchError
         from core.prepare.lr_find import check_options, find_lr, write_curve
 
         try:
-            config = load_config(config_path, overrides)
+            config = load_config(args.config, args.overrides)
             check_options(start_lr, end_lr, steps)
             print(f"lr-find {config.name}: up to {steps} steps, lr {start_lr:g} to {end_lr:g}", flush=True)
-            with _progress() as progress:
+            with reporting("sweeping the lr") as progress:
                 result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress)
-            folder = runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find"
+            folder = args.runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find"
             write_curve(result, folder / "lr_find.csv")
         except (WorkbenchError, OSError) as exc:
             print(f"workbench: {exc}", file=sys.stderr)
@@ -45,19 +55,6 @@ def run_lr_find(config_path: Path, overrides: list[str], runs_dir: Path, *, step
     print(f"use it with:  --set train.optimizer.lr={result.suggestion:.3g}")
     print(f"curve: {folder / 'lr_find.csv'}")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A transient progress bar in a terminal; nothing when the output is piped."""
-    if not sys.stdout.isatty():
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("sweeping the lr", total=None)
-        yield lambda step, steps: bar.update(task, completed=step, total=steps)
 
 
 def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None, *, width: int = 80,

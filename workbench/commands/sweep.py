@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.rundir import RunState
-from workbench.cli import EXIT_INVALID, EXIT_OK
+from workbench.config_options import add_config, add_runs_dir
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
+
+USAGE = "CONFIG"
+SUMMARY = "search the config's sweep: space with Optuna (--trials, --workers)"
 
 REPORT_SECONDS = 1.0  # how often a coordinator reads the study for finished trials
 DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -28,33 +32,20 @@ DEFAULT_TRIALS = 20  # when neither --trials nor --timeout is given
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", type=Path, metavar="CONFIG", help="a config with a sweep: block")
-    parser.add_argument("--trials", type=int, metavar="N", help="finished trials the study should have "
+    add_config(parser)
+    parser.add_argument("--trials", type=at_least_one, metavar="N", help="finished trials the study should have "
                         f"(default: {DEFAULT_TRIALS}, or the grid's size; with --timeout alone: no limit)")
     parser.add_argument("--timeout", type=parse_duration, metavar="DURATION", help="stop starting trials after "
                         "this long, e.g. 90m, 2h, 1h30m, 600 (seconds)")
-    parser.add_argument("--workers", type=int, default=1, metavar="K", help="trial processes on this machine; "
-                        "each takes one GPU where there are GPUs, else a share of the CPU threads (default: 1)")
+    parser.add_argument("--workers", type=at_least_one, default=1, metavar="K", help="trial processes on this "
+                        "machine; each takes one GPU where there are GPUs, else a share of the CPU threads (default: 1)")
     parser.add_argument("--study", metavar="NAME", help="the study to create or continue (default: the config's name)")
     parser.add_argument("--storage", metavar="URL", help="postgresql://... or mysql://... to share the study between "
                         "machines (default: a journal file in runs/.sweeps/NAME/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=3 (repeatable)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
-                        help="where trial run directories and the study folder go (default: ./runs)")
+    add_runs_dir(parser, help="where trial run directories and the study folder go (default: ./runs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a child of --workers K
     parser.add_argument("--device", help=argparse.SUPPRESS)  # the child's GPU, cuda:i
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)  # the child's share of the CPU threads
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="workbench sweep", description="Search the config's sweep: space with "
-                                     "Optuna, each trial an ordinary run; the same command again continues the study.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.workers < 1 or (args.trials is not None and args.trials < 1):
-        parser.error("--workers and --trials take a number from 1")
-    return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -240,6 +231,13 @@ def describe_trial(row: Any, metric: str) -> str:
     params = " ".join(f"{key}={_short(value)}" for key, value in row.params.items())
     reason = f"  ({row.reason.splitlines()[0]})" if row.state == RunState.FAILED and row.reason else ""
     return f"trial {row.number}  {row.state}  {value}  {duration}  {params}{reason}"
+
+
+def at_least_one(text: str) -> int:
+    """--trials and --workers: a whole number from 1."""
+    if not text.strip().isascii() or not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
 
 
 def parse_duration(text: str) -> float:
