@@ -47,7 +47,7 @@ def test_two_workers_share_six_trials_without_losing_or_repeating_one(tmp_path: 
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("trial ")]
     assert sorted(int(line.split()[1]) for line in lines) == list(range(6))
-    assert all(" complete " in line and "train.optimizer.lr=" in line for line in lines)
+    assert all(" finished " in line and "train.optimizer.lr=" in line for line in lines)
     assert "study pair: 6 of 6 trials finished" in result.stdout
     assert "workbench --run" in result.stdout and "--set data.batch_size=" in result.stdout
     runs = trial_runs(tmp_path / "runs")
