@@ -21,10 +21,12 @@ A terminal training workbench for PyTorch image classification.
   workbench evaluate MODEL [DATA]   accuracy, per-class scores, confusion matrix, highest losses
   workbench features MODEL IMAGE    each layer's feature maps for one image, into TensorBoard
   workbench export MODEL -o FILE    the model as safetensors, TorchScript or ONNX (--format)
+  workbench explain MODEL IMAGE...  heatmaps of the pixels behind each prediction (Grad-CAM, occlusion)
 """
 
 MODEL_COMMANDS = {"classify": "workbench.classify", "evaluate": "workbench.evaluate",
-                  "features": "workbench.features", "export": "workbench.export_model"}  # each has main(argv)
+                  "features": "workbench.features", "export": "workbench.export_model",
+                  "explain": "workbench.explain"}  # each has main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
