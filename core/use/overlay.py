@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from core.files import atomic_write
 
-__all__ = ["heat_colours", "overlay", "save_overlay"]
+__all__ = ["heat_colours", "overlay", "overlay_picture", "save_overlay"]
+
 
 # a perceptually ordered ramp (dark blue, purple, orange, pale yellow), interpolated linearly between stops
 _STOPS = torch.tensor([[0, 0, 40], [90, 20, 130], [200, 60, 80], [250, 150, 30], [255, 250, 180]], dtype=torch.float32)
@@ -32,12 +34,14 @@ def overlay(image: torch.Tensor, heatmap: torch.Tensor, opacity: float = 0.6) ->
     return (picture * (1 - weight) + heat_colours(heatmap).float() * weight).round().to(torch.uint8)
 
 
+def overlay_picture(image: torch.Tensor, heatmap: torch.Tensor) -> Image.Image:
+    """The overlay as an RGB PIL image at the model's input size."""
+    return Image.fromarray(overlay(image, heatmap).permute(1, 2, 0).numpy(), mode="RGB")
+
+
 def save_overlay(image: torch.Tensor, heatmap: torch.Tensor, path: Path) -> Path:
     """The overlay as a PNG at `path`, written atomically, enlarged by whole pixels to at least 256 wide."""
-    from PIL import Image
-
-    pixels = overlay(image, heatmap).permute(1, 2, 0).numpy()
-    picture = Image.fromarray(pixels, mode="RGB")
+    picture = overlay_picture(image, heatmap)
     scale = max(1, -(-_MIN_SIDE // picture.width))
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     atomic_write(path, lambda file: picture.save(file, format="PNG"))
