@@ -1,4 +1,5 @@
-"""The Classify screen's heatmap at 80x24: h overlays the evidence for the top class, then the next, then off."""
+"""Heatmaps in the app at 80x24: Classify's h overlays the evidence for the top class, then the next, then off;
+the Evaluate view shows each top loss beside the evidence for its wrong prediction."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,9 @@ from textual.widgets import Static
 
 from core.data.images import open_image
 from core.use.overlay import overlay_picture
-from screens.widgets.image_view import ImageView
-from screen_text import assert_footer_fits
+from screens.evaluate import EvaluateScreen
+from screens.widgets.image_view import HALF_BLOCK, ImageView
+from screen_text import assert_footer_fits, screen_lines
 from tiny_model import open_classify, tiny_model_fixture  # noqa: F401  (the tiny_model fixture)
 from waiting import wait_until
 
@@ -56,3 +58,24 @@ def test_the_overlay_picture_is_rgb_at_the_heatmap_size():
 
     picture = overlay_picture(torch.zeros((1, 4, 6), dtype=torch.uint8), torch.ones((4, 6)))
     assert picture.mode == "RGB" and picture.size == (6, 4)
+
+
+async def test_the_evaluate_view_shows_each_top_loss_beside_its_heatmap(tiny_model):
+    app = tiny_model.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_classify(app, pilot, tiny_model.shapes / "val")
+        await wait_until(pilot, lambda: screen.evaluation is not None)
+        await pilot.press("e")
+        evaluate = app.screen
+        assert isinstance(evaluate, EvaluateScreen)
+        await wait_until(pilot, lambda: evaluate.evaluation is not None)
+        image, heatmap = evaluate.query_one("#loss-image", ImageView), evaluate.query_one("#loss-heatmap", ImageView)
+        await wait_until(pilot, lambda: heatmap.image is not None and image.image is not None)
+        first = heatmap.image
+        assert first.size == (16, 16) and heatmap.tooltip == f"evidence for {evaluate.evaluation.top_losses[0].predicted} (Grad-CAM)"
+        assert heatmap.region.x >= image.region.right - 1 and heatmap.region.width >= 8  # beside it, both visible
+        await pilot.press("n")
+        await wait_until(pilot, lambda: heatmap.image is not first)
+        lines = screen_lines(app)
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert sum(line.count(HALF_BLOCK) for line in lines) > 50
