@@ -29,6 +29,7 @@ from screens.model import ModelScreen
 from screens.runs import RunsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
+from workbench.run_alerts import RunAlerts
 
 SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen)  # in key order: 1 is Data
 TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
@@ -56,6 +57,9 @@ class WorkbenchApp(App):
         self.runs_dir = runs_dir
         self.followed = FollowedRun()  # the training run the Train screen shows
         self.tensorboard = TensorBoardServer(runs_dir)
+
+    def on_mount(self) -> None:
+        self.run_alerts = RunAlerts(self, self.followed)  # a toast and the bell when the followed run ends
 
     @property
     def training(self) -> LaunchedRun | None:

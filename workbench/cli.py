@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(parser)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR",
                         help="where run directories are created (default: ./runs)")
+    parser.add_argument("--notify", action="store_true",
+                        help="when the run ends, a desktop notification through the terminal (OSC 9 / OSC 777)")
     return parser
 
 
@@ -121,7 +123,7 @@ def _dispatch(argv: list[str]) -> int:
         return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
-    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume)
+    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume, notify=args.notify)
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:

@@ -14,17 +14,22 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from workbench.cli import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+
+if TYPE_CHECKING:
+    from core.config import RunConfig
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
 PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
 
 
-def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None) -> int:
-    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt."""
+def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None,
+                 notify: bool = False) -> int:
+    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt;
+    `notify` sends a terminal notification when it ends."""
     from core.errors import WorkbenchError
 
     with StopRequest() as stop:  # until training begins a stop signal aborts at once: nothing to save yet
@@ -51,6 +56,8 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                     check_space(run, event.parameters)  # a full disk is refused before the first step
                 stop.training = True
             reporter.handle(event)
+            if world.is_main:
+                tell_outcome(event, config, notify)
 
         with reporter:
             try:
@@ -70,6 +77,26 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
     if run is not None:
         print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
     return stop.exit_code if result.status == "stopped" else EXIT_OK
+
+
+def tell_outcome(event: object, config: "RunConfig", notify: bool) -> None:
+    """At a run's last event: the terminal notification (with --notify, on a terminal) and notify.command."""
+    from core.runs.notify import RunOutcome, run_notify_command, terminal_notification
+
+    outcome = RunOutcome.from_event(event, config.name)
+    if outcome is None:
+        return
+    terminal = sys.__stdout__  # the real stream: a live progress display proxies sys.stdout and strips escapes
+    if notify and terminal is not None and terminal.isatty():
+        try:
+            terminal.write(terminal_notification(f"workbench: {outcome.state}", outcome.summary))
+            terminal.flush()
+        except OSError:  # the terminal has gone: nobody to tell
+            pass
+    if config.notify.command:
+        problem = run_notify_command(config.notify.command, outcome, config.notify.timeout_s)
+        if problem:
+            say(f"workbench: {problem}")
 
 
 def _reporter(main_process: bool):
