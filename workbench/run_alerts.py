@@ -8,7 +8,7 @@ from core.runs.notify import RunOutcome
 from core.runs.rundir import RunDir
 
 CHECK_SECONDS = 1.0
-SEVERITY = {"finished": "information", "stopped": "information"}  # the rest (failed, diverged, ...) are errors
+CALM_STATES = ("finished", "stopped")  # the rest (failed, diverged, ended unexpectedly) are errors
 
 
 class RunAlerts:
@@ -26,8 +26,8 @@ class RunAlerts:
             return
         self._announced = run
         outcome = self._outcome(run)
-        self.app.notify(outcome.summary, title=f"run {outcome.state}", severity=SEVERITY.get(outcome.state, "error"),
-                        timeout=30)
+        severity = "information" if outcome.state in CALM_STATES else "error"
+        self.app.notify(outcome.summary, title=f"run {outcome.state}", severity=severity, timeout=30)
         self.app.bell()
 
     @staticmethod
