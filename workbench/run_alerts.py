@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from core.runs.launch import FollowedRun, LaunchedRun
 from core.runs.notify import RunOutcome
@@ -26,7 +27,7 @@ class RunAlerts:
             return
         self._announced = run
         outcome = self._outcome(run)
-        severity = "information" if outcome.state in CALM_STATES else "error"
+        severity: SeverityLevel = "information" if outcome.state in CALM_STATES else "error"
         self.app.notify(outcome.summary, title=f"run {outcome.state}", severity=severity, timeout=30)
         self.app.bell()
 
