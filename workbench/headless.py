@@ -57,6 +57,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                 stop.training = True
             reporter.handle(event)
             if world.is_main:
+                warn_if_input_bound(event, config)
                 tell_outcome(event, config, notify)
 
         with reporter:
@@ -77,6 +78,16 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
     if run is not None:
         print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
     return stop.exit_code if result.status == "stopped" else EXIT_OK
+
+
+def warn_if_input_bound(event: object, config: "RunConfig") -> None:
+    """After an epoch that mostly waited for data: which keys feed batches faster."""
+    from core.train.data_wait import input_bound_advice
+    from core.train.events import EpochEnded
+
+    advice = input_bound_advice(event.data_wait, config) if isinstance(event, EpochEnded) else None
+    if advice:
+        say(f"workbench: {advice}")
 
 
 def tell_outcome(event: object, config: "RunConfig", notify: bool) -> None:
@@ -233,13 +244,21 @@ def describe_event(event: object) -> str | None:
     if isinstance(event, events.EpochEnded):
         return (f"epoch {event.epoch}/{event.epochs}  train_loss {event.train_loss:.4f}  "
                 f"val_loss {event.val_loss:.4f}  val_accuracy {event.val_accuracy:.2%}  lr {event.lr:.3g}  "
-                f"{event.seconds:.1f}s  {event.samples_per_second:,.0f} samples/s")
+                f"{event.seconds:.1f}s  {event.samples_per_second:,.0f} samples/s{system_line(event)}")
     if isinstance(event, events.RunFinished):
         best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
                 if event.best_epoch else "")
         why = f"\n{event.reason}" if event.reason and event.status == "finished" else ""
         return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
     return None
+
+
+def system_line(event) -> str:
+    """The epoch's second line: the share spent waiting for data and the machine's state."""
+    from core.train.system import SystemSample
+
+    system = f"  {SystemSample.from_dict(event.system).summary()}" if event.system else ""
+    return f"\n  data wait {event.data_wait:.0%}{system}"
 
 
 def describe_progress(event) -> str:

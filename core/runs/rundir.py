@@ -40,7 +40,7 @@ class RunState(StrEnum):
 
 ABORTED = RunState.ABORTED  # also the RunFailed kind of an aborted run
 RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
-METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second", "data_wait"]
 
 
 @dataclass(frozen=True)
