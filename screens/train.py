@@ -34,6 +34,7 @@ from screens.param_dialogs import EditParams, KeyPath, choice_options, literal_c
 from screens.widgets.line_chart import LineChart, Series
 from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_progress import RunProgress
+from screens.widgets.system_panel import SystemPanel
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # offered until the machine's own list is known
 PRECISIONS = literal_choices(TrainConfig.model_fields["precision"])
@@ -116,6 +117,7 @@ class TrainScreen(WorkbenchScreen):
         yield Static("", id="train-status")
         yield Static("", id="run-warnings", classes="warning")
         yield RunProgress(id="run-progress")
+        yield SystemPanel(id="system-panel")
         with Vertical(id="sparklines"):
             yield MetricChart("train loss", id="train-loss")
             yield MetricChart("val loss", id="val-loss")
@@ -542,6 +544,7 @@ class TrainScreen(WorkbenchScreen):
         elif isinstance(event, RunStarted):
             progress.started(event)
             self._started(event)
+            self.query_one(SystemPanel).clear()  # the figures are the new run's from its first epoch
         elif isinstance(event, RunResumed):
             progress.resumed(event)
             self._resumed(event)
@@ -551,6 +554,7 @@ class TrainScreen(WorkbenchScreen):
         elif isinstance(event, EpochEnded):
             progress.epoch_ended(event)
             self._epoch_ended(event)
+            self.query_one(SystemPanel).show_epoch(event, self.run_config or self.workspace.config)
         elif isinstance(event, RunFinished):
             self.finished = event
         elif isinstance(event, RunFailed):
