@@ -19,7 +19,7 @@ from core.model.metrics import BYTES_PER_VALUE
 from core.model.stack import LayerRow, StackReport
 from core.recipe.optimizers import OPTIMIZERS
 
-__all__ = ["MemoryEstimate", "estimate_memory", "optimizer_state_per_value", "available_memory"]
+__all__ = ["MemoryEstimate", "available_memory", "estimate_memory", "optimizer_state_per_value"]
 
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}  # autocast's activations; weights stay float32
 _MAX_BATCH = 1 << 20

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from core.config import RunConfig
 
-__all__ = ["DataWait", "INPUT_BOUND_SHARE", "input_bound_advice"]
+__all__ = ["INPUT_BOUND_SHARE", "DataWait", "input_bound_advice"]
 
 INPUT_BOUND_SHARE = 0.5  # waiting for data at least half the time: the loader is the bottleneck
 T = TypeVar("T")

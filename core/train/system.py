@@ -77,26 +77,35 @@ class NvmlSource:
     def _open(self) -> list[Any]:
         try:
             import pynvml
-
+        except ImportError:
+            return []
+        try:
             pynvml.nvmlInit()
             handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:  # no library, no driver (NVMLError_LibraryNotFound, DriverNotLoaded, ...): no GPUs
+        except pynvml.NVMLError:  # no driver or no GPU (LibraryNotFound, DriverNotLoaded, ...): no GPUs
             return []
         self._nvml = pynvml
         return handles
 
     def _read(self, index: int, handle: Any) -> GpuSample:
         nvml = self._nvml
-        memory = _optional(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+        memory = self._optional(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
         return GpuSample(
             index=index,
-            name=str(_optional(lambda: nvml.nvmlDeviceGetName(handle)) or f"GPU {index}"),
-            utilisation=_optional(lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
+            name=str(self._optional(lambda: nvml.nvmlDeviceGetName(handle)) or f"GPU {index}"),
+            utilisation=self._optional(lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
             memory_used=int(memory.used) if memory is not None else None,
             memory_total=int(memory.total) if memory is not None else None,
-            temperature=_optional(lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))),
-            power=_optional(lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0),  # milliwatts
+            temperature=self._optional(lambda: float(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))),
+            power=self._optional(lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0),  # milliwatts
         )
+
+    def _optional(self, read: Callable[[], Any]) -> Any:
+        """A figure this GPU may not support (NVMLError_NotSupported): None then."""
+        try:
+            return read()
+        except self._nvml.NVMLError:
+            return None
 
 
 class SystemMonitor:
@@ -111,10 +120,3 @@ class SystemMonitor:
         return SystemSample(cpu_percent=psutil.cpu_percent(interval=None),
                             process_memory=self._process.memory_info().rss, gpus=self._gpus.sample())
 
-
-def _optional(read: Callable[[], Any]) -> Any:
-    """A figure NVML may not support on this GPU (NVMLError_NotSupported): None then."""
-    try:
-        return read()
-    except Exception:
-        return None

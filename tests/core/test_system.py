@@ -37,6 +37,7 @@ def test_a_sample_has_real_cpu_and_memory_figures_and_the_gpu_sources() -> None:
 def fake_nvml(**overrides) -> types.ModuleType:
     """A pynvml with one GPU whose figures come from `overrides` (a callable raising means 'not supported')."""
     nvml = types.ModuleType("pynvml")
+    nvml.NVMLError = NVMLError
     nvml.NVML_TEMPERATURE_GPU = 0
     nvml.nvmlInit = lambda: None
     nvml.nvmlDeviceGetCount = lambda: 1
@@ -51,8 +52,12 @@ def fake_nvml(**overrides) -> types.ModuleType:
     return nvml
 
 
+class NVMLError(Exception):
+    pass
+
+
 def unsupported(*args):
-    raise RuntimeError("NVMLError_NotSupported")
+    raise NVMLError("NVMLError_NotSupported")
 
 
 def test_nvml_figures_and_unsupported_ones(monkeypatch) -> None:

@@ -26,7 +26,7 @@ def test_check_prints_activations_per_layer_and_the_largest_batch(tmp_path: Path
     result = workbench("check", str(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     conv = 8 * 16 * 16 * 8 * (4 if precision == "fp32" else 2)  # batch x channels x height x width x bytes
-    assert f"activations at batch 8: input " in result.stdout and f"0 conv2d {conv // 1024} KB" in result.stdout
+    assert "activations at batch 8: input " in result.stdout and f"0 conv2d {conv // 1024} KB" in result.stdout
     assert "2 flatten" not in result.stdout  # a view: no memory of its own
     summary = re.search(rf"memory at batch 8, {precision}: .* optimizer state, .* activations; total .*; "
                         r"fits on cpu up to batch ([\d,]+) \(.* available\)", result.stdout)
