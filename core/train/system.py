@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from core.columns import bytes_text
+
 __all__ = ["GpuSample", "GpuSource", "NvmlSource", "SystemMonitor", "SystemSample"]
 
 
@@ -45,8 +47,8 @@ class SystemSample:
     gpus: list[GpuSample] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line: 'cpu 85%  mem 1.2 GiB  gpu0 97% 10.1/80.0 GiB 61°C 250 W'."""
-        return "  ".join([f"cpu {self.cpu_percent:.0f}%", f"mem {self.process_memory / 2**30:.1f} GiB",
+        """One line: 'cpu 85%  mem 1.2 GB  gpu0 97% 10.1/80.0 GiB 61°C 250 W'."""
+        return "  ".join([f"cpu {self.cpu_percent:.0f}%", f"mem {bytes_text(self.process_memory)}",
                           *(gpu.summary() for gpu in self.gpus)])
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,7 +46,7 @@ async def test_the_panel_shows_each_epochs_figures_and_names_the_keys_when_input
         screen.apply_event(epoch(2, 0.8))
         await pilot.pause()
         text = str(panel.render())
-        assert panel.display and text.startswith("cpu 85%  mem 1.5 GiB  gpu0 97% 10.0/80.0 GiB 61°C 250 W  data wait 80%")
+        assert panel.display and text.startswith("cpu 85%  mem 1.5 GB  gpu0 97% 10.0/80.0 GiB 61°C 250 W  data wait 80%")
         assert "input-bound: 80% of training time waits for data; set data.cache: auto" in text
         assert "data.loader.num_workers (now 2)" in text
         lines = screen_lines(app)
