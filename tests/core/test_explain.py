@@ -135,3 +135,16 @@ def test_the_overlay_is_the_ramp_over_the_image_and_saved_enlarged(tmp_path: Pat
 
     with Image.open(save_overlay(grey, heat, tmp_path / "out" / "a.png")) as png:
         assert png.size == (256, 128) and png.mode == "RGB"
+
+
+def test_a_torchvision_model_reads_its_last_convolution_or_a_named_block() -> None:
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)  # random weights and image, the same every time
+    classifier = Classifier.from_module(resnet18(num_classes=3), ["a", "b", "c"], {
+        "image_size": [64, 64], "channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3})
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    [last] = Explainer(classifier).explain(image)
+    assert last.layer == "layer4.1.conv2" and last.heatmap.shape == (64, 64)
+    [block] = Explainer(classifier, layer="layer3").explain(image)  # a block of layers, not a convolution
+    assert block.layer == "layer3" and block.heatmap.shape == (64, 64) and block.heatmap.max() == 1
