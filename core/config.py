@@ -347,6 +347,14 @@ class TrainConfig(StrictModel):
         return {**raw, **{key: table.with_default_name(raw[key]) for key, table in TABLES.items() if key in raw}}
 
 
+class NotifyConfig(StrictModel):
+    """What happens when a run ends (finished, stopped, failed or diverged)."""
+
+    command: list[str] | None = Field(None, min_length=1, description="a program and its arguments, run without a "
+                                      "shell, with the outcome in WORKBENCH_* environment variables")
+    timeout_s: float = Field(30.0, gt=0, le=3600, description="stop the command after this many seconds")
+
+
 class RunConfig(StrictModel):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     seed: int = 0
@@ -362,6 +370,7 @@ class RunConfig(StrictModel):
     train: TrainConfig = TrainConfig()
     sweep: dict[str, Any] | None = Field(None, description="the search `workbench sweep` runs (core/sweep/space.py); "
                                                            "a run ignores it")
+    notify: NotifyConfig = NotifyConfig()
 
     def to_plain(self) -> dict[str, Any]:
         """Every value filled in, as YAML/JSON-safe plain data (no `sweep` key when there is no search)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import JustifyMethod
+from PIL import Image
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +23,9 @@ from core.errors import WorkbenchError
 from core.use.evaluation import Evaluation, evaluate_model
 from core.files import atomic_write
 from core.runs.history import list_checkpoints
+from core.use.explain import Explainer, Explanation
 from core.use.inference import Classifier, FileFailure, Prediction
+from core.use.overlay import overlay_picture
 from screens.dialogs import AskText
 from screens.evaluate import EvaluateScreen, accuracy_line
 from screens.feature_maps import FeatureMapsScreen
@@ -73,6 +76,9 @@ class ClassifyScreen(LoadsModels):
         Binding("e", "evaluate", "Evaluate", tooltip="Per-class scores, confusion matrix and top losses"),
         Binding("f", "feature_maps", "Maps", tooltip="The selected image's feature maps, layer by layer"),
         Binding("m", "toggle_matrix", "Matrix", tooltip="Show the confusion matrix or the image"),
+        Binding("h", "explain", "Heatmap: why this class",
+                tooltip="Overlay the evidence for the top class (Grad-CAM); again for the next classes, then off",
+                show=False),
         Binding("c", "checkpoint_path", "Type a model file path", show=False),
         Binding("n", "step(1)", "Next image", show=False),
         Binding("p", "step(-1)", "Previous image", show=False),
@@ -82,6 +88,7 @@ class ClassifyScreen(LoadsModels):
     classifier: Classifier | None = None
     checkpoint: Path | None = None
     evaluation: Evaluation | None = None  # of a folder whose subfolders are the model's classes
+    explained_rank: int | None = None  # which of the top classes the heatmap shows (0: the top); None: no heatmap
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,7 +140,7 @@ class ClassifyScreen(LoadsModels):
             return bool(self.results)
         if action == "evaluate":
             return self.classifier is not None
-        if action == "feature_maps":
+        if action in ("feature_maps", "explain"):
             return self.classifier is not None and self.selected_index is not None
         return super().check_action(action, parameters)
 
@@ -180,7 +187,7 @@ class ClassifyScreen(LoadsModels):
 
     def model_loaded(self, path: Path, classifier: Classifier) -> None:
         self.classifier, self.checkpoint = classifier, path
-        self.results, self.evaluation = {}, None
+        self.results, self.evaluation, self.explained_rank = {}, None, None
         self.query_one("#classify-right", ContentSwitcher).current = "image-pane"
         accuracy = classifier.metrics.get("val_accuracy")
         about = [f"{len(classifier.classes)} classes", *([f"epoch {classifier.epoch}"] if classifier.epoch else []),
@@ -438,7 +445,31 @@ class ClassifyScreen(LoadsModels):
             return
         self.query_one("#image-name", PathLabel).text = self.names[index]
         self.show_top_k(self.results.get(index))
-        self.query_one("#preview", ImageView).load(self.paths[index])
+        if self.explained_rank is None or self.classifier is None:
+            self.query_one("#preview", ImageView).load(self.paths[index])
+        else:
+            self.explain(self.classifier, self.paths[index], self.explained_rank)
+
+    def action_explain(self) -> None:
+        """Heatmap off -> the top class's -> the next classes' -> off."""
+        rank = 0 if self.explained_rank is None else self.explained_rank + 1
+        classes = len(self.classifier.classes) if self.classifier else 0
+        self.explained_rank = rank if rank < min(TOP_K, classes) else None
+        self.show_selected()
+        if self.explained_rank is None:
+            self.show_status("heatmap off (h shows it again)")
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    def explain(self, classifier: Classifier, path: Path, rank: int) -> None:
+        explanation = Explainer(classifier).explain_file(path, top_k=rank + 1)[rank]
+        picture = overlay_picture(explanation.image, explanation.heatmap)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_explanation, picture, explanation, rank)
+
+    def _show_explanation(self, picture: Image.Image, explanation: Explanation, rank: int) -> None:
+        self.query_one("#preview", ImageView).set_image(picture)
+        self.show_status(f"heatmap ({explanation.method}, layer {explanation.layer}): evidence for "
+                         f"{explanation.class_name} ({explanation.probability:.1%}, top {rank + 1}); h: next class")
 
     def show_top_k(self, result: Result | None) -> None:
         table = self.query_one("#top-k", DataTable)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -12,8 +13,10 @@ from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.errors import WorkbenchError
-from core.use.evaluation import Evaluation, evaluate_model, save_evaluation
+from core.use.evaluation import Evaluation, TopLoss, evaluate_model, save_evaluation
+from core.use.explain import Explainer
 from core.use.inference import Classifier
+from core.use.overlay import overlay_picture
 from screens.model_loading import LoadsModels
 from screens.widgets.confusion import ConfusionMatrix
 from screens.widgets.fit import PathLabel
@@ -55,7 +58,9 @@ class EvaluateScreen(LoadsModels):
                 yield ConfusionMatrix(id="eval-matrix")
             with Vertical(id="eval-right"):
                 yield Label("top losses", id="loss-title", classes="panel-title")
-                yield ImageView(id="loss-image")
+                with Horizontal(id="loss-images"):
+                    yield ImageView(id="loss-image")
+                    yield ImageView(id="loss-heatmap")  # why the model predicted what it did (Grad-CAM)
                 yield PathLabel(id="loss-path")
                 yield Static("", id="loss-caption")
 
@@ -146,12 +151,33 @@ class EvaluateScreen(LoadsModels):
             self.query_one("#loss-path", PathLabel).text = ""
             caption.update("no images to show" if self.evaluation else "")
             self.query_one("#loss-image", ImageView).set_image(None)
+            self.query_one("#loss-heatmap", ImageView).set_image(None)
             return
         loss = losses[self.loss_index]
         title.update(f"top loss {self.loss_index + 1}/{len(losses)} (n/p)")
         self.query_one("#loss-path", PathLabel).text = str(loss.path)
         caption.update(Text(f"true: {loss.true}\npredicted: {loss.predicted} {loss.confidence:.0%}, loss {loss.loss:.2f}"))
         self.query_one("#loss-image", ImageView).load(Path(loss.path))
+        if self.classifier is not None:
+            self.explain_loss(self.classifier, loss)
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    def explain_loss(self, classifier: Classifier, loss: TopLoss) -> None:
+        """The evidence for the wrongly predicted class, drawn over the image beside it."""
+        view = self.query_one("#loss-heatmap", ImageView)
+        try:
+            image = classifier.image(loss.path)
+            heatmap = Explainer(classifier).heatmap(image, classifier.classes.index(loss.predicted))
+        except WorkbenchError as exc:  # an unreadable file, a model without a layer to read
+            self.app.call_from_thread(self._show_heatmap, view, None, f"no heatmap: {exc}")
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_heatmap, view, overlay_picture(image, heatmap),
+                                      f"evidence for {loss.predicted} (Grad-CAM)")
+
+    def _show_heatmap(self, view: ImageView, picture: Image.Image | None, note: str) -> None:
+        view.set_image(picture)
+        view.tooltip = note
 
     def show_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#eval-summary", Static)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -17,6 +18,8 @@ from core.model.files import load_stack, save_stack
 from core.model.registry import LAYERS, LayerSpec, parse_stack
 from core.model.stack import LayerRow, StackReport, format_shape
 from core.model.templates import TEMPLATES
+from core.prepare.devices import resolve_device
+from core.prepare.memory_estimate import available_memory, estimate_memory
 from core.prepare.preflight import check_config_model, config_classes, input_shape
 from core.prepare.workspace import Workspace
 from screens.base import WorkbenchScreen
@@ -91,7 +94,7 @@ class ModelScreen(WorkbenchScreen):
         self._set_rows([row_cells(row.index, row.spec.kind, "", row) for row in report.rows], None)
         note = Text(f"{self.workspace.config.model.kind} model: edit it in the config file; "
                     "t starts a layer stack from a template instead\n", style="yellow")
-        self.query_one("#summary", Static).update(note + summary_text(report, classes))
+        self.query_one("#summary", Static).update(note + summary_text(report, classes) + self.memory_text(report))
         self.refresh_title()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -119,8 +122,20 @@ class ModelScreen(WorkbenchScreen):
         self._set_rows(rows, report.error.layer_index if report.error else None)
         if self.stack.specs:
             table.move_cursor(row=max(0, min(row, len(self.stack.specs) - 1)))
-        self.query_one("#summary", Static).update(summary_text(self.stack.report, self.stack.num_classes))
+        self.query_one("#summary", Static).update(summary_text(self.stack.report, self.stack.num_classes)
+                                                  + self.memory_text(self.stack.report))
         self.refresh_title()
+
+    def memory_text(self, report: StackReport) -> Text:
+        """Training memory at the config's batch size and precision, and the largest batch that fits."""
+        if report.error is not None:
+            return Text()
+        config = self.workspace.config
+        try:
+            device = resolve_device(config.train.device)
+        except WorkbenchError:
+            device = torch.device("cpu")
+        return Text("\n" + estimate_memory(config, report).summary(str(device), available_memory(device)), style="dim")
 
     def _set_rows(self, rows: list[dict[str, str]], error_at: int | None) -> None:
         self._rows, self._error_at = rows, error_at

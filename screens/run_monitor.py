@@ -31,6 +31,7 @@ from screens.base import AppBase
 from screens.widgets.line_chart import LineChart, Series
 from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_progress import RunProgress
+from screens.widgets.system_panel import SystemPanel
 
 EPOCH_COLUMNS = (("epoch", "epoch"), ("train_loss", "train loss"), ("val_loss", "val loss"),
                  ("val_accuracy", "val acc"), ("lr", "lr"), ("time", "time"), ("speed", "samples/s"))
@@ -75,6 +76,7 @@ class RunMonitor(Vertical):
         yield Static("", id="train-status")
         yield Static("", id="run-warnings", classes="warning")
         yield RunProgress(id="run-progress")
+        yield SystemPanel(id="system-panel")
         with Vertical(id="sparklines"):
             yield MetricChart("train loss", id="train-loss")
             yield MetricChart("val loss", id="val-loss")
@@ -184,6 +186,7 @@ class RunMonitor(Vertical):
                 progress.started(event)
                 self.show_running(event)
                 self._started(event)
+                self.query_one(SystemPanel).clear()  # the figures are the new run's from its first epoch
             case RunResumed():
                 progress.resumed(event)
                 self.show_running(event)
@@ -194,6 +197,7 @@ class RunMonitor(Vertical):
             case EpochEnded():
                 progress.epoch_ended(event)
                 self._epoch_ended(event)
+                self.query_one(SystemPanel).show_epoch(event, self.run_config or self.app.workspace.config)
             case RunFinished():
                 self.finished = event
             case RunFailed():

@@ -29,6 +29,7 @@ from screens.runs import RunsScreen
 from screens.sweeps import SweepsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
+from workbench.run_alerts import RunAlerts
 
 SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)  # in key order: 1 is Data
 TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
@@ -49,6 +50,9 @@ class WorkbenchApp(AppBase):
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
         Binding("ctrl+s", "save_config", "Save config", show=False),
     ]
+
+    def on_mount(self) -> None:
+        self.run_alerts = RunAlerts(self, self.followed)  # a toast and the bell when the followed run ends
 
     # messages from screens
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from workbench import commands
-from workbench.config_options import add_overrides, add_runs_dir
+from workbench.config_options import add_notify, add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 DESCRIPTION = "A terminal training workbench for PyTorch image classification."
@@ -39,6 +39,7 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
     add_overrides(parser)
     add_runs_dir(parser)
+    add_notify(parser)
     return parser
 
 
@@ -73,7 +74,7 @@ def _dispatch(argv: list[str]) -> int:
         return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
-    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume)
+    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume, notify=args.notify)
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:

@@ -1,4 +1,4 @@
-"""The options of the commands that read a config: CONFIG, `--set KEY=VALUE` and `--runs-dir DIR`."""
+"""The options shared by the commands that read a config: CONFIG, `--set KEY=VALUE`, `--runs-dir DIR`, `--notify`."""
 from __future__ import annotations
 
 import argparse
@@ -18,3 +18,8 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
 def add_runs_dir(parser: argparse.ArgumentParser, help: str = "where run directories are created (default: ./runs)"
                  ) -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), metavar="DIR", help=help)
+
+
+def add_notify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify", action="store_true",
+                        help="when the run ends, a desktop notification through the terminal (OSC 9 / OSC 777)")

@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from core.runs.rundir import RunState
 from core.train.describe import describe
@@ -22,13 +22,18 @@ from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFi
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.progress import progress_bar
 
+if TYPE_CHECKING:
+    from core.config import RunConfig
+
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
 PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
 
 
-def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None) -> int:
-    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt."""
+def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None,
+                 notify: bool = False) -> int:
+    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt;
+    `notify` sends a terminal notification when it ends."""
     from core.errors import WorkbenchError
 
     with StopRequest() as stop:  # until training begins a stop signal aborts at once: nothing to save yet
@@ -54,6 +59,9 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                     check_space(run, event.parameters)  # a full disk is refused before the first step
                 stop.training = True
             reporter.handle(event)
+            if world.is_main:
+                warn_if_input_bound(event, config)
+                tell_outcome(event, config, notify)
 
         with reporter:
             try:
@@ -73,6 +81,36 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
     if run is not None:
         print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
     return stop.exit_code if result.status == RunState.STOPPED else EXIT_OK
+
+
+def warn_if_input_bound(event: object, config: "RunConfig") -> None:
+    """After an epoch that mostly waited for data: which keys feed batches faster."""
+    from core.train.data_wait import input_bound_advice
+    from core.train.events import EpochEnded
+
+    advice = input_bound_advice(event.data_wait, config) if isinstance(event, EpochEnded) else None
+    if advice:
+        say(f"workbench: {advice}")
+
+
+def tell_outcome(event: object, config: "RunConfig", notify: bool) -> None:
+    """At a run's last event: the terminal notification (with --notify, on a terminal) and notify.command."""
+    from core.runs.notify import RunOutcome, run_notify_command, terminal_notification
+
+    outcome = RunOutcome.from_event(event, config.name)
+    if outcome is None:
+        return
+    terminal = sys.__stdout__  # the real stream: a live progress display proxies sys.stdout and strips escapes
+    if notify and terminal is not None and terminal.isatty():
+        try:
+            terminal.write(terminal_notification(f"workbench: {outcome.state}", outcome.summary))
+            terminal.flush()
+        except OSError:  # the terminal has gone: nobody to tell
+            pass
+    if config.notify.command:
+        problem = run_notify_command(config.notify.command, outcome, config.notify.timeout_s)
+        if problem:
+            say(f"workbench: {problem}")
 
 
 def _reporter(main_process: bool):
@@ -196,11 +234,22 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start, its epochs and its end (None for the others)."""
+    """The line a console shows for an event: the run's start, its epochs (with the machine's line) and its end
+    (None for the others)."""
     match event:
-        case RunStarted() | EpochEnded() | RunFinished():
+        case EpochEnded():
+            return describe(event) + system_line(event)
+        case RunStarted() | RunFinished():
             return describe(event)
     return None
+
+
+def system_line(event: EpochEnded) -> str:
+    """The epoch's second line: the share spent waiting for data and the machine's state."""
+    from core.train.system import SystemSample
+
+    system = f"  {SystemSample.from_dict(event.system).summary()}" if event.system else ""
+    return f"\n  data wait {event.data_wait:.0%}{system}"
 
 
 class PlainReporter:

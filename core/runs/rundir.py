@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 LAUNCHES = ".launches"  # under a runs folder: the app's launched processes; hidden, so never taken for a run
-METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second"]
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_second",
+                   "data_wait"]
 
 
 class RunState(StrEnum):

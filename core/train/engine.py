@@ -28,7 +28,9 @@ from core.data.sources import list_data
 from core.prepare.devices import autocast_dtype, describe_device, resolve_device
 from core.train.distributed import World, any_across, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
+from core.train.data_wait import DataWait
 from core.train.divergence import LossGuard, check_finite_weights
+from core.train.system import SystemMonitor
 from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, RunFailed, RunFinished,
                          RunResumed, RunStarted)
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
@@ -175,6 +177,7 @@ class _Trainer:
         self.metrics: dict[str, float] = {}
         self.step = 0  # optimizer steps taken
         self._progress_at, self._progress_shown = 0.0, False  # the stage's start or last DataProgress; any yet
+        self.data_wait, self.system = DataWait(), SystemMonitor()  # is it input-bound; what the machine is doing
 
     def train(self) -> RunResult:
         started = time.perf_counter()
@@ -374,7 +377,8 @@ class _Trainer:
             self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
                                  val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
-                                 samples_per_second=samples / max(train_seconds, 1e-9)))
+                                 samples_per_second=samples / max(train_seconds, 1e-9),
+                                 data_wait=self.data_wait.share(train_seconds), system=self.system.sample().to_dict()))
             if self.best_accuracy is None or val_accuracy > self.best_accuracy:
                 self.best_epoch, self.best_accuracy = epoch, val_accuracy
                 self._save(CheckpointKind.BEST, epoch)
@@ -393,7 +397,7 @@ class _Trainer:
         loss_sum = torch.full((), start.loss_sum, device=self.device)
         samples, last_report, window_start, window_samples = start.samples, time.perf_counter(), time.perf_counter(), 0
         committed = start  # where the last optimizer step left the epoch: what a stop saves
-        batches = enumerate(self.data.train_batches(skip=start.batch), start=start.batch + 1)
+        batches = enumerate(self.data_wait.timed(self.data.train_batches(skip=start.batch)), start=start.batch + 1)
         for batch, (images, labels) in batches:
             group_start = (batch - 1) // accumulate * accumulate + 1
             group_size = min(accumulate, self.batches - group_start + 1)

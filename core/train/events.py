@@ -89,6 +89,8 @@ class EpochEnded(Event):
     lr: float
     seconds: float
     samples_per_second: float
+    data_wait: float = 0.0  # share of the training time spent waiting for batches (core/train/data_wait.py)
+    system: dict[str, Any] = field(default_factory=dict)  # core.train.system.SystemSample at the epoch's end
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ def test_resume_at_an_epoch_boundary_gives_the_same_weights(tiny, tmp_path: Path
     assert resumed[1].epoch == 2 and resumed[1].batch == 0
     expected = weights(uninterrupted)
     assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
-    assert metric_rows(run) == [dict(row, seconds=r["seconds"], samples_per_second=r["samples_per_second"])
+    assert metric_rows(run) == [dict(row, seconds=r["seconds"], samples_per_second=r["samples_per_second"],
+                                     data_wait=r["data_wait"])
                                 for row, r in zip(metric_rows(uninterrupted), metric_rows(run))]
     status = run.read_status()
     assert status["state"] == "finished" and status["epochs_done"] == 3 and status["best_epoch"] is not None

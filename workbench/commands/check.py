@@ -71,11 +71,30 @@ def run(args: argparse.Namespace) -> int:
     print_problems(config, report)
     if report.error is not None:
         return EXIT_INVALID
+    print_memory(config, report, console)
     console.print(f"parameters: {report.total_trainable:,} trainable, {report.total_frozen:,} frozen; "
                   f"{count_text(report.total_mult_adds)} mult-adds and {bytes_text(report.total_activation_bytes)} "
                   f"of activations per image; output {format_shape(report.output_shape)}",
                   markup=False, highlight=False)
     return EXIT_OK
+
+
+def print_memory(config: "RunConfig", report: "StackReport", console) -> None:
+    """Each layer's activations at the configured batch size and precision, and whether training fits."""
+    from core.columns import bytes_text
+    from core.errors import WorkbenchError
+    from core.prepare.devices import resolve_device
+    from core.prepare.memory_estimate import available_memory, estimate_memory
+
+    estimate = estimate_memory(config, report)
+    layers = ", ".join(f"{name} {bytes_text(size)}" for name, size in estimate.layers if size)
+    console.print(f"activations at batch {estimate.batch_size}: {layers}", markup=False, highlight=False)
+    try:
+        device = resolve_device(config.train.device)
+    except WorkbenchError as exc:  # check still reports the model; the run itself will refuse the device
+        console.print(f"memory: {exc}", markup=False, highlight=False)
+        return
+    console.print(estimate.summary(str(device), available_memory(device)), markup=False, highlight=False)
 
 
 def _console(stderr: bool = False):

@@ -1,0 +1,58 @@
+"""The Train screen's system panel at 80x24: each epoch's figures, and advice when the loader is the bottleneck."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.prepare.workspace import Workspace
+from core.train.events import EpochEnded
+from core.train.system import GpuSample, SystemSample
+from screen_text import assert_footer_fits, screen_lines
+from screens.train import TrainScreen
+from screens.widgets.system_panel import SystemPanel
+from workbench.app import WorkbenchApp
+
+pytestmark = pytest.mark.timeout(60)
+
+CONFIG = """\
+name: ui
+data: {source: shapes, path: %s, image_size: [8, 8], cache: "off", loader: {num_workers: 2}}
+model:
+  layers: [flatten, {linear: {out_features: auto}}]
+"""
+SAMPLE = SystemSample(cpu_percent=85.0, process_memory=3 * 2**29, gpus=[
+    GpuSample(0, "NVIDIA H100", 97.0, 10 * 2**30, 80 * 2**30, 61.0, 250.0)])
+
+
+def epoch(number: int, data_wait: float, system: dict | None = None) -> EpochEnded:
+    return EpochEnded(epoch=number, epochs=3, train_loss=1.0, val_loss=1.0, val_accuracy=0.5, lr=0.1, seconds=1.0,
+                      samples_per_second=100.0, data_wait=data_wait,
+                      system=SAMPLE.to_dict() if system is None else system)
+
+
+async def test_the_panel_shows_each_epochs_figures_and_names_the_keys_when_input_bound(tmp_path: Path) -> None:
+    path = tmp_path / "ui.yaml"
+    path.write_text(CONFIG % (tmp_path / "shapes"))
+    app = WorkbenchApp(Workspace.open(path), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("train")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        panel = screen.query_one(SystemPanel)
+        screen.apply_event(epoch(1, 0.0, system={}))  # an older run's event: nothing to show
+        await pilot.pause()
+        assert not panel.display
+        screen.apply_event(epoch(2, 0.8))
+        await pilot.pause()
+        text = str(panel.render())
+        assert panel.display and text.startswith("cpu 85%  mem 1.5 GB  gpu0 97% 10.0/80.0 GiB 61°C 250 W  data wait 80%")
+        assert "input-bound: 80% of training time waits for data; set data.cache: auto" in text
+        assert "data.loader.num_workers (now 2)" in text
+        lines = screen_lines(app)
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert any("cpu 85%" in line for line in lines)
+        await assert_footer_fits(pilot)
+        screen.apply_event(epoch(3, 0.1))
+        await pilot.pause()
+        assert "input-bound" not in str(panel.render()) and "data wait 10%" in str(panel.render())
