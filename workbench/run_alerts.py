@@ -6,10 +6,10 @@ from textual.notifications import SeverityLevel
 
 from core.runs.launch import FollowedRun, LaunchedRun
 from core.runs.notify import RunOutcome
-from core.runs.rundir import RunDir
+from core.runs.rundir import RunDir, RunState
 
 CHECK_SECONDS = 1.0
-CALM_STATES = ("finished", "stopped")  # the rest (failed, diverged, ended unexpectedly) are errors
+CALM_STATES = (RunState.FINISHED, RunState.STOPPED)  # the rest (failed, diverged, ended unexpectedly) are errors
 
 
 class RunAlerts:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from core.runs.liveness import observed_state
+from core.runs.rundir import RunState
 from core.train.events import Event, RunFailed, RunFinished
 
 __all__ = ["RunOutcome", "run_notify_command", "terminal_notification"]
 
+DIVERGED = "diverged"  # the one failure told apart: the loss went NaN or infinite
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters would end or corrupt the escape sequence
 
 
@@ -46,7 +48,7 @@ class RunOutcome:
                        event.best_val_accuracy, event.epochs_done, event.seconds)
         if isinstance(event, RunFailed):
             # the divergence guard's message (core/train/divergence.py) is the one failure named apart
-            state = "diverged" if "NaN or infinite" in event.error else "failed"
+            state = DIVERGED if "NaN or infinite" in event.error else RunState.FAILED
             return cls(state, name, _absolute(event.run_dir), f"{name} {state}: {event.error.splitlines()[0]}")
         return None
 
@@ -55,8 +57,8 @@ class RunOutcome:
         """The outcome a run directory's status.json records (state as core.runs.liveness observes it)."""
         state = observed_state(status, run_dir)
         error = str(status.get("error") or "")
-        if state == "failed" and "NaN or infinite" in error:
-            state = "diverged"
+        if state == RunState.FAILED and "NaN or infinite" in error:
+            state = DIVERGED
         accuracy = status.get("best_val_accuracy")
         detail = f": {error.splitlines()[0]}" if error else \
             f", best val accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""

@@ -24,6 +24,8 @@ def example_value(hint: Any) -> Any:
         return next(iter(hint))
     if typing.get_origin(hint) is list:
         return ["a", "b"]
+    if typing.get_origin(hint) is dict:
+        return {}
     return {int: 3, float: 0.5, str: "x", bool: True}[hint]
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.config import parse_config
-from core.runs.rundir import RunDir
+from core.runs.recorder import create_run
 from core.train.engine import fit
 from core.use.explain import Explainer, ExplainError, spatial_layers
 from core.use.inference import Classifier, load_model
@@ -52,7 +52,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, list[Pat
     """(the trained demo model, its validation images)."""
     folder = tmp_path_factory.mktemp("explain")
     config = parse_config(DEMO.format(data=folder / "shapes"), [])
-    run = RunDir.create(folder / "runs", config.name, config)
+    run = create_run(folder / "runs", config.name, config)
     fit(config, run, emit=lambda event: None, should_stop=lambda: False)
     classifier = load_model(run.path)
     assert classifier.metrics["val_accuracy"] >= 0.9
