@@ -30,8 +30,9 @@ from screens.sweeps import SweepsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 
-SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)  # in key order: 1 is Data
-TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
+SCREENS: tuple[type[WorkbenchScreen], ...] = (  # in key order: 1 is Data
+    DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)
+TEXTUAL_ACTIONS = {binding.action for binding in Binding.make_bindings((*Screen.BINDINGS, *App.BINDINGS))}  # focus, copy, ...: not in ctrl+p
 
 
 class WorkbenchApp(AppBase):
@@ -130,7 +131,7 @@ class WorkbenchApp(AppBase):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The screen's actions by name, the screens, help and quit (not Textual's own entries, nor widgets' keys)."""
-        app_names = {binding.action: binding.description for binding in type(self).BINDINGS}
+        app_names = {binding.action: binding.description for binding in Binding.make_bindings(type(self).BINDINGS)}
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
