@@ -72,7 +72,7 @@ class NormalizeStats(StrictModel):
         return self
 
 
-SourceName = Literal[SOURCES.names]  # type: ignore[valid-type]  # the table's names
+SourceName = Literal[SOURCES.names]  # type: ignore[name-defined]  # the table's names, known at run time
 
 
 def _size_pair(value: Any) -> Any:
@@ -84,10 +84,13 @@ _SourceFields = create_model("SourceFields", __base__=StrictModel, source=(Sourc
                              **SOURCES.flat_fields())
 
 
-class SourceConfig(_SourceFields):  # type: ignore[valid-type,misc]
+class SourceConfig(_SourceFields):
     """One place images come from: `source` and, flat beside it, the keys that source takes (core.data.sources)."""
 
     _prefix: ClassVar[str] = ""  # how messages name this section's keys
+    if TYPE_CHECKING:  # two of the fields create_model made from the source table, as the type checker sees them
+        source: str = "folder"
+        path: str | None = None  # every source fills it in; only "combined" has none
 
     @model_validator(mode="after")
     def _keys_fit_source(self) -> "SourceConfig":

@@ -191,7 +191,7 @@ class DataScreen(WorkbenchScreen):
         counts = view.counts()
         classes.add_options(class_options(counts))
         classes.highlighted = 0
-        self._browse(None)
+        self._browse(view, None)
 
     def _source_text(self, view: DatasetView | None) -> Text:
         data = self._opened
@@ -209,10 +209,10 @@ class DataScreen(WorkbenchScreen):
     def _class_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         label = event.option.id or None
         if self.view is not None and label != self.class_filter:
-            self._browse(label)
+            self._browse(self.view, label)
 
-    def _browse(self, label: str | None) -> None:
-        self.class_filter, self.indices, self.position = label, self.view.indices_of(label), 0
+    def _browse(self, view: DatasetView, label: str | None) -> None:
+        self.class_filter, self.indices, self.position = label, view.indices_of(label), 0
         self.load_sample()
 
     def action_step(self, delta: int) -> None:

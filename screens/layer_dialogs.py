@@ -89,7 +89,8 @@ class EditLayer(FormDialog[LayerSpec | None]):
         return parse_layer({self.spec.kind: self.values()}, ())
 
     def values(self) -> dict[str, Any]:
-        return {input_.id.removeprefix("param-"): _read(input_.value) for input_ in self.query(Input)}
+        return {param.name: _read(self.query_one(f"#param-{param.name}", Input).value)
+                for param in LAYERS[self.spec.kind].params}
 
 
 def _yaml(value: Any) -> str:

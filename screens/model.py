@@ -81,7 +81,7 @@ class ModelScreen(WorkbenchScreen):
         except WorkbenchError as exc:
             self.app.call_from_thread(self.notify, str(exc), title="data", severity="warning")
             classes = self.editor.num_classes if self.editor else 2
-        if config.model.kind != "layers":
+        if config.model.layers is None:  # a torchvision or module model
             report = check_config_model(config, classes)
             self.app.call_from_thread(self._show_fixed_model, report, classes)
             return

@@ -8,7 +8,7 @@ otherwise a line read as YAML (0.01, [0.9, 0.999], auto, null, {norm: 1.0}).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Callable, Literal, TypeGuard, get_args, get_origin
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel
@@ -18,7 +18,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import DescendantFocus
-from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from core.config import TABLES, AugmentConfig, RunConfig, TrainConfig
@@ -79,7 +78,7 @@ class EditParams(FormDialog[bool]):
         self.config = config
         self.entries = {key: config["train"][key] for key in TABLES}
         self.apply = apply
-        self.fields: dict[Widget, tuple[KeyPath, FieldInfo]] = {}
+        self.fields: dict[Input | Select, tuple[KeyPath, FieldInfo]] = {}
 
     def compose_fields(self) -> ComposeResult:
         with VerticalScroll(id="param-fields"):
@@ -162,7 +161,7 @@ def _heading(title: str, about: str) -> Static:
                   classes="param-section")
 
 
-def _is_model(annotation: Any) -> bool:
+def _is_model(annotation: Any) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 

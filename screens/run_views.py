@@ -199,8 +199,9 @@ class CompareScreen(RunView):
 
     @work(thread=True, exclusive=True, group="compare")
     def load(self) -> None:
-        details = [read_details(path) for path in self.paths]
-        if any(one is None for one in details):
+        found = [read_details(path) for path in self.paths]
+        details = [one for one in found if one is not None]
+        if len(details) < len(found):
             self.app.call_from_thread(self.query_one("#compare-title", Static).update,
                                       "one of the runs is no longer there")
             return

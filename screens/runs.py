@@ -8,9 +8,11 @@ serves TensorBoard on the runs folder to this machine, with the SSH line to reac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -34,7 +36,7 @@ METRIC_COLUMNS = ("epoch", "train loss", "val loss", "val acc")
 NAME_WIDTH = 20
 WIDE = 110  # from this width the selected run's epochs are listed beside its brief
 MARKS = "AB"  # the two runs marked for comparing, in the order they were marked
-STATE_STYLES = {RunState.RUNNING: "bold green", RunState.FINISHED: "", RunState.STOPPED: "yellow"}  # the rest red
+STATE_STYLES: dict[str, str] = {RunState.RUNNING: "bold green", RunState.FINISHED: "", RunState.STOPPED: "yellow"}  # the rest red
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class RunColumn:
     label: str
     cell: Callable[[RunSummary], str]
     sort: Callable[[RunSummary], Any]
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
 
 def _best(summary: RunSummary) -> str:
@@ -317,7 +319,7 @@ class RunsScreen(WorkbenchScreen):
         about = [str(summary.path), f"{describe_state(summary)}, {_epochs(summary)} epochs, best {_best(summary)}",
                  "its checkpoints, logs and TensorBoard files go too; this cannot be undone"]
         self.app.push_screen(Confirm(f"Delete run {summary.name}?", about, "Delete"),
-                             lambda yes: self.delete_runs([summary.path]) if yes else None)
+                             partial(self._delete_if, [summary.path]))
 
     def action_clean_up(self) -> None:
         """Delete every run that failed before its first epoch, after asking."""
@@ -330,7 +332,11 @@ class RunsScreen(WorkbenchScreen):
             names.append(f"and {len(failed) - 8} more")
         self.app.push_screen(Confirm(f"Delete {len(failed)} run(s) that failed before their first epoch?", names,
                                      "Delete"),
-                             lambda yes: self.delete_runs([summary.path for summary in failed]) if yes else None)
+                             partial(self._delete_if, [summary.path for summary in failed]))
+
+    def _delete_if(self, paths: list[Path], confirmed: bool | None) -> None:
+        if confirmed:
+            self.delete_runs(paths)
 
     @work(thread=True, exclusive=True, group="delete")
     def delete_runs(self, paths: list[Path]) -> None:
@@ -368,9 +374,9 @@ class RunsScreen(WorkbenchScreen):
 
     def action_evaluate(self) -> None:
         """Score the selected run's best checkpoint (else its last) on its validation images, saved in the run."""
-        checkpoint = self.selected_checkpoint()
-        if checkpoint is not None:
-            self.app.push_screen(EvaluateScreen(checkpoint, run_dir=self.selected.path, mode=self.MODE))
+        summary, checkpoint = self.selected, self.selected_checkpoint()
+        if summary is not None and checkpoint is not None:
+            self.app.push_screen(EvaluateScreen(checkpoint, run_dir=summary.path, mode=self.MODE))
 
     def selected_checkpoint(self) -> Path | None:
         """The selected run's best checkpoint, else its last; None (and a warning) when it saved none."""

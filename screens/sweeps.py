@@ -184,8 +184,9 @@ class SweepsScreen(WorkbenchScreen):
         table = self.query_one("#trials-table", DataTable)
         if self.summary is None or not table.row_count:
             return None
-        number = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        return next((row for row in self.summary.trials if row.number == number), None)
+        number = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert number is not None  # every row is added with its trial's number as its key
+        return next((row for row in self.summary.trials if row.number == int(number)), None)
 
     def _plot(self) -> None:
         chart = self.query_one("#best-chart", LineChart)
@@ -235,6 +236,7 @@ class SweepsScreen(WorkbenchScreen):
     @on(DataTable.HeaderSelected, "#trials-table")
     def header_clicked(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value
+        assert key is not None  # every column is added with its key
         self._sort_by(key, reverse=not self.sort_reverse if key == self.sort_key else False)
 
     def _sort_by(self, key: str, reverse: bool) -> None:

@@ -7,7 +7,7 @@ shows that run's config, disabled.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from textual import getters, on, work
 from textual.app import ComposeResult
@@ -19,11 +19,11 @@ from core.config import TABLES, RunConfig, TrainConfig
 from core.errors import ConfigError
 from core.prepare.workspace import switch_entry
 from screens.base import AppBase
-from screens.param_dialogs import choice_options, literal_choices
+from screens.param_dialogs import choice_options
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # offered until the machine's own list is known
-PRECISIONS = literal_choices(TrainConfig.model_fields["precision"])
-CHOICES = {**{key: table.names for key, table in TABLES.items()}, "precision": PRECISIONS}
+PRECISIONS: tuple[str, ...] = get_args(TrainConfig.model_fields["precision"].annotation)  # a Literal of names
+CHOICES: dict[str, tuple[str, ...]] = {**{key: table.names for key, table in TABLES.items()}, "precision": PRECISIONS}
 NUMBER_CHARACTERS = set("0123456789_+-.eE")  # what an Input of type integer or number can take
 
 
@@ -74,12 +74,14 @@ class SettingsPanel(Vertical):
         self._show_error("")
 
     def _show_setting(self, key: str, value: str) -> None:
-        widget = self.query_one(f"#{key}")
         with self.prevent(Select.Changed):  # showing the config is not a change of it
-            if isinstance(widget, Select):
-                widget.set_options(self._options(key, value))
-                widget.tooltip = self._tooltip_for(key, value)
-            widget.value = value
+            match self.query_one(f"#{key}"):
+                case Select() as choice:
+                    choice.set_options(self._options(key, value))
+                    choice.tooltip = self._tooltip_for(key, value)
+                    choice.value = value
+                case Input() as number:
+                    number.value = value
 
     def _options(self, key: str, value: str) -> list[tuple[str, Any]]:
         if key != "device":

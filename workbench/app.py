@@ -31,8 +31,9 @@ from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 from workbench.run_alerts import RunAlerts
 
-SCREENS = (DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)  # in key order: 1 is Data
-TEXTUAL_ACTIONS = {binding.action for binding in (*Screen.BINDINGS, *App.BINDINGS)}  # focus, copy, ...: not in ctrl+p
+SCREENS: tuple[type[WorkbenchScreen], ...] = (  # in key order: 1 is Data
+    DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)
+TEXTUAL_ACTIONS = {binding.action for binding in Binding.make_bindings((*Screen.BINDINGS, *App.BINDINGS))}  # focus, copy, ...: not in ctrl+p
 
 
 class WorkbenchApp(AppBase):
@@ -134,7 +135,7 @@ class WorkbenchApp(AppBase):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The screen's actions by name, the screens, help and quit (not Textual's own entries, nor widgets' keys)."""
-        app_names = {binding.action: binding.description for binding in type(self).BINDINGS}
+        app_names = {binding.action: binding.description for binding in Binding.make_bindings(type(self).BINDINGS)}
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding

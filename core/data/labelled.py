@@ -81,6 +81,7 @@ def _label_names(folder: Path, separator: str | None, pattern: str | None) -> tu
             label = match.group("label") if match else None
             why = "file name does not match data.pattern"
         else:
+            assert separator is not None  # the config takes exactly one of separator and pattern
             stem, found, _ = image.stem.partition(separator)
             label = stem if found else None
             why = f"no {separator!r} in the file name"

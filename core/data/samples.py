@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class Listing:
     skipped_folders: list[SkippedFile] = field(default_factory=list)  # hidden and system folders, never classes
 
 
-def split_by_class(groups: dict[str, list[Path | np.ndarray]], val_split: float, seed: int) -> Listing:
+def split_by_class(groups: Mapping[str, Sequence[Path | np.ndarray]], val_split: float, seed: int) -> Listing:
     """Label and split items grouped by class name: seeded and stratified, classes sorted.
 
     A `val_split` fraction of every class (at least one item when it has two or more) goes to

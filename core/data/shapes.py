@@ -88,7 +88,7 @@ def _draw_shape(name: str, rng: random.Random, size: int) -> Image.Image:
         points = [(cx + x * radius * math.cos(angle) - y * radius * math.sin(angle),
                    cy + x * radius * math.sin(angle) + y * radius * math.cos(angle)) for x, y in _OUTLINES[name]]
         draw.polygon(points, fill=colour)
-    small = np.asarray(canvas.resize((size, size), Image.LANCZOS), dtype=np.float32)
+    small = np.asarray(canvas.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32)
     noise = np.random.default_rng(rng.getrandbits(64)).normal(0.0, _NOISE_STD, small.shape)
     return Image.fromarray(np.clip(small + noise, 0, 255).round().astype(np.uint8))
 
@@ -112,9 +112,13 @@ _OUTLINES = {
 def _colours(rng: random.Random) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(background, shape) colours with a clear brightness difference."""
     while True:
-        a, b = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
+        a, b = _random_rgb(rng), _random_rgb(rng)
         if abs(_luma(a) - _luma(b)) >= _MIN_CONTRAST:
             return (a, b) if _luma(a) > _luma(b) else (b, a)
+
+
+def _random_rgb(rng: random.Random) -> tuple[int, int, int]:
+    return rng.randrange(256), rng.randrange(256), rng.randrange(256)
 
 
 def _luma(rgb: tuple[int, ...]) -> float:

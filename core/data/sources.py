@@ -118,6 +118,7 @@ class SourceTable:
         fields: dict[str, Any] = {}
         for key, unset in self.flat_keys().items():
             info = next(entry.keys.model_fields[key] for entry in self if key in entry.keys.model_fields)
+            assert info.annotation is not None  # every key of a source is annotated
             annotation = info.annotation if unset is not None else info.annotation | None
             fields[key] = (annotation, Field(unset, description=info.description))
         return fields
@@ -259,6 +260,7 @@ def list_data(config: DataConfig, seed: int) -> Listing:
 
 def root_of(source: SourceConfig) -> Path:
     """The absolute folder or file a source reads."""
+    assert source.path is not None  # validation gave every source its path (only "combined" has none)
     return Path(source.path).expanduser().absolute()
 
 

@@ -193,7 +193,8 @@ def _inspect_zip(path: Path, size: int) -> ModelFile:
     named: list[str] = []
     tops = {name: _scan_pickle(path, io.BytesIO(content), named) for name, content in data.items()}
     main = next((name for name in data if name == "data.pkl" or name.endswith("/data.pkl")), None)
-    return ModelFile(path, "torch", _unsafe(named), getattr(tops.get(main), "origin", None))
+    origin = getattr(tops[main], "origin", None) if main is not None else None
+    return ModelFile(path, "torch", _unsafe(named), origin)
 
 
 def _inspect_legacy(path: Path, size: int) -> ModelFile:
@@ -443,6 +444,7 @@ def planned_shapes(checkpoint: dict[str, Any], *, allow_user_code: bool, path: A
     from core.model.user import construct_user
 
     spec, classes = checkpoint["model"], len(checkpoint["classes"])
+    model: nn.Module
     try:
         if not isinstance(spec, dict):
             raise WorkbenchError("the model spec is not a mapping")
@@ -533,7 +535,7 @@ def check_preprocess(where: Any, preprocess: Any) -> dict[str, Any]:
     sides = resize if isinstance(resize, (list, tuple)) else [resize] if resize is not None else []
     if not (len(sides) in (0, 1, 2) and all(isinstance(n, int) and 1 <= n <= MAX_RESIZE_SIDE for n in sides)):
         raise bad(f"resize {resize!r} is not a side or [height, width] within 1..{MAX_RESIZE_SIDE}")
-    stats = [preprocess.get("mean"), preprocess.get("std")]
+    stats: list[Any] = [preprocess.get("mean"), preprocess.get("std")]  # checked just below
     for name, values in zip(("mean", "std"), stats):
         if not (isinstance(values, (list, tuple)) and len(values) in (1, channels)
                 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)):

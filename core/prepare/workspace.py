@@ -263,8 +263,8 @@ def _set(minimal: dict[str, Any], path: tuple, target: dict[str, Any]) -> None:
     node[path[-1]] = _without_none(value)  # a key left null comes back in a later round if it matters
 
 
-def _ordered(minimal: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-    """minimal's keys in the schema's order (target's), recursively."""
+def _ordered(minimal: Any, target: Any) -> Any:
+    """minimal's keys in the schema's order (target's), recursively; anything but two mappings as it is."""
     if not isinstance(minimal, dict) or not isinstance(target, dict):
         return minimal
     return {key: _ordered(minimal[key], target.get(key)) for key in sorted(

@@ -22,7 +22,7 @@ from core.runs.rundir import RunDir, RunState
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows: the pid and start time decide alone
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module, or None where the platform has none
 
 LOCK_WAIT_SECONDS = 2.0  # a reader holds the lock for an instant; a live run holds it for good
 _PROC = Path("/proc/self/stat").exists()

@@ -67,18 +67,19 @@ class RunRecorder:
     def __init__(self, run: RunDir, epochs: int, resumed_at: int | None = None) -> None:
         """`resumed_at`: the epochs a resumed run had completed; its status and metrics carry on from there."""
         self.run = run
-        self._events: TextIO | None = None
-        self._log: TextIO | None = None
+        events: TextIO | None = None
+        log: TextIO | None = None
         try:
-            self._events = run.events_path.open("a", encoding="utf-8")
-            self._log = run.log_path.open("a", encoding="utf-8")
-            hold_lock(self._events)  # held while the run lives: see core/runs/liveness.py
+            events = run.events_path.open("a", encoding="utf-8")
+            log = run.log_path.open("a", encoding="utf-8")
+            hold_lock(events)  # held while the run lives: see core/runs/liveness.py
         except (OSError, LockHeld) as exc:
-            self.close()
+            _close(events, log)
             if isinstance(exc, LockHeld):
                 raise WorkbenchError(f"{run.path} is being written by another training process; "
                                      "wait for it to end or stop it first") from None
             raise write_error(exc, run.path, "the run directory") from exc
+        self._events, self._log = events, log
         self._accuracy: dict[int, float] = {}  # val_accuracy by epoch, to record the best epoch's
         self._status: dict[str, Any] = {
             "state": RunState.RUNNING, **process_identity(), "started": _now(), "ended": None,
@@ -151,14 +152,8 @@ class RunRecorder:
         self._log.flush()
 
     def close(self) -> None:
-        if self._events is not None:
-            release_lock(self._events)
-        for handle in (self._events, self._log):
-            try:
-                if handle is not None:
-                    handle.close()
-            except OSError:
-                pass  # a full disk: what could not be flushed is lost, the error was reported already
+        release_lock(self._events)
+        _close(self._events, self._log)
 
     def _append_metrics(self, event: EpochEnded) -> None:
         new = not self.run.metrics_path.exists()
@@ -177,6 +172,15 @@ def check_space(run: RunDir, parameters: int) -> None:
     """Refuse to train (DiskFullError) when the run's device cannot hold its checkpoints and logs."""
     need = parameters * 4 * CHECKPOINT_COPIES + RUN_FLOOR_BYTES
     ensure_free_space(run.path, need, f"a run of this model ({parameters:,} parameters: checkpoints and logs)")
+
+
+def _close(*handles: TextIO | None) -> None:
+    for handle in handles:
+        try:
+            if handle is not None:
+                handle.close()
+        except OSError:
+            pass  # a full disk: what could not be flushed is lost, the error was reported already
 
 
 def _now() -> str:

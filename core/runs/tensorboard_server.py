@@ -89,6 +89,8 @@ class TensorBoardServer:
 
     def wait_ready(self, timeout: float = 60.0, interval: float = 0.2) -> bool:
         """Wait until the server accepts connections; False when it ended or the time ran out."""
+        if self.port is None:
+            return False  # never started
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.is_running:

@@ -119,7 +119,7 @@ def importances(summary: StudySummary, spec: SweepSpec) -> dict[str, float]:
     if len(complete) < 2:
         return {}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=summary.direction)
+    study = optuna.create_study(direction="maximize" if summary.direction == "maximize" else "minimize")
     distributions = {key: dimension.distribution() for key, dimension in spec.space.items()}
     study.add_trials([optuna.trial.create_trial(params=row.params, distributions=distributions, value=row.value)
                       for row in complete])

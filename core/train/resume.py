@@ -8,6 +8,7 @@ global torch RNG, CUDA's, Python's, the data order's at the epoch's start and au
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class Position:
     samples: int = 0
 
 
-def load_resume(run_dir: Path, overrides: list[str] = ()) -> tuple[RunConfig, dict[str, Any]]:
+def load_resume(run_dir: Path, overrides: Sequence[str] = ()) -> tuple[RunConfig, dict[str, Any]]:
     """The run's config (with overrides) and its last.pt, checked to fit each other."""
     run = RunDir(Path(run_dir))
     config = load_config(run.config_path, list(overrides))

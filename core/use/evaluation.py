@@ -114,12 +114,12 @@ def evaluate_model(classifier: Classifier, data: str | Path | None = None, *, ru
     for start in range(0, total, max(1, batch_size)):
         chunk = labelled.samples[start:start + batch_size]
         decoded = decode_parallel(decode, chunk)
-        kept = [i for i, item in enumerate(decoded) if isinstance(item, torch.Tensor)]
+        kept = [(i, item) for i, item in enumerate(decoded) if isinstance(item, torch.Tensor)]
         skipped += [FileFailure(item.path, item.reason) for item in decoded if not isinstance(item, torch.Tensor)]
         if kept:
-            outputs.append(classifier.logits(torch.stack([decoded[i] for i in kept])).float().cpu())
-            labels += [chunk[i].label for i in kept]
-            shown += [labelled.names[start + i] for i in kept]
+            outputs.append(classifier.logits(torch.stack([tensor for _, tensor in kept])).float().cpu())
+            labels += [chunk[i].label for i, _ in kept]
+            shown += [labelled.names[start + i] for i, _ in kept]
         if progress is not None:
             progress(min(start + batch_size, total), total)
     if not labels:

@@ -21,6 +21,8 @@ USAGE = "MODEL PATH..."
 SUMMARY = "classify image files and folders with a saved model"
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing's own from Python 3.13
+
     from core.use.inference import FileFailure, Prediction
 
     Result = Prediction | FileFailure
@@ -144,7 +146,7 @@ def _rows(results: Iterable["Result"]) -> Iterable[tuple[str, str, str, str]]:
             yield path, "unreadable", "", result.reason
 
 
-def _classified(result: "Result") -> bool:
+def _classified(result: "Result") -> TypeIs[Prediction]:
     from core.use.inference import Prediction
 
     return isinstance(result, Prediction)
