@@ -23,6 +23,8 @@ from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.progress import progress_bar
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from core.config import RunConfig
 
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
@@ -93,7 +95,7 @@ def warn_if_input_bound(event: object, config: "RunConfig") -> None:
         say(f"workbench: {advice}")
 
 
-def tell_outcome(event: object, config: "RunConfig", notify: bool) -> None:
+def tell_outcome(event: Event, config: "RunConfig", notify: bool) -> None:
     """At a run's last event: the terminal notification (with --notify, on a terminal) and notify.command."""
     from core.runs.notify import RunOutcome, run_notify_command, terminal_notification
 
@@ -138,12 +140,13 @@ def open_run(config_path: Path | None, overrides: list[str], runs_dir: Path, res
         world = start(world, resolve_device(config.train.device).type)
         if not world.is_main:
             return config, None, checkpoint, world
-        run = RunDir(resume)
-        status = _read_status(run)
-        if run_alive(status, run.path):
-            raise WorkbenchError(f"{run.path} is still running (pid {status.get('pid')}); stop it before resuming it")
-        save_config(config, run.config_path)  # e.g. more epochs
-        return config, run, checkpoint, world
+        resumed = RunDir(resume)
+        status = _read_status(resumed)
+        if run_alive(status, resumed.path):
+            raise WorkbenchError(f"{resumed.path} is still running (pid {status.get('pid')}); stop it before resuming it")
+        save_config(config, resumed.config_path)  # e.g. more epochs
+        return config, resumed, checkpoint, world
+    assert config_path is not None, "a run needs --run CONFIG or --resume RUN_DIR"
     config = load_config(config_path, overrides)
     # a device this machine lacks is refused before the run folder is made
     world = start(world, resolve_device(config.train.device).type)
@@ -294,7 +297,7 @@ class RichReporter:
                                      after="{task.fields[speed]:,.0f} samples/s  loss: {task.fields[loss]:.4f}")
         self.task = self.progress.add_task("train", total=None, visible=False, epoch="", loss=0.0, speed=0.0)
         self.prepare = progress_bar(self.progress.console)
-        self.prepare_task = None
+        self.prepare_task: TaskID | None = None
 
     def __enter__(self) -> "RichReporter":
         self.progress.start()

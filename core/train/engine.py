@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, cast
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 @dataclass(frozen=True)
 class RunResult:
     status: RunState  # FINISHED or STOPPED
-    run_dir: Path
+    run_dir: Path | None  # None on the torchrun ranks that write no run directory
     epochs_done: int
     best_epoch: int | None
     best_val_accuracy: float | None
@@ -228,11 +228,11 @@ class _Trainer:
         config, train = self.config, self.config.train
         self.data = data
         self.input_shape = input_shape(config)
-        model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.batch_size)
+        model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.planned_batch_size)
         self.channels_last = self.device.type in ("cpu", "cuda") and any(
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
-        self.model = model.to(self.device, memory_format=memory_format)
+        self.model = model.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
         data.memory_format = memory_format
         self.batches = data.batches_per_epoch
         self.loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes))
@@ -330,7 +330,7 @@ class _Trainer:
         self.compiled = self.config.train.compile and self.device.type == "cuda"
         if self.config.train.compile and not self.compiled:
             self.log(f"train.compile: skipped on {self.device.type}; it speeds up GPU training only")
-        return torch.compile(model) if self.compiled else model
+        return cast(nn.Module, torch.compile(model)) if self.compiled else model
 
     def _stop_agreed(self) -> bool:
         """Whether to stop now; under torchrun every rank stops at the same batch, and a rank's
@@ -394,7 +394,7 @@ class _Trainer:
         """One pass over the training data from `start`: (mean loss, samples seen, where it stopped if it did)."""
         train_mode(self.model)
         accumulate = self.config.train.accumulate
-        loss_sum = torch.full((), start.loss_sum, device=self.device)
+        loss_sum = torch.full((), float(start.loss_sum), device=self.device)
         samples, last_report, window_start, window_samples = start.samples, time.perf_counter(), time.perf_counter(), 0
         committed = start  # where the last optimizer step left the epoch: what a stop saves
         batches = enumerate(self.data_wait.timed(self.data.train_batches(skip=start.batch)), start=start.batch + 1)
@@ -436,7 +436,7 @@ class _Trainer:
             self.scaler.unscale_(self.optimizer)
             if clip.norm is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), clip.norm)
-            else:
+            elif clip.value is not None:
                 nn.utils.clip_grad_value_(self.model.parameters(), clip.value)
         self.scaler.step(self.optimizer)
         self.scaler.update()

@@ -34,7 +34,7 @@ class Position:
 
     epoch: int
     batch: int = 0
-    loss_sum: float = 0.0
+    loss_sum: float | torch.Tensor = 0.0  # a tensor on the device while training, to spare a sync per step
     samples: int = 0
 
 
