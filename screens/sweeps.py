@@ -93,7 +93,7 @@ class SweepsScreen(WorkbenchScreen):
         self.spec: SweepSpec | None = None
         self.columns: list[TrialColumn] = list(FIXED_COLUMNS)
         self.sort_key, self.sort_reverse = "number", False
-        self.importance_of = -1  # the complete trials the importances shown were computed from
+        self.importance_of = -1  # the finished trials the importances shown were computed from
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="study-line")
@@ -197,7 +197,7 @@ class SweepsScreen(WorkbenchScreen):
         chart.plot(title, [Series("best", [(float(n), value) for n, value in points], dots=True)], last,
                    x_label="trial")
         if summary is None or not points:
-            self.query_one("#importances", Static).update("importances: after two complete trials")
+            self.query_one("#importances", Static).update("importances: after two finished trials")
 
     @work(thread=True, exclusive=True, group="importances")
     def _compute_importances(self, summary: StudySummary, spec: SweepSpec) -> None:
@@ -206,7 +206,7 @@ class SweepsScreen(WorkbenchScreen):
         except Exception as exc:  # noqa: BLE001 - an evaluator's failure is shown, never fatal to the screen
             found, note = {}, f"importances: {type(exc).__name__}"
         else:
-            note = "importances: after two complete trials"
+            note = "importances: after two finished trials"
         self.app.call_from_thread(self._show_importances, found, note)
 
     def _show_importances(self, found: dict[str, float], note: str) -> None:
@@ -277,7 +277,7 @@ class SweepsScreen(WorkbenchScreen):
     def action_apply_best(self) -> None:
         best = self.summary.best if self.summary is not None else None
         if best is None:
-            self.notify("no complete trial yet", severity="warning")
+            self.notify("no finished trial yet", severity="warning")
             return
         try:
             self.workspace.replace(with_values(self.workspace.config.to_plain(), best.params).to_plain())

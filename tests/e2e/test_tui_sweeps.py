@@ -38,7 +38,7 @@ def test_a_sweep_started_from_the_app_runs_detached_and_stops(tmp_path: Path) ->
         terminal.wait_for("no studies yet")
         terminal.keys("n")
         terminal.wait_for("sweeping", seconds=90)  # the detached command has the study
-        terminal.wait_for("complete  ", seconds=90)  # and a trial in the table has finished
+        terminal.wait_for("finished  ", seconds=90)  # and a trial in the table has finished
         terminal.keys("x")
         terminal.wait_for("stopping tui")
         deadline = time.monotonic() + 60

@@ -23,7 +23,7 @@ VALUES = (0.4, 0.8, 0.6, 0.7)  # trial 1 is the best
 
 
 def make_study(runs: Path) -> StudyFolder:
-    """A study of four complete trials, each with an (empty) run directory."""
+    """A study of four finished trials, each with an (empty) run directory."""
     spec = SweepSpec.model_validate({"space": SPACE, "sampler": "random", "seed": 0})
     folder = StudyFolder.under(runs, "ui-study")
     study = open_study(folder, spec, epochs=1)

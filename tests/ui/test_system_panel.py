@@ -40,10 +40,10 @@ async def test_the_panel_shows_each_epochs_figures_and_names_the_keys_when_input
         screen = app.screen
         assert isinstance(screen, TrainScreen)
         panel = screen.query_one(SystemPanel)
-        screen.apply_event(epoch(1, 0.0, system={}))  # an older run's event: nothing to show
+        screen.monitor.apply_event(epoch(1, 0.0, system={}))  # an older run's event: nothing to show
         await pilot.pause()
         assert not panel.display
-        screen.apply_event(epoch(2, 0.8))
+        screen.monitor.apply_event(epoch(2, 0.8))
         await pilot.pause()
         text = str(panel.render())
         assert panel.display and text.startswith("cpu 85%  mem 1.5 GB  gpu0 97% 10.0/80.0 GiB 61°C 250 W  data wait 80%")
@@ -53,6 +53,6 @@ async def test_the_panel_shows_each_epochs_figures_and_names_the_keys_when_input
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         assert any("cpu 85%" in line for line in lines)
         await assert_footer_fits(pilot)
-        screen.apply_event(epoch(3, 0.1))
+        screen.monitor.apply_event(epoch(3, 0.1))
         await pilot.pause()
         assert "input-bound" not in str(panel.render()) and "data wait 10%" in str(panel.render())
