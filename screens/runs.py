@@ -36,7 +36,8 @@ METRIC_COLUMNS = ("epoch", "train loss", "val loss", "val acc")
 NAME_WIDTH = 20
 WIDE = 110  # from this width the selected run's epochs are listed beside its brief
 MARKS = "AB"  # the two runs marked for comparing, in the order they were marked
-STATE_STYLES: dict[str, str] = {RunState.RUNNING: "bold green", RunState.FINISHED: "", RunState.STOPPED: "yellow"}  # the rest red
+STATE_STYLES: dict[str, str] = {  # the rest red
+    RunState.RUNNING: "bold green", RunState.FINISHED: "", RunState.STOPPED: "yellow", RunState.PRUNED: "yellow"}
 
 
 @dataclass(frozen=True)

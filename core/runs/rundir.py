@@ -52,8 +52,8 @@ class RunState(StrEnum):
 
     @property
     def ended_well(self) -> bool:
-        """Whether the run ended by itself or on request, with its checkpoints saved."""
-        return self in (RunState.FINISHED, RunState.STOPPED)
+        """Whether the run ended by itself or on request (a user's, or a sweep's pruner), its checkpoints saved."""
+        return self in (RunState.FINISHED, RunState.STOPPED, RunState.PRUNED)
 
 
 class CheckpointKind(StrEnum):
