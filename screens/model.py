@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core.columns import cells_width, count_text, fit_columns
+from core.columns import bytes_text, cells_width, count_text, fit_columns
 from core.errors import ConfigError, WorkbenchError
 from core.model.editor import StackEditor
 from core.model.files import load_stack, save_stack
@@ -19,7 +19,7 @@ from core.model.registry import LAYERS, LayerSpec, parse_stack
 from core.model.stack import LayerRow, StackReport, format_shape
 from core.model.templates import TEMPLATES
 from core.prepare.devices import resolve_device
-from core.prepare.memory_estimate import available_memory, estimate_memory
+from core.prepare.memory_estimate import MemoryEstimate, available_memory, estimate_memory
 from core.prepare.preflight import check_config_model, config_classes, input_shape
 from core.prepare.workspace import Workspace
 from screens.base import WorkbenchScreen
@@ -29,8 +29,9 @@ from screens.layer_dialogs import EditLayer, PickOption, layer_choices
 
 LAYER_ACTIONS = {"add", "edit", "remove", "move", "duplicate", "fix", "undo", "write_stack"}
 COLUMNS = (("index", "#"), ("layer", "layer"), ("settings", "settings"), ("input", "input"), ("output", "output"),
-           ("params", "params"), ("mult_adds", "mult-adds"))
-DROP_ORDER = ("input", "mult_adds", "settings", "params")  # narrow terminals: least important first, never the layer
+           ("params", "params"), ("mult_adds", "mult-adds"), ("memory", "memory"))
+# narrow terminals: least important first, never the layer
+DROP_ORDER = ("input", "mult_adds", "settings", "memory", "params")
 
 
 class ModelScreen(WorkbenchScreen):
@@ -91,10 +92,12 @@ class ModelScreen(WorkbenchScreen):
     def _show_fixed_model(self, report: StackReport, classes: int) -> None:
         """A torchvision or module model: its table, read-only; a template starts a layer stack."""
         self.editor = None
-        self._set_rows([row_cells(row.index, row.spec.kind, "", row) for row in report.rows], None)
+        memory = self._memory(report)
+        self._set_rows([row_cells(row.index, row.spec.kind, "", row, _layer_memory(memory, row.index))
+                        for row in report.rows], None)
         note = Text(f"{self.workspace.config.model.kind} model: edit it in the config file; "
                     "t starts a layer stack from a template instead\n", style="yellow")
-        self.query_one("#summary", Static).update(note + summary_text(report, classes) + self.memory_text(report))
+        self.query_one("#summary", Static).update(note + summary_text(report, classes) + memory_text(memory, self._device()))
         self.refresh_title()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -115,27 +118,27 @@ class ModelScreen(WorkbenchScreen):
         table = self.query_one("#layers", DataTable)
         row = table.cursor_row if cursor is None else cursor
         report = self.stack.report
+        memory = self._memory(report)
         rows = []
         for index, spec in enumerate(self.stack.specs):
             checked = report.rows[index] if index < len(report.rows) else None
-            rows.append(row_cells(index, spec.kind, settings_text(spec), checked))
+            rows.append(row_cells(index, spec.kind, settings_text(spec), checked, _layer_memory(memory, index)))
         self._set_rows(rows, report.error.layer_index if report.error else None)
         if self.stack.specs:
             table.move_cursor(row=max(0, min(row, len(self.stack.specs) - 1)))
         self.query_one("#summary", Static).update(summary_text(self.stack.report, self.stack.num_classes)
-                                                  + self.memory_text(self.stack.report))
+                                                  + memory_text(memory, self._device()))
         self.refresh_title()
 
-    def memory_text(self, report: StackReport) -> Text:
-        """Training memory at the config's batch size and precision, and the largest batch that fits."""
-        if report.error is not None:
-            return Text()
-        config = self.workspace.config
+    def _memory(self, report: StackReport) -> MemoryEstimate | None:
+        """Training memory at the config's batch size and precision; None while the shapes do not fit."""
+        return None if report.error is not None else estimate_memory(self.workspace.config, report)
+
+    def _device(self) -> torch.device:
         try:
-            device = resolve_device(config.train.device)
+            return resolve_device(self.workspace.config.train.device)
         except WorkbenchError:
-            device = torch.device("cpu")
-        return Text("\n" + estimate_memory(config, report).summary(str(device), available_memory(device)), style="dim")
+            return torch.device("cpu")
 
     def _set_rows(self, rows: list[dict[str, str]], error_at: int | None) -> None:
         self._rows, self._error_at = rows, error_at
@@ -305,17 +308,31 @@ def _plain(value) -> str:
     return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-RIGHT = {"params", "mult_adds"}
+RIGHT = {"params", "mult_adds", "memory"}
 
 
-def row_cells(index: int, kind: str, settings: str, row: LayerRow | None) -> dict[str, str]:
-    """One table row by column key; the shapes and costs are empty past a shape error."""
+def row_cells(index: int, kind: str, settings: str, row: LayerRow | None, memory: int | None = None
+              ) -> dict[str, str]:
+    """One table row by column key; the shapes and costs are empty past a shape error. `memory`: the layer's
+    activations for a training batch, in bytes."""
     cells = {"index": str(index), "layer": kind, "settings": settings, "input": "", "output": "", "params": "",
-             "mult_adds": ""}
+             "mult_adds": "", "memory": "" if memory is None else bytes_text(memory)}
     if row is not None:
         cells.update(input=format_shape(row.input_shape), output=format_shape(row.output_shape),
                      params=f"{row.parameters:,}", mult_adds=count_text(row.mult_adds))
     return cells
+
+
+def _layer_memory(memory: MemoryEstimate | None, index: int) -> int | None:
+    """Layer `index`'s activations in the estimate (whose first entry is the input)."""
+    return memory.layers[index + 1][1] if memory is not None and index + 1 < len(memory.layers) else None
+
+
+def memory_text(memory: MemoryEstimate | None, device: torch.device) -> Text:
+    """Training memory at the config's batch size and precision, and the largest batch that fits."""
+    if memory is None:
+        return Text()
+    return Text("\n" + memory.summary(str(device), available_memory(device)), style="dim")
 
 
 def summary_text(report: StackReport, num_classes: int) -> Text:
