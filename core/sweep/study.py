@@ -41,6 +41,7 @@ GRACE_SECONDS = 120
 SCHEMA_ATTEMPTS = 4
 UNCLAIMED_SECONDS = 60  # a running trial no worker has named itself on for this long was left by a dead one
 REASON = "reason"  # the trial user attribute that says why it failed or was pruned
+VALUES_AT_FAULT = "values_at_fault"  # set on a trial that failed by its own values: it diverged or did not fit
 WORKER, RUN_DIR = "worker", "run_dir"  # trial user attributes: the worker's process identity, the trial's run
 
 # Samplers and pruners by the names the sweep: block takes; adding one is one entry here and one in its Literal.

@@ -20,7 +20,7 @@ from core.runs.liveness import process_identity
 from core.runs.recorder import create_run
 from core.runs.rundir import RunState
 from core.sweep.space import SweepSpec, Value, apply_values
-from core.sweep.study import REASON, RUN_DIR, WORKER, mark_run
+from core.sweep.study import REASON, RUN_DIR, VALUES_AT_FAULT, WORKER, mark_run
 from core.train.events import EpochEnded, Event
 
 
@@ -43,7 +43,9 @@ class TrialRunner:
     def __call__(self, trial: Any) -> float:
         import optuna
 
+        from core.train.divergence import NonFiniteLoss
         from core.train.engine import fit
+        from core.train.memory import OutOfMemory
 
         trial.set_user_attr(WORKER, process_identity())  # first: a worker killed from here on is found dead
         values = self.spec.sample(trial)
@@ -71,7 +73,11 @@ class TrialRunner:
         try:
             result = fit(config, run, emit=on_event,
                          should_stop=lambda: self.pruned_at is not None or self.should_stop())
-        except WorkbenchError as exc:  # this trial's values diverged or did not fit in memory: the next may
+        except (NonFiniteLoss, OutOfMemory) as exc:  # a verdict on these values: the next trial's may do
+            trial.set_user_attr(REASON, str(exc))
+            trial.set_user_attr(VALUES_AT_FAULT, True)
+            raise
+        except WorkbenchError as exc:  # bad data, a full disk, ...: every trial would fail the same way
             trial.set_user_attr(REASON, str(exc))
             raise
         if self.pruned_at is not None:

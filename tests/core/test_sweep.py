@@ -19,7 +19,7 @@ from core.sweep.study import (REASON, RUN_DIR, WORKER, StudyFolder, SweepError, 
                               open_study, reap_dead_trials)
 from core.sweep.summary import importances, read_summary, summarize, write_summary
 from core.sweep.trial import TrialRunner
-from core.sweep.worker import Budget, work
+from core.sweep.worker import VALUE_FAILURES_IN_A_ROW, Budget, work
 from tests.core.conftest import TINY
 
 SPACE = """\
@@ -198,3 +198,21 @@ def test_failing_trials_are_failed_and_three_in_a_row_end_the_worker_naming_why(
         work(study, runner, Budget(trials=5, deadline=None))
     assert [trial.state.name for trial in study.trials] == ["FAIL"] * 3
     assert all("missing" in trial.user_attrs[REASON] for trial in study.trials)
+
+
+def test_trials_that_diverge_are_a_verdict_on_their_values_and_the_worker_goes_on(raw: dict[str, Any], tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    from core.train import engine
+    from core.train.divergence import NonFiniteLoss
+
+    def diverging(*args: Any, **kwargs: Any) -> None:
+        raise NonFiniteLoss("the loss became NaN or infinite at epoch 1, batch 2")
+
+    monkeypatch.setattr(engine, "fit", diverging)
+    spec = read_sweep(raw)
+    study = open_study(StudyFolder.under(tmp_path / "runs", "diverging"), spec, epochs=1)
+    runner = TrialRunner(raw, spec, tmp_path / "runs", should_stop=lambda: False)
+    with pytest.raises(WorkbenchError, match=f"{VALUE_FAILURES_IN_A_ROW} trials in a row failed; the last: .*NaN"):
+        work(study, runner, Budget(trials=20, deadline=None))
+    assert [trial.state.name for trial in study.trials] == ["FAIL"] * VALUE_FAILURES_IN_A_ROW  # not 3: they went on
+
