@@ -66,8 +66,10 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                 tell_outcome(event, config, notify)
 
         with reporter:
+            finished = False
             try:
                 result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint, world=world)
+                finished = True
             except WorkbenchError as exc:
                 say(f"workbench: {exc}{where}")
                 return EXIT_INVALID
@@ -79,7 +81,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
                 say(f"workbench: training failed: {type(exc).__name__}: {exc}{log}")
                 return EXIT_FAILED
             finally:
-                leave(world)
+                leave(world, finished)
     if run is not None:
         print_or_drop(f"run directory: {result.run_dir}", sys.stdout)
     return stop.exit_code if result.status == RunState.STOPPED else EXIT_OK

@@ -56,9 +56,15 @@ def start(world: World, device_type: str) -> World:
     return World(world.rank, world.size, world.local_rank, backend)
 
 
-def stop(world: World) -> None:
-    if world.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+def stop(world: World, finished: bool = True) -> None:
+    """Leave the process group. After a run that ended normally every rank first waits for the others, so
+    no rank tears its connections down while another still talks to it (a rank that left early could abort
+    at exit with "terminate called without an active exception"); after a failure it just leaves."""
+    if not (world.distributed and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def rank_device(world: World, device: torch.device) -> torch.device:
