@@ -4,13 +4,13 @@ Regenerate after adding a source: `python -m core.data.reference --write docs/co
 """
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
 from core.data.sources import SOURCES
+from core.recipe import reference
+from core.recipe.reference import embed_between
 
 BEGIN, END = "<!-- data sources: begin -->", "<!-- data sources: end -->"
 
@@ -37,20 +37,8 @@ def _default(info: FieldInfo) -> str:
 
 def embed(document: str) -> str:
     """`document` with the text between the markers replaced by the current table."""
-    head, _, rest = document.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{markdown()}{END}{tail}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", type=Path, metavar="DOC", help="update the table inside DOC in place")
-    args = parser.parse_args()
-    if args.write:
-        args.write.write_text(embed(args.write.read_text(encoding="utf-8")), encoding="utf-8")
-    else:
-        print(markdown(), end="")
+    return embed_between(document, BEGIN, END, markdown())
 
 
 if __name__ == "__main__":
-    main()
+    reference.main(__doc__, markdown, embed)

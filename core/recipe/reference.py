@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -52,19 +52,26 @@ def _default(info: FieldInfo) -> str:
 
 def embed(document: str) -> str:
     """`document` with the text between the markers replaced by the current tables."""
-    head, _, rest = document.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n{markdown()}{END}{tail}"
+    return embed_between(document, BEGIN, END, markdown())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--write", type=Path, metavar="DOC", help="update the tables inside DOC in place")
+def embed_between(document: str, begin: str, end: str, text: str) -> str:
+    """`document` with what stands between the `begin` and `end` markers replaced by `text`."""
+    head, _, rest = document.partition(begin)
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n{text}{end}{tail}"
+
+
+def main(description: str | None = __doc__, render: Callable[[], str] = markdown,
+         update: Callable[[str], str] = embed) -> None:
+    """Print the generated reference, or with --write DOC update it inside DOC in place."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--write", type=Path, metavar="DOC", help="update the reference inside DOC in place")
     args = parser.parse_args()
     if args.write:
-        args.write.write_text(embed(args.write.read_text(encoding="utf-8")), encoding="utf-8")
+        args.write.write_text(update(args.write.read_text(encoding="utf-8")), encoding="utf-8")
     else:
-        print(markdown(), end="")
+        print(render(), end="")
 
 
 if __name__ == "__main__":
