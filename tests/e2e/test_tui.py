@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,12 +24,15 @@ model:
 
 
 class Terminal:
-    """A tmux session running one command, 100x30."""
+    """A tmux session running one command, 100x30 unless told: the size is set before the command starts, so no
+    resize arrives while a test types."""
 
-    def __init__(self, name: str, command: str, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, name: str, command: str, cwd: Path, env: dict[str, str], size: tuple[int, int] = (100, 30)
+                 ) -> None:
         self.name = name
         exports = " ".join(f"{key}={value}" for key, value in env.items())
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30", "-c", str(cwd),
+        width, height = size
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), "-c", str(cwd),
                         f"env {exports} {command}; echo EXITED $?; sleep 30"], check=True)
 
     def keys(self, *keys: str) -> None:
@@ -48,6 +52,16 @@ class Terminal:
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{needle!r} not on screen:\n{self.text()}")
+
+    def wait_for_line(self, pattern: str, seconds: float = 30) -> str:
+        """Wait until a line of the screen matches a regular expression (a field's value among its neighbours')."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if re.search(pattern, screen, re.MULTILINE):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"no line matches {pattern!r}:\n{self.text()}")
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)

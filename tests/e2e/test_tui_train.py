@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +18,8 @@ def terminal(request, tmp_path: Path):
     config.write_text(CONFIG % (tmp_path / "shapes"))
     env = {"PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
     width, height = request.param
-    term = Terminal(f"wb-train-{os.getpid()}-{width}", f"{sys.executable} -m workbench {config}", tmp_path, env)
-    subprocess.run(["tmux", "resize-window", "-t", term.name, "-x", str(width), "-y", str(height)], check=True)
+    term = Terminal(f"wb-train-{os.getpid()}-{width}", f"{sys.executable} -m workbench {config}", tmp_path, env,
+                    (width, height))
     yield term
     term.close()
 
@@ -31,7 +30,8 @@ def test_type_into_a_field_escape_and_s_starts_training(terminal: Terminal) -> N
     terminal.wait_for("s Start")
     terminal.keys("Tab")  # the first field: epochs, its text selected
     terminal.keys("2")
-    terminal.wait_for("ready: s trains tui for 5 epoch(s)")  # typed, not yet applied
+    terminal.wait_for_line(r"^ 2 +64 ")  # typed into the field: epochs 2, batch size 64 beside it
+    terminal.wait_for("ready: s trains tui for 5 epoch(s)")  # not yet applied
     terminal.keys("Escape")
     terminal.wait_for("ready: s trains tui for 2 epoch(s)")  # leaving the field applied it
     terminal.keys("s")
