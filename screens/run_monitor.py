@@ -81,7 +81,7 @@ class RunMonitor(Vertical):
             yield MetricChart("train loss", id="train-loss")
             yield MetricChart("val loss", id="val-loss")
             yield MetricChart("val acc", "{:.1%}".format, id="val-accuracy")
-        with Grid(id="panes"):
+        with Grid(id="panes"):  # laid out for the terminal at once: a hidden pane must never take the first Tab
             yield LineChart(id="chart")
             yield DataTable(id="epochs-table", cursor_type="row", zebra_stripes=True)
             yield Log(id="run-log", max_lines=LOG_LINES)
@@ -92,6 +92,7 @@ class RunMonitor(Vertical):
         for key, label in EPOCH_COLUMNS:
             table.add_column(label, key=key)
         self.clock = self.set_interval(1.0, self.tick, pause=True)
+        self.layout_panes()
         self.draw_chart()
 
     @property
@@ -144,7 +145,7 @@ class RunMonitor(Vertical):
         for view, widget_id in zip(VIEWS, ("#chart", "#epochs-table", "#run-log")):
             self.query_one(widget_id).display = view in shown
         focused = self.screen.focused
-        if isinstance(focused, DataTable) and not focused.display:
+        if focused is not None and focused.parent is panes and not focused.display:
             self.screen.set_focus(None)
 
     # following the app's run
