@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator
 
 from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
-from core.train.events import Event, RunFailed, RunFinished, event_from_dict
+from core.train.events import Event, RunFailed, RunFinished, RunStarted, event_from_dict
 from core.files import write_error
 from core.runs.liveness import observed_state, process_identity, run_alive, same_process
 from core.runs.rundir import LAUNCHES, RunDir, RunState
@@ -315,6 +315,8 @@ class LaunchedRun:
         events = self._tail.read()
         for event in events:
             match event:
+                case RunStarted():
+                    self._outcome = self._failure = None  # a resumed run: an earlier ending is not its outcome
                 case RunFinished():
                     self._outcome = RunState(event.status)
                 case RunFailed():
