@@ -183,6 +183,7 @@ class RunMonitor(Vertical):
                 if self.started is None:
                     self.show_status(RunState.RUNNING, f"preparing the data: {event.stage}")
             case RunStarted():
+                self.finished = None  # a resumed run goes on: an earlier ending in its events is history
                 progress.started(event)
                 self.show_running(event)
                 self._started(event)
