@@ -31,11 +31,23 @@ def describe(event: Event) -> str:
             best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
                     if event.best_epoch and event.best_val_accuracy is not None else "")
             why = f"; {event.reason}" if event.reason else ""
-            return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
+            return f"run {event.status} after {epochs_and_time(event)}{best}{why}"
         case RunFailed(kind=kind, error=error):
             how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
             return f"run {event.state}{how}: {error}"
     raise TypeError(f"no description for {type(event).__name__} events")
+
+
+def epochs_and_time(event: RunFinished) -> str:
+    """`4 epoch(s) in 12.0s`; a resumed run pairs this process's time with its own epochs:
+    `epochs 12-13 in 5.8s (13 in all)`."""
+    first, done, seconds = event.first_epoch, event.epochs_done, f"{event.seconds:.1f}s"
+    if first <= 1:
+        return f"{done} epoch(s) in {seconds}"
+    if done < first:
+        return f"{done} epoch(s), none of them in the {seconds} since resuming"
+    epochs = f"epoch {done}" if done == first else f"epochs {first}-{done}"
+    return f"{epochs} in {seconds} ({done} in all)"
 
 
 def _started(event: RunStarted) -> str:

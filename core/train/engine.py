@@ -193,6 +193,7 @@ class _Trainer:
         self._prepare(data)
         if self.resume is not None:
             self._restore(self.resume)
+        first_epoch = self.position.epoch + 1
         try:
             epochs_done, stopped, reason = self._epochs()
         except Exception as exc:
@@ -202,7 +203,7 @@ class _Trainer:
         status = RunState.STOPPED if stopped else RunState.FINISHED
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
-                              run_dir=self.run_dir, reason=reason))
+                              run_dir=self.run_dir, reason=reason, first_epoch=first_epoch))
         return RunResult(status, self.run.path if self.run else None, epochs_done, self.best_epoch, self.best_accuracy)
 
     def _data_progress(self, stage: str, done: int, total: int) -> None:

@@ -109,6 +109,7 @@ class RunFinished(Event):
     seconds: float
     run_dir: str
     reason: str = ""  # why a run ended before its last epoch (e.g. early stopping)
+    first_epoch: int = 1  # the first epoch this process trained (a resumed run's: the one after its checkpoint)
 
 
 @dataclass(frozen=True)

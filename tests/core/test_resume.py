@@ -90,7 +90,7 @@ def test_resume_can_extend_a_run(tiny, tmp_path: Path) -> None:
     config = tiny("train.epochs=1", "train.schedule={name: one_cycle}")
     run, _ = run_until(config, tmp_path, lambda events: False)
     events = resume(run, "train.epochs=3")
-    assert events[-1].status == "finished" and events[-1].epochs_done == 3
+    assert events[-1].status == "finished" and events[-1].epochs_done == 3 and events[-1].first_epoch == 2
     assert [e.epoch for e in events if e.type_name() == "epoch_ended"] == [2, 3]
 
 
