@@ -1,8 +1,8 @@
 """Every event as one line of text: the same words in train.log, the headless console and the app."""
 from __future__ import annotations
 
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                               RunResumed, RunStarted)
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, Extension, RunFailed,
+                               RunFinished, RunResumed, RunStarted)
 
 
 def describe(event: Event) -> str:
@@ -17,7 +17,7 @@ def describe(event: Event) -> str:
         case RunStarted():
             return _started(event)
         case RunResumed(epoch=epoch, batch=batch):
-            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "")
+            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "") + _extension(event)
         case BatchEnded():
             return (f"epoch {event.epoch} batch {event.batch}/{event.batches}  loss {event.loss:.4f}  "
                     f"lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s")
@@ -36,6 +36,16 @@ def describe(event: Event) -> str:
             how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
             return f"run {event.state}{how}: {error}"
     raise TypeError(f"no description for {type(event).__name__} events")
+
+
+def _extension(event: RunResumed) -> str:
+    """How a run given more epochs than its schedule spans goes on."""
+    match event.extension:
+        case Extension.FINAL_LR:
+            return f"; past the schedule's {event.schedule_epochs} epochs at its final lr"
+        case Extension.RESCHEDULE:
+            return f"; the schedule laid over all {event.schedule_epochs} epochs"
+    return ""
 
 
 def epochs_and_time(event: RunFinished) -> str:
