@@ -6,6 +6,7 @@ from typing import Any, ClassVar, TypeVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -170,3 +171,45 @@ class AskText(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
+
+
+class Choose(ModalScreen[str | None]):
+    """Asks which of a few ways to go, each a button with its key; dismisses with the chosen one's key, None to cancel.
+
+    The first choice has the focus, so enter takes it: put the safe one first.
+    """
+
+    DEFAULT_CSS = """
+    Choose { align: center middle; }
+    Choose > Vertical { width: 72; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
+                        background: $surface; padding: 1 2; }
+    Choose Horizontal { height: auto; margin-top: 1; }
+    Choose Button { margin-right: 1; min-width: 10; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, reasons: list[str], choices: list[tuple[str, str]]) -> None:
+        """`choices`: (key, label) pairs; the key is also the answer."""
+        super().__init__()
+        self.title_text, self.reasons, self.choices = title, reasons, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            with Horizontal():
+                for key, label in self.choices:
+                    yield Button(f"{label} ({key})", variant="primary" if key == self.choices[0][0] else "default",
+                                 id=f"choice-{key}")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Button).focus()
+
+    def on_key(self, event: Key) -> None:
+        if any(event.key == key for key, _ in self.choices):
+            event.stop()
+            self.dismiss(event.key)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else str(event.button.id).removeprefix("choice-"))

@@ -122,13 +122,17 @@ def resumed_run_dir(runs: Path, pid: int) -> Path:
     """A run stopped after one epoch and resumed by process `pid`, now in its second epoch."""
     run_dir = runs / "20260101-000000-resumed"
     run_dir.mkdir(parents=True)
-    started = dict(run_dir=str(run_dir), name="resumed", device="cpu", epochs=3, classes=["a", "b"], train_samples=8,
-                   val_samples=4, batches_per_epoch=2, parameters=10, skipped_files=0)
-    epoch = dict(epochs=3, train_loss=1.0, val_loss=1.0, val_accuracy=0.5, lr=0.1, seconds=1.0, samples_per_second=8.0)
-    events = [RunStarted(**started), EpochEnded(epoch=1, **epoch),
+    started = RunStarted(run_dir=str(run_dir), name="resumed", device="cpu", epochs=3, classes=["a", "b"],
+                         train_samples=8, val_samples=4, batches_per_epoch=2, parameters=10, skipped_files=0)
+
+    def epoch(number: int) -> EpochEnded:
+        return EpochEnded(epoch=number, epochs=3, train_loss=1.0, val_loss=1.0, val_accuracy=0.5, lr=0.1, seconds=1.0,
+                          samples_per_second=8.0)
+
+    events = [started, epoch(1),
               RunFinished(status="stopped", epochs_done=1, best_epoch=1, best_val_accuracy=0.5, seconds=1.0,
                           run_dir=str(run_dir)),
-              RunStarted(**started), RunResumed(epoch=1, batch=0, step=2), EpochEnded(epoch=2, **epoch)]
+              started, RunResumed(epoch=1, batch=0, step=2), epoch(2)]
     (run_dir / "events.jsonl").write_text("".join(json.dumps(event.to_dict()) + "\n" for event in events))
     (run_dir / "status.json").write_text(json.dumps({"state": "running", "pid": pid}))
     return run_dir
