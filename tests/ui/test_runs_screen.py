@@ -135,6 +135,27 @@ async def test_a_resumed_run_found_in_runs_is_followed_live_and_never_offers_res
         assert app.screen is train  # no resume dialog for a running run
 
 
+@SIZES
+async def test_runs_of_one_config_tell_apart_and_long_cells_are_whole_where_there_is_room(small_shapes_config,
+                                                                                        make_app, tmp_path, size):
+    runs = tmp_path / "runs"
+    for name, second in (("run-1", 5), ("run-2", 47)):
+        run = make_run(runs, name, "finished", 999_999_999, [0.5])
+        (run / "config.yaml").write_text(f"name: ui-test\ndata: {{source: folder, path: {tmp_path}/"
+                                         "a-photo-collection-with-a-long-name}\nmodel: {layers: [flatten]}\n")
+        status = json.loads((run / "status.json").read_text())
+        status["started"] = f"2026-01-01T10:00:{second:02}+00:00"
+        (run / "status.json").write_text(json.dumps(status))
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_runs(app, pilot, 2)
+        assert cells(screen, "name") == ["ui-test"] * 2
+        assert cells(screen, "started") == ["01-01 10:00:47", "01-01 10:00:05"]  # the seconds tell them apart
+        if size[0] >= 200:
+            assert cells(screen, "dataset") == ["a-photo-collection-with-a-long-name"] * 2
+        assert all(len(line) <= size[0] for line in screen_lines(app))
+
+
 async def test_the_list_refreshes_by_itself_while_a_run_is_going(small_shapes_config, make_app, tmp_path,
                                                                  monkeypatch):
     monkeypatch.setattr(screens.runs, "REFRESH_SECONDS", 0.2)
