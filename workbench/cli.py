@@ -39,8 +39,8 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
     parser.add_argument("--extend", choices=[choice.value for choice in Extension],
-                        help="with --resume past the end of the run's schedule: final-lr (the default) trains the added "
-                             "epochs at the schedule's last lr, reschedule lays the schedule over the new total")
+                        help="with --resume past the end of the run's schedule: final-lr (the default) trains the "
+                             "added epochs at the schedule's last lr, reschedule lays the schedule over the new total")
     add_overrides(parser)
     add_runs_dir(parser)
     add_notify(parser)

@@ -130,7 +130,8 @@ class Schedule:
     extended past its schedule at the final lr (core/train/resume.py), instead of a restarted schedule.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps, hold: bool = False) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps,
+                 hold: bool = False) -> None:
         self.optimizer = optimizer
         self.steps = steps
         self.scheduler = SCHEDULES[params.name].build(optimizer, params, steps)

@@ -66,8 +66,9 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
     `resume` is the run's last.pt (see core.train.resume.load_resume): training continues where it
-    stopped; given more epochs than its schedule spans, `extension` says how the schedule goes on. Under torchrun `world` is this process's place; ranks other than 0 pass run=None
-    and write nothing. A failure is recorded in the run directory (status.json, events, train.log).
+    stopped; given more epochs than its schedule spans, `extension` says how the schedule goes on. Under
+    torchrun `world` is this process's place; ranks other than 0 pass run=None and write nothing. A failure
+    is recorded in the run directory (status.json, events, train.log).
     """
     resumed_at = None if resume is None else resume["position"]["epoch"]
     recorder = RunRecorder(run, config.train.epochs, resumed_at=resumed_at) if run is not None else None

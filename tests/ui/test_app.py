@@ -120,7 +120,8 @@ async def test_quit_while_a_run_is_going_offers_leave_stop_and_cancel(make_app, 
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["idle", "training"])
-async def test_quit_with_unsaved_changes_offers_to_save_first(make_app, small_shapes_config, tmp_path, training) -> None:
+async def test_quit_with_unsaved_changes_offers_to_save_first(make_app, small_shapes_config, tmp_path,
+                                                               training) -> None:
     app = make_app(small_shapes_config)
     run = FakeRun()
     async with app.run_test(size=(80, 24)) as pilot:

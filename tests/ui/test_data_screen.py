@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DirectoryTree, OptionList, Static
+from waiting import wait_until
 
 from core.data.inspect import DatasetView
 from screens.data import DataScreen, FolderPicker, SourcePicker
 from screens.dialogs import AskText
 from screens.widgets.image_view import ImageView
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from textual.binding import Binding
 from textual.command import CommandList, CommandPalette
+from waiting import wait_until
 
 from screens.dialogs import AskText
 from screens.model import ModelScreen
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
+from waiting import settle
 
 from core.config import parse_config, save_config
 from core.prepare.workspace import Workspace
-from waiting import settle
 from workbench.app import WorkbenchApp
 
 pytestmark = pytest.mark.timeout(120)
