@@ -24,7 +24,7 @@ from core.config import RunConfig, load_config
 from core.errors import WorkbenchError
 from core.runs.launch import LaunchedRun
 from core.runs.rundir import RunDir, RunState
-from core.train.describe import describe
+from core.train.describe import describe, epochs_and_time
 from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                                RunStarted)
 from screens.base import AppBase
@@ -184,6 +184,7 @@ class RunMonitor(Vertical):
                 if self.started is None:
                     self.show_status(RunState.RUNNING, f"preparing the data: {event.stage}")
             case RunStarted():
+                self.finished = None  # a resumed run goes on: an earlier ending in its events is history
                 progress.started(event)
                 self.show_running(event)
                 self._started(event)
@@ -272,8 +273,7 @@ class RunMonitor(Vertical):
         else:
             best = f", best val acc {done.best_val_accuracy:.1%} at epoch {done.best_epoch}" if done.best_epoch else ""
             why = f" ({done.reason})" if done.reason else ""
-            self.show_status(RunState.FINISHED, f"{done.epochs_done} epoch(s) in {done.seconds:.0f}s{best}{why}; "
-                                                "r extends")
+            self.show_status(RunState.FINISHED, f"{epochs_and_time(done)}{best}{why}; r extends")
         if run.run_dir is not None:
             self.query_one("#run-dir", Static).update(f"run directory: {run.run_dir}")
         self.layout_panes()

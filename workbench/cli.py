@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from core.train.events import Extension
 from workbench import commands
 from workbench.config_options import add_notify, add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
@@ -37,6 +38,9 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
+    parser.add_argument("--extend", choices=[choice.value for choice in Extension],
+                        help="with --resume past the end of the run's schedule: final-lr (the default) trains the "
+                             "added epochs at the schedule's last lr, reschedule lays the schedule over the new total")
     add_overrides(parser)
     add_runs_dir(parser)
     add_notify(parser)
@@ -70,11 +74,14 @@ def _dispatch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.run is not None and args.resume is not None:
         parser.error("give --run CONFIG or --resume RUN_DIR, not both")
+    if args.extend is not None and args.resume is None:
+        parser.error("--extend goes with --resume RUN_DIR")
     if args.run is None and args.resume is None:
         return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
-    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume, notify=args.notify)
+    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume,
+                        extension=Extension(args.extend or Extension.FINAL_LR), notify=args.notify)
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:

@@ -281,15 +281,22 @@ def _config_facts(run: RunDir) -> dict[str, str]:
 
 
 def _seconds(status: dict[str, Any], state: str, run_dir: Path, metrics: list[dict[str, float]] | None) -> float | None:
-    """Wall time from start to end (to now while running); a resumed run's epochs summed instead."""
-    if status.get("resumed"):
+    """How long the run has trained; a resumed run from before `earlier_seconds` was recorded: its epochs summed."""
+    if status.get("resumed") and not isinstance(status.get("earlier_seconds"), (int, float)):
         rows = read_metrics(run_dir) if metrics is None else metrics
         return sum(row.get("seconds", 0.0) for row in rows) if rows else None
-    started = _time(status.get("started"))
-    ended = _time(status.get("ended")) or (datetime.now().astimezone() if state == RunState.RUNNING else None)
+    return trained_seconds(status, running=state == RunState.RUNNING)
+
+
+def trained_seconds(status: dict[str, Any], running: bool) -> float | None:
+    """Wall time from the latest start (or resume) to its end, to now while running, plus the time before a resume
+    (`earlier_seconds`): the pauses between a stop and a resume do not count."""
+    started = _time(status.get("resumed") or status.get("started"))
+    ended = _time(status.get("ended")) or (datetime.now().astimezone() if running else None)
     if started is None or ended is None:
         return None
-    return max(0.0, (ended - started).total_seconds())
+    earlier = status.get("earlier_seconds") if status.get("resumed") else 0.0
+    return (earlier if isinstance(earlier, (int, float)) else 0.0) + max(0.0, (ended - started).total_seconds())
 
 
 def _time(text: Any) -> datetime | None:

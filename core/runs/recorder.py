@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
 from core.files import WriteError, atomic_write_json, ensure_free_space, write_error
+from core.runs.history import trained_seconds
 from core.runs.liveness import LockHeld, hold_lock, process_identity, release_lock
 from core.runs.rundir import METRICS_COLUMNS, CheckpointKind, RunDir, RunState
 from core.train.describe import describe
@@ -98,6 +99,9 @@ class RunRecorder:
             before = {}
         self._status.update({key: before[key] for key in ("started", "best_epoch", "best_val_accuracy") if key in before},
                             epochs_done=epochs_done, resumed=_now())
+        earlier = trained_seconds(before, running=False)  # the Runs screen's time leaves the pause out
+        if earlier is not None:
+            self._status["earlier_seconds"] = round(earlier, 1)
         if self.run.metrics_path.exists():
             with self.run.metrics_path.open(newline="") as handle:
                 rows = list(csv.reader(handle))

@@ -31,8 +31,8 @@ from core.errors import DataError, WorkbenchError
 from core.train.data_wait import DataWait
 from core.train.divergence import LossGuard, check_finite_weights
 from core.train.system import SystemMonitor
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, RunFailed, RunFinished,
-                         RunResumed, RunStarted)
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, Extension, RunFailed,
+                               RunFinished, RunResumed, RunStarted)
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.prepare.preflight import input_shape
@@ -40,7 +40,7 @@ from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
 from core.recipe.schedules import Schedule, Steps
-from core.train.resume import Position, restore_rng, rng_state
+from core.train.resume import Position, restore_rng, rng_state, schedule_span
 from core.runs.rundir import CheckpointKind, RunDir, RunState
 from core.runs.recorder import RunRecorder
 from core.train.tensorboard import TensorBoardLog
@@ -61,12 +61,14 @@ class RunResult:
 
 
 def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Callable[[], bool],
-        resume: dict[str, Any] | None = None, world: World = World()) -> RunResult:
+        resume: dict[str, Any] | None = None, extension: Extension = Extension.FINAL_LR,
+        world: World = World()) -> RunResult:
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
     `resume` is the run's last.pt (see core.train.resume.load_resume): training continues where it
-    stopped. Under torchrun `world` is this process's place; ranks other than 0 pass run=None
-    and write nothing. A failure is recorded in the run directory (status.json, events, train.log).
+    stopped; given more epochs than its schedule spans, `extension` says how the schedule goes on. Under
+    torchrun `world` is this process's place; ranks other than 0 pass run=None and write nothing. A failure
+    is recorded in the run directory (status.json, events, train.log).
     """
     resumed_at = None if resume is None else resume["position"]["epoch"]
     recorder = RunRecorder(run, config.train.epochs, resumed_at=resumed_at) if run is not None else None
@@ -84,7 +86,7 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
         if run is not None:
             tensorboard = TensorBoardLog(run.tensorboard_dir, config, log)
         with deterministic(config.train.deterministic):
-            return _Trainer(config, run, report, should_stop, log, tensorboard, resume, world).train()
+            return _Trainer(config, run, report, should_stop, log, tensorboard, resume, world, extension).train()
     except WorkbenchError as exc:
         report(RunFailed(error=str(exc), kind="input", run_dir=run_dir))
         raise
@@ -167,9 +169,10 @@ class _Trainer:
 
     def __init__(self, config: RunConfig, run: RunDir | None, emit: Emit, should_stop: Callable[[], bool],
                  log: Callable[[str], None], tensorboard: TensorBoardLog | None, resume: dict[str, Any] | None,
-                 world: World) -> None:
+                 world: World, extension: Extension = Extension.FINAL_LR) -> None:
         self.config, self.run, self.emit, self.should_stop, self.log = config, run, emit, should_stop, log
-        self.tensorboard, self.resume, self.world = tensorboard, resume, world
+        self.tensorboard, self.resume, self.world, self.extension = tensorboard, resume, world, extension
+        self.extended = False  # resumed past the end of its schedule
         self.run_dir = str(run.path) if run is not None else ""
         self.position = Position(0)
         self.best_epoch: int | None = None
@@ -193,6 +196,7 @@ class _Trainer:
         self._prepare(data)
         if self.resume is not None:
             self._restore(self.resume)
+        first_epoch = self.position.epoch + 1
         try:
             epochs_done, stopped, reason = self._epochs()
         except Exception as exc:
@@ -202,7 +206,7 @@ class _Trainer:
         status = RunState.STOPPED if stopped else RunState.FINISHED
         self.emit(RunFinished(status=status, epochs_done=epochs_done, best_epoch=self.best_epoch,
                               best_val_accuracy=self.best_accuracy, seconds=time.perf_counter() - started,
-                              run_dir=self.run_dir, reason=reason))
+                              run_dir=self.run_dir, reason=reason, first_epoch=first_epoch))
         return RunResult(status, self.run.path if self.run else None, epochs_done, self.best_epoch, self.best_accuracy)
 
     def _data_progress(self, stage: str, done: int, total: int) -> None:
@@ -239,7 +243,10 @@ class _Trainer:
         self.loss_fn = self.loss_fn.to(self.device)
         self.optimizer = OPTIMIZERS[train.optimizer.name].build(self.model, train.optimizer)
         steps_per_epoch = -(-self.batches // train.accumulate)
-        self.schedule = Schedule(self.optimizer, train.schedule, Steps(steps_per_epoch, steps_per_epoch * train.epochs))
+        span = run_steps = steps_per_epoch * train.epochs
+        if self.resume is not None:
+            span, self.extended = schedule_span(self.resume, steps_per_epoch, run_steps, self.extension)
+        self.schedule = Schedule(self.optimizer, train.schedule, Steps(steps_per_epoch, span), hold=span < run_steps)
         self.lr = self.schedule.lr
         self._prepare_precision()
         self.early_stopper = EarlyStopper(train.early_stopping) if train.early_stopping else None
@@ -296,7 +303,10 @@ class _Trainer:
             self.early_stopper.best, self.early_stopper.best_epoch = checkpoint["early_stopping"]
         restore_rng(checkpoint["rng"], self.data)
         self.lr = self.schedule.lr
-        self.emit(RunResumed(epoch=self.position.epoch, batch=self.position.batch, step=self.step))
+        steps = self.schedule.steps
+        self.emit(RunResumed(epoch=self.position.epoch, batch=self.position.batch, step=self.step,
+                             extension=self.extension if self.extended else "",
+                             schedule_epochs=steps.total // max(steps.per_epoch, 1)))
 
     def _prepare_precision(self) -> None:
         dtype, note = autocast_dtype(self.device, self.config.train.precision)

@@ -1,6 +1,7 @@
 """The `workbench` command as a real process: exit codes, output, the run directory, Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -99,6 +100,21 @@ def test_ctrl_c_saves_last_and_exits_130(tmp_path: Path) -> None:
     assert (run_dir / "checkpoints" / "last.pt").exists()
     assert '"state": "stopped"' in (run_dir / "status.json").read_text()
     assert "run directory:" in stdout
+
+
+def test_resume_extends_a_scheduled_run_as_asked_and_records_the_choice(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    first = workbench("--run", str(write_config(tmp_path, epochs=1)), "--set", "train.schedule={name: cosine}",
+                      "--runs-dir", str(runs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    run_dir = first.stdout.splitlines()[-1].removeprefix("run directory: ")
+    assert workbench("--run", str(tmp_path / "cli.yaml"), "--extend", "reschedule", cwd=tmp_path).returncode == 2
+
+    resumed = workbench("--resume", run_dir, "--set", "train.epochs=2", "--extend", "reschedule", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "run resumed after epoch 1; the schedule laid over all 2 epochs" in resumed.stdout
+    events = [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
+    assert [event["extension"] for event in events if event["type"] == "run_resumed"] == ["reschedule"]
 
 
 def test_check_prints_the_layer_table(tmp_path: Path) -> None:

@@ -102,11 +102,12 @@ def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
     terminal.keys("2")
     terminal.wait_for("shapes fit")
     terminal.keys("Down", "e")
-    terminal.wait_for("linear: fully connected layer")  # the edit dialog's title, not the table's text
-    time.sleep(0.5)  # let the dialog focus its first field before typing
+    # the edit dialog's title, not the table's text: a dialog focuses its first field before its first frame
+    terminal.wait_for("linear: fully connected layer")
     terminal.keys("C-u")
     for char in "100":
         terminal.keys(char)
+    terminal.wait_for_line(r"(?<![\d,.])100(?![\d,.])")  # typed into the field
     terminal.keys("Enter")
     terminal.wait_for("in_features is 100")
     terminal.keys("f")
