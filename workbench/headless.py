@@ -239,12 +239,14 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start, its epochs (with the machine's line) and its end
-    (None for the others)."""
+    """The line a console shows for an event: the run's start (with its warnings), its epochs (with the machine's
+    line) and its end (None for the others)."""
     match event:
         case EpochEnded():
             return describe(event) + system_line(event)
-        case RunStarted() | RunFinished():
+        case RunStarted():
+            return "\n".join([describe(event), *(f"warning: {text}" for text in event.warnings)])
+        case RunFinished():
             return describe(event)
     return None
 

@@ -35,7 +35,7 @@ from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, 
                          RunResumed, RunStarted)
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
-from core.prepare.preflight import input_shape
+from core.prepare.preflight import input_shape, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
@@ -255,7 +255,7 @@ class _Trainer:
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
             val_samples=data.val_count, batches_per_epoch=self.batches, batch_size=config.data.planned_batch_size,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
-            precision=self.precision, compiled=self.compiled, warnings=self._data_warnings(),
+            precision=self.precision, compiled=self.compiled, warnings=self._loss_warnings() + self._data_warnings(),
             world_size=self.world.size, backend=self.world.backend or ""))
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
@@ -268,6 +268,13 @@ class _Trainer:
         if outputs.dim() != 2 or outputs.shape[1] != classes:
             raise DataError(f"the model gives outputs of shape {list(outputs.shape[1:])} per image but the data has "
                             f"{classes} classes; its last layer must give {classes} (linear out_features: auto)")
+
+    def _loss_warnings(self) -> list[str]:
+        """What the loss makes of the model's last layer, e.g. nll without logsoftmax (a loss below zero)."""
+        found = loss_warnings(self.config)
+        for text in found:
+            self.log(f"warning: {text}")
+        return found
 
     def _data_warnings(self) -> list[str]:
         """Classes without validation images: their accuracy is never measured (an error with on_error: fail)."""

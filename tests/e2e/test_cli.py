@@ -180,3 +180,14 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, monkey
             vars(commands).pop("say_hello", None)
             monkeypatch.undo()
     assert capsys.readouterr().err == ""
+
+
+def test_the_console_names_the_runs_warnings_at_its_start() -> None:
+    from core.train.events import RunStarted
+    from workbench.headless import console_line
+
+    started = RunStarted(run_dir="runs/x", name="x", device="cpu", epochs=1, classes=["cats", "dogs"], train_samples=9,
+                         val_samples=3, batches_per_epoch=1, parameters=10, skipped_files=0,
+                         warnings=["no validation images for class dogs: val_accuracy leaves it out"])
+    assert console_line(started).splitlines()[1:] == ["warning: no validation images for class dogs: val_accuracy "
+                                                      "leaves it out"]
