@@ -17,7 +17,8 @@ from core.files import WriteError, atomic_write_json, ensure_free_space, write_e
 from core.runs.liveness import LockHeld, hold_lock, process_identity, release_lock
 from core.runs.rundir import METRICS_COLUMNS, CheckpointKind, RunDir, RunState
 from core.train.describe import describe
-from core.train.events import BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+                               RunStarted)
 
 RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
 CHECKPOINT_COPIES = 7  # weights' worth of bytes: best.pt, last.pt (weights + 2 optimizer slots) and its temp copy
@@ -135,6 +136,8 @@ class RunRecorder:
         self._events.write(json.dumps(event.to_dict()) + "\n")
         self._events.flush()
         match event:
+            case RunStarted():  # how many processes train it (torchrun), and over which torch.distributed backend
+                self._update_status(world_size=event.world_size, backend=event.backend or None)
             case EpochEnded():
                 self._accuracy[event.epoch] = event.val_accuracy
                 self._append_metrics(event)
