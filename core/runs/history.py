@@ -122,11 +122,11 @@ def read_summary(run_dir: Path) -> RunSummary | None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict of numbers per epoch (empty when missing; bad cells are left out)."""
+    """metrics.csv as one dict of numbers per epoch (empty when missing or not CSV; bad cells are left out)."""
     try:
-        with RunDir(Path(run_dir)).metrics_path.open(newline="") as handle:
+        with RunDir(Path(run_dir)).metrics_path.open(newline="", encoding="utf-8", errors="replace") as handle:
             return [_numbers(row) for row in csv.DictReader(handle)]
-    except OSError:
+    except (OSError, csv.Error):
         return []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -100,10 +101,9 @@ class RunRecorder:
         self._status.update({key: before[key] for key in ("started", "best_epoch", "best_val_accuracy") if key in before},
                             epochs_done=epochs_done, resumed=_now())
         if self.run.metrics_path.exists():
-            with self.run.metrics_path.open(newline="") as handle:
-                rows = list(csv.reader(handle))
-            kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= epochs_done]
-            if kept != rows:
+            rows, whole = _metrics_rows(self.run.metrics_path)
+            kept = [METRICS_COLUMNS] + [row for row in rows if _epoch(row) <= epochs_done]
+            if kept != rows or not whole:
                 with self.run.metrics_path.open("w", newline="") as handle:
                     csv.writer(handle).writerows(kept)
 
@@ -169,6 +169,26 @@ class RunRecorder:
     def _update_status(self, **changes: Any) -> None:
         self._status.update(changes)
         atomic_write_json(self.run.status_path, self._status)
+
+
+def _metrics_rows(path: Path) -> tuple[list[list[str]], bool]:
+    """metrics.csv's rows as far as they read as CSV, and whether that was all of it: reading stops at a row that
+    does not (NUL bytes, a field past csv's limit)."""
+    rows: list[list[str]] = []
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        try:
+            rows.extend(csv.reader(handle))
+        except csv.Error:
+            return rows, False
+    return rows, True
+
+
+def _epoch(row: list[str]) -> float:
+    """A metrics row's epoch; a row without one (the header, garbage) sorts past every epoch, so it is dropped."""
+    try:
+        return int(row[0])
+    except (IndexError, ValueError):
+        return math.inf
 
 
 def check_space(run: RunDir, parameters: int) -> None:

@@ -115,3 +115,8 @@ def test_the_dataset_column_names_a_person_s_data_by_its_path_and_a_set_by_its_s
     assert dataset_text({"source": "cifar10", "path": "data/cifar10"}) == "cifar10"
     assert dataset_text({"source": "gone", "path": "x"}) == "gone"  # a source this version does not know
     assert dataset_text({"sources": [{"source": "folder", "path": "a/ants"}, {"source": "folder", "path": "a/bees"}]}) == "ants+bees"
+
+
+def test_metrics_that_are_not_csv_read_as_none(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_bytes(b'epoch,train_loss\n1,0.5\n"' + b"\xff" * 200_000 + b'"\n')
+    assert read_metrics(tmp_path) == []
