@@ -277,16 +277,23 @@ class _Trainer:
         return found
 
     def _data_warnings(self) -> list[str]:
-        """Classes without validation images: their accuracy is never measured (an error with on_error: fail)."""
+        """Classes without validation images: their accuracy is never measured (an error with on_error: fail);
+        a last training batch too small to train on, left out of every epoch."""
+        found = []
         missing = [name for name, count in zip(self.data.classes, self.data.val_class_counts) if count == 0]
-        if not missing:
-            return []
-        text = (f"no validation images for class {', '.join(missing)}: val_accuracy leaves "
-                f"{'it' if len(missing) == 1 else 'them'} out")
-        if self.config.data.on_error == "fail":
-            raise DataError(text + " (data.on_error is fail)")
-        self.log(f"warning: {text}")
-        return [text]
+        if missing:
+            text = (f"no validation images for class {', '.join(missing)}: val_accuracy leaves "
+                    f"{'it' if len(missing) == 1 else 'them'} out")
+            if self.config.data.on_error == "fail":
+                raise DataError(text + " (data.on_error is fail)")
+            found.append(text)
+        left_out = self.data.train_left_out
+        if left_out:
+            found.append(f"each epoch leaves out its last {left_out} training image(s): as a batch they would give a "
+                         "process a single image, which batch norm cannot train on")
+        for text in found:
+            self.log(f"warning: {text}")
+        return found
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         """Continue from last.pt: weights, optimizer, schedule, scaler, position, best, RNGs (in that order)."""
