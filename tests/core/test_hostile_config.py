@@ -10,6 +10,7 @@ from core.config import load_config, parse_config
 from core.errors import ConfigError
 from core.model.files import load_stack
 from core.runs.history import read_run_config
+from core.train.resume import load_resume
 from tests.core.test_config import MINIMAL
 
 # nine levels of nine aliases each: 9**9 (387 million) values once expanded, a few hundred bytes as text
@@ -38,6 +39,11 @@ def test_an_alias_bomb_in_a_runs_config_yaml_is_reported_not_read(tmp_path: Path
     (tmp_path / "config.yaml").write_text(f"name: {BOMB}\n")
     plain, why = read_run_config(tmp_path)
     assert plain is None and "aliases" in why
+
+
+def test_an_alias_bomb_in_a_runs_config_yaml_is_refused_on_resume(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(MINIMAL + f"sweep: {BOMB}\n")
+    assert str(tmp_path / "config.yaml") in error_of(lambda: load_resume(tmp_path))
 
 
 def test_an_alias_inside_its_own_value_is_refused() -> None:
