@@ -241,12 +241,14 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start (and resume), its epochs (with the machine's line) and
-    its end (None for the others)."""
+    """The line a console shows for an event: the run's start (with its warnings) and resume, its epochs (with the
+    machine's line) and its end (None for the others)."""
     match event:
         case EpochEnded():
             return describe(event) + system_line(event)
-        case RunStarted() | RunResumed() | RunFinished():
+        case RunStarted():
+            return "\n".join([describe(event), *(f"warning: {text}" for text in event.warnings)])
+        case RunResumed() | RunFinished():
             return describe(event)
     return None
 

@@ -14,14 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from core import safe_yaml
 from core.data.sources import SOURCES
-from core.errors import WorkbenchError
+from core.errors import ConfigError, WorkbenchError
 from core.runs.liveness import observed_state
 from core.runs.rundir import RunDir, RunState, run_dirs
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class HistoryError(WorkbenchError):
@@ -124,11 +122,11 @@ def read_summary(run_dir: Path) -> RunSummary | None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict of numbers per epoch (empty when missing; bad cells are left out)."""
+    """metrics.csv as one dict of numbers per epoch (empty when missing or not CSV; bad cells are left out)."""
     try:
-        with RunDir(Path(run_dir)).metrics_path.open(newline="") as handle:
+        with RunDir(Path(run_dir)).metrics_path.open(newline="", encoding="utf-8", errors="replace") as handle:
             return [_numbers(row) for row in csv.DictReader(handle)]
-    except OSError:
+    except (OSError, csv.Error):
         return []
 
 
@@ -162,13 +160,10 @@ def read_details(run_dir: Path) -> RunDetails | None:
 def read_run_config(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     """(the resolved config as plain data, its text); (None, why) when config.yaml cannot be read."""
     try:
-        text = RunDir(Path(run_dir)).config_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{RunDir.CONFIG} cannot be read: {getattr(exc, 'strerror', None) or exc}"
-    try:
-        plain = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        return None, f"{RunDir.CONFIG} is not valid YAML: {exc}"
+        text = safe_yaml.read_text(RunDir(Path(run_dir)).config_path)
+        plain = safe_yaml.load(text)
+    except ConfigError as exc:
+        return None, f"{RunDir.CONFIG}: {exc.issues[0].describe()}"
     return (plain if isinstance(plain, dict) else None), text
 
 

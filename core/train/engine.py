@@ -35,7 +35,7 @@ from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, 
                                RunFinished, RunResumed, RunStarted)
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
-from core.prepare.preflight import input_shape
+from core.prepare.preflight import input_shape, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
@@ -262,7 +262,7 @@ class _Trainer:
             epochs=train.epochs, classes=list(data.classes), train_samples=data.train_count,
             val_samples=data.val_count, batches_per_epoch=self.batches, batch_size=config.data.planned_batch_size,
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
-            precision=self.precision, compiled=self.compiled, warnings=self._data_warnings(),
+            precision=self.precision, compiled=self.compiled, warnings=self._loss_warnings() + self._data_warnings(),
             world_size=self.world.size, backend=self.world.backend or ""))
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
@@ -276,17 +276,31 @@ class _Trainer:
             raise DataError(f"the model gives outputs of shape {list(outputs.shape[1:])} per image but the data has "
                             f"{classes} classes; its last layer must give {classes} (linear out_features: auto)")
 
+    def _loss_warnings(self) -> list[str]:
+        """What the loss makes of the model's last layer, e.g. nll without logsoftmax (a loss below zero)."""
+        found = loss_warnings(self.config)
+        for text in found:
+            self.log(f"warning: {text}")
+        return found
+
     def _data_warnings(self) -> list[str]:
-        """Classes without validation images: their accuracy is never measured (an error with on_error: fail)."""
+        """Classes without validation images: their accuracy is never measured (an error with on_error: fail);
+        a last training batch too small to train on, left out of every epoch."""
+        found = []
         missing = [name for name, count in zip(self.data.classes, self.data.val_class_counts) if count == 0]
-        if not missing:
-            return []
-        text = (f"no validation images for class {', '.join(missing)}: val_accuracy leaves "
-                f"{'it' if len(missing) == 1 else 'them'} out")
-        if self.config.data.on_error == "fail":
-            raise DataError(text + " (data.on_error is fail)")
-        self.log(f"warning: {text}")
-        return [text]
+        if missing:
+            text = (f"no validation images for class {', '.join(missing)}: val_accuracy leaves "
+                    f"{'it' if len(missing) == 1 else 'them'} out")
+            if self.config.data.on_error == "fail":
+                raise DataError(text + " (data.on_error is fail)")
+            found.append(text)
+        left_out = self.data.train_left_out
+        if left_out:
+            found.append(f"each epoch leaves out its last {left_out} training image(s): as a batch they would give a "
+                         "process a single image, which batch norm cannot train on")
+        for text in found:
+            self.log(f"warning: {text}")
+        return found
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         """Continue from last.pt: weights, optimizer, schedule, scaler, position, best, RNGs (in that order)."""

@@ -56,7 +56,7 @@ class RunStarted(Event):
     skipped_files: int
     precision: str = "fp32"  # what the run trains in (a requested bf16 or fp16 can fall back)
     compiled: bool = False
-    warnings: list[str] = field(default_factory=list)  # about the data, e.g. a class without validation images
+    warnings: list[str] = field(default_factory=list)  # e.g. a class without validation images, nll without logsoftmax
     batch_size: int = 0  # per process, the one used (data.batch_size: auto resolves to a number)
     world_size: int = 1  # processes training together (torchrun)
     backend: str = ""  # their torch.distributed backend: gloo or nccl

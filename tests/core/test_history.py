@@ -135,3 +135,8 @@ def test_a_resumed_run_counts_its_time_before_the_resume_and_since_but_not_the_p
         assert summary.state == "running" and 95.0 <= summary.seconds < 95.0 + 60  # not the two days since the start
     finally:
         recorder.close()
+
+
+def test_metrics_that_are_not_csv_read_as_none(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_bytes(b'epoch,train_loss\n1,0.5\n"' + b"\xff" * 200_000 + b'"\n')
+    assert read_metrics(tmp_path) == []

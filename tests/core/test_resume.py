@@ -11,8 +11,8 @@ from core.model.checkpoints import load_checkpoint
 from core.errors import ConfigError
 from core.train.events import Event, Extension
 from core.train.resume import load_resume
-from core.runs.recorder import create_run
-from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder, create_run
+from core.runs.rundir import METRICS_COLUMNS, RunDir
 from core.train.describe import describe
 from core.train.engine import fit
 
@@ -142,3 +142,12 @@ def test_a_run_without_last_pt_says_so(tmp_path: Path, tiny) -> None:
     run = create_run(tmp_path, config.name, config)
     with pytest.raises(Exception, match="no such file; a run can be resumed once it has saved last.pt"):
         load_resume(run.path)
+
+
+@pytest.mark.parametrize("garbage", ["not,a,number\n", "\x00\x00\n", '"' + "x" * 200_000 + '"\n', "\n\n"])
+def test_garbage_in_metrics_csv_is_dropped_on_resume(tmp_path: Path, garbage: str) -> None:
+    run = create_run(tmp_path / "runs", "garbage")
+    row = ",".join(["1"] + ["0.5"] * (len(METRICS_COLUMNS) - 1))
+    run.metrics_path.write_text(",".join(METRICS_COLUMNS) + "\n" + row + "\n" + garbage + row.replace("1", "2", 1) + "\n")
+    RunRecorder(run, 3, resumed_at=1).close()
+    assert run.metrics_path.read_text().splitlines() == [",".join(METRICS_COLUMNS), row]
