@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from core.data.folds import HeldOutFold
 from core.data.sources import SOURCES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
@@ -174,6 +175,11 @@ class DataConfig(SourceConfig):
     cache_dir: str | None = Field(None, description="save the decoded cache here and reuse it while files are unchanged")
     loader: LoaderConfig = LoaderConfig()
     shapes: ShapesOptions = ShapesOptions()
+    exclude: Union[str, list[str], None] = Field(
+        None, description="files left out: a decisions file (its exclude: list) or a list of paths; files untouched")
+    relabel: Union[str, dict[str, str], None] = Field(
+        None, description="files given another class: a decisions file (its relabel: map) or {path: class}")
+    fold: HeldOutFold | None = Field(None, description="validate on this fold of the training pool (workbench cv)")
 
     @model_validator(mode="before")
     @classmethod
