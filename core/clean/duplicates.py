@@ -2,9 +2,10 @@
 
 Exact duplicates are byte-identical files, found by the health report's own content hash
 (`core.data.inspect.content_digest`), so both count the same groups. Near duplicates (a resized or
-re-encoded copy) have perceptual hashes (imagehash's pHash, 64 bits) at most `near_bits` apart,
-or, when a model is given, penultimate-layer features with a cosine similarity of at least
-`SIMILAR_FEATURES`. A group that spans train and val is leakage: validation sees what training saw.
+re-encoded copy) have perceptual hashes (imagehash's pHash, 64 bits) at most `near_bits` apart and,
+to confirm it, 16 x 16 colour thumbnails that differ by at most `MAX_PIXEL_DIFFERENCE` on average
+(simple drawings such as the shapes demo share hashes without being copies); when a model is given,
+also penultimate-layer features with a cosine similarity of at least `SIMILAR_FEATURES`. A group that spans train and val is leakage: validation sees what training saw.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from core.data.loading import sample_file, sample_image
 from core.data.samples import Listing, Sample
 
 NEAR_BITS = 6  # of pHash's 64: a resized, re-encoded JPEG copy stays within a few bits
+THUMBNAIL = 16  # side of the colour thumbnails that confirm a near pair
+MAX_PIXEL_DIFFERENCE = 8.0  # their mean absolute difference, of 255: copies measure about 3, look-alikes over 25
 SIMILAR_FEATURES = 0.97  # cosine similarity of penultimate-layer features
 CHUNK = 1024  # rows of the pairwise comparison at a time: memory stays at CHUNK x images
 
@@ -59,38 +62,51 @@ def listed_images(listing: Listing) -> list[Listed]:
 def find_duplicates(images: list[Listed], *, near_bits: int = NEAR_BITS, features: np.ndarray | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[DuplicateGroup]:
     """Exact and near-duplicate groups: leaks first, then groups across classes, then the largest."""
-    digests, hashes, readable = _fingerprints(images, progress)
-    groups = [_group(images, members, "exact") for members in _same(digests).values() if len(members) > 1]
-    near = _near_pairs(hashes, readable, near_bits)
+    prints = _fingerprints(images, progress)
+    groups = [_group(images, members, "exact") for members in _same(prints.digests).values() if len(members) > 1]
+    near = [(i, j) for i, j in _near_pairs(prints.hashes, prints.readable, near_bits)
+            if np.abs(prints.thumbnails[i] - prints.thumbnails[j]).mean() <= MAX_PIXEL_DIFFERENCE]
     if features is not None:
         near += _similar_pairs(features)
     for members in _components(len(images), near):
-        if len({digests[i] for i in members}) > 1 or digests[members[0]] is None:  # not one exact group again
+        if len({prints.digests[i] for i in members}) > 1 or prints.digests[members[0]] is None:  # not exact again
             groups.append(_group(images, members, "near"))
     return sorted(groups, key=lambda g: (not g.across_splits, not g.across_classes, -len(g.paths), g.kind, g.paths))
 
 
-def _fingerprints(images: list[Listed], progress: Callable[[int, int], None] | None
-                  ) -> tuple[list[str | None], np.ndarray, np.ndarray]:
-    """Each image's content digest (None without a file), its pHash as a uint64, and whether it could be read."""
-    import imagehash
+@dataclass(frozen=True)
+class Fingerprints:
+    digests: list[str | None]  # content hashes; None for an image without a file, or unreadable
+    hashes: np.ndarray  # pHash as uint64
+    thumbnails: np.ndarray  # N x THUMBNAIL x THUMBNAIL x 3, float32
+    readable: np.ndarray  # bool
 
-    def one(image: Listed) -> tuple[str | None, int | None]:
+
+def _fingerprints(images: list[Listed], progress: Callable[[int, int], None] | None) -> Fingerprints:
+    import imagehash
+    from PIL import Image
+
+    blank = np.zeros((THUMBNAIL, THUMBNAIL, 3), dtype=np.float32)
+
+    def one(image: Listed) -> tuple[str | None, int | None, np.ndarray]:
         try:
             digest = content_digest(sample_file(image.sample).read_bytes()) if image.sample.path else None
-            phash = imagehash.phash(sample_image(image.sample, 3))
+            decoded = sample_image(image.sample, 3)
         except (UnreadableImage, OSError):
-            return None, None
-        return digest, int(str(phash), 16)
+            return None, None, blank
+        thumbnail = np.asarray(decoded.resize((THUMBNAIL, THUMBNAIL), Image.BILINEAR), dtype=np.float32)
+        return digest, int(str(imagehash.phash(decoded)), 16), thumbnail
 
-    results: list[tuple[str | None, int | None]] = []
+    results = []
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
         for done, result in enumerate(pool.map(one, images), start=1):
             results.append(result)
             if progress is not None:
                 progress(done, len(images))
-    hashes = np.array([h or 0 for _, h in results], dtype=np.uint64)
-    return [d for d, _ in results], hashes, np.array([h is not None for _, h in results], dtype=bool)
+    return Fingerprints([digest for digest, _, _ in results],
+                        np.array([phash or 0 for _, phash, _ in results], dtype=np.uint64),
+                        np.stack([thumbnail for _, _, thumbnail in results]) if results else np.zeros((0, *blank.shape)),
+                        np.array([phash is not None for _, phash, _ in results], dtype=bool))
 
 
 def _same(digests: list[str | None]) -> dict[str, list[int]]:
