@@ -85,12 +85,11 @@ def cross_validate(config: RunConfig, runs_dir: Path, folds: int, *, emit: Calla
                    ) -> CvResult:
     """Train `folds` runs of `config` into a new cross-validation folder under `runs_dir`; WorkbenchError for bad
     input. A stop request ends the fold in progress like a run's stop and leaves out that fold and the rest."""
+    from core.clean.predictions import probabilities
     from core.runs.recorder import create_run
     from core.runs.rundir import CheckpointKind, RunState
     from core.train.engine import fit
     from core.use.inference import load_model
-
-    from core.clean.predictions import probabilities
 
     list_data(fold_config(config, 1, folds).data, config.seed)  # a pool too small to split fails before any folder
     pool = list_data(config.data, config.seed)

@@ -48,7 +48,7 @@ class CvFolder:
     OOF = "oof.csv"
 
     @classmethod
-    def new(cls, runs_dir: Path, name: str) -> "CvFolder":
+    def new(cls, runs_dir: Path, name: str) -> CvFolder:
         """A fresh folder `runs_dir/.cv/<name>-<time>` (a suffix when that exists)."""
         root = runs_dir / CV_FOLDERS
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -94,7 +94,7 @@ def _fingerprints(images: list[Listed], progress: Callable[[int, int], None] | N
             decoded = sample_image(image.sample, 3)
         except (UnreadableImage, OSError):
             return None, None, blank
-        thumbnail = np.asarray(decoded.resize((THUMBNAIL, THUMBNAIL), Image.BILINEAR), dtype=np.float32)
+        thumbnail = np.asarray(decoded.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BILINEAR), dtype=np.float32)
         return digest, int(str(imagehash.phash(decoded)), 16), thumbnail
 
     results = []

@@ -1,8 +1,9 @@
 """Images far from every class (a screenshot in a folder of cats), from predicted class probabilities.
 
 cleanlab's out-of-distribution score (from the probabilities and the given labels: low when no
-class claims the image) ranks every image; the outliers are those below the lower Tukey fence of
-all the scores (first quartile minus 1.5 interquartile ranges), so a clean set reports few or none.
+class claims the image) ranks every image. The cut is the one cleanlab suggests, a low percentile
+of the scores (the lowest `SHARE`), and only scores below the lower Tukey fence as well (first
+quartile minus 1.5 interquartile ranges), so a set whose scores are all alike reports none.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+SHARE = 0.01
 TUKEY = 1.5
 
 
@@ -30,6 +32,6 @@ def find_outliers(paths: list[str], given: list[int], probabilities: np.ndarray)
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True).clip(min=1e-12)
     scores = OutOfDistribution().fit_score(pred_probs=probabilities, labels=labels, verbose=False)
     low, high = np.percentile(scores, [25, 75])
-    fence = low - TUKEY * (high - low)
-    far = [int(i) for i in np.argsort(scores, kind="stable") if scores[i] < fence]
+    cut = min(low - TUKEY * (high - low), np.percentile(scores, 100 * SHARE))
+    far = [int(i) for i in np.argsort(scores, kind="stable") if scores[i] <= cut]
     return [Outlier(paths[i], float(1.0 - scores[i])) for i in far]

@@ -26,7 +26,7 @@ class HeldOutFold(StrictModel):
     folds: int = Field(ge=2, le=MAX_FOLDS, description="how many folds the training pool is split into")
 
     @model_validator(mode="after")
-    def _index_in_range(self) -> "HeldOutFold":
+    def _index_in_range(self) -> HeldOutFold:
         if self.index > self.folds:
             raise ValueError(f"fold index {self.index} is beyond the {self.folds} folds")
         return self

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.config_options import add_config, add_runs_dir
-from workbench.exit_codes import EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_OK
 from workbench.model_options import error, plain
 
 if TYPE_CHECKING:

@@ -9,10 +9,11 @@ Ctrl-C stops the fold in progress like a run's stop; the folds finished are kept
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
 from workbench.config_options import add_config, add_runs_dir
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from workbench.model_options import plain
 
 USAGE = "CONFIG --folds K"
 SUMMARY = "cross-validate: K runs over the training pool, mean ± std, out-of-fold predictions for clean"
@@ -28,19 +29,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.clean.cv import FoldScore, cross_validate
-    from core.config import load_config
     from core.data.folds import MAX_FOLDS
-    from core.errors import WorkbenchError
     from workbench.headless import StopRequest, say
 
     if not 2 <= args.folds <= MAX_FOLDS:
         say(f"workbench: --folds must be between 2 and {MAX_FOLDS}")
         return EXIT_INVALID
+    from core.clean.cv import FoldScore, cross_validate
+    from core.config import load_config
+    from core.errors import WorkbenchError
 
     def report(score: FoldScore) -> None:
         print(f"fold {score.fold}/{args.folds}: accuracy {score.accuracy:.2%} on {score.images} held-out images  "
-              f"({score.run_dir.name})", flush=True)
+              f"({plain(score.run_dir.name)})", flush=True)
 
     with StopRequest() as stop:
         stop.training = True  # a first Ctrl-C stops the fold in progress politely
@@ -60,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(name) for name in result.classes)
         for name in result.classes:
             recall, spread = result.recall(name)
-            print(f"  recall {name:<{width}}  {recall:.2%} ± {spread:.2%}")
-    print(f"cross-validation folder: {result.folder.path}")
+            print(f"  recall {plain(name):<{width}}  {recall:.2%} ± {spread:.2%}")
+    print(f"cross-validation folder: {plain(str(result.folder.path))}")
     if not result.complete:
         say(f"workbench: stopped after {len(result.scores)} of {args.folds} folds")
         return stop.exit_code if stop.requested() else EXIT_FAILED
-    print(f"next: workbench clean {args.config}" + (f" --runs-dir {args.runs_dir}" if str(args.runs_dir) != "runs"
-                                                      else ""), file=sys.stdout)
+    where = "" if args.runs_dir == Path("runs") else f" --runs-dir {args.runs_dir}"
+    print(plain(f"next: workbench clean {args.config}{where}"))
     return EXIT_OK
