@@ -101,32 +101,33 @@ def from_model(config: RunConfig, classifier: Classifier, progress: Progress | N
 
     images = listed_images(list_data(config.data, config.seed))
     index = {name: i for i, name in enumerate(classifier.classes)}
-    known = [image for image in images if image.label in index]
-    predicted, kept = probabilities(classifier, [image.sample for image in known], _stage(progress, "predicting"))
-    rows = [known[i] for i in kept]
+    known = [k for k, image in enumerate(images) if image.label in index]
+    predicted, kept = probabilities(classifier, [images[k].sample for k in known], _stage(progress, "predicting"))
+    rows = [known[i] for i in kept]  # images with a prediction, by position in `images`
     notes = [f"{len(images) - len(known)} images of classes the model does not know were left out"] \
         if len(known) < len(images) else []
     try:
-        features, with_features = penultimate_features(classifier, [image.sample for image in images],
-                                                       _stage(progress, "features"))
+        found, with_features = penultimate_features(classifier, [image.sample for image in images],
+                                                    _stage(progress, "features"))
+        features: np.ndarray | None = _rows_for(found.numpy(), with_features, len(images))
     except DataError as exc:
         features, notes = None, [*notes, f"no feature similarity: {exc}"]
-    found = _findings(config, images, [image.name for image in rows], [index[image.label] for image in rows],
-                      predicted.numpy(), classifier.classes, WEAKER, progress,
-                      None if features is None else _rows_for(features.numpy(), with_features, len(images)))
-    leaked = {name for group in found.duplicates if group.across_splits for name in group.paths}
-    leakage = _leakage([(image.name, int(p.argmax()) == index[image.label]) for image, p in zip(rows, predicted)
-                        if image.split == "val"], leaked)
-    return Findings(found.label_issues, found.duplicates, found.outliers, found.evidence, leakage,
-                    [*found.notes, *notes])
+    findings = _findings(config, images, [images[k].name for k in rows], [index[images[k].label] for k in rows],
+                         predicted.numpy(), classifier.classes, WEAKER, progress, features,
+                         None if features is None else features[rows])
+    leaked = {name for group in findings.duplicates if group.across_splits for name in group.paths}
+    leakage = _leakage([(images[k].name, int(p.argmax()) == index[images[k].label]) for k, p in zip(rows, predicted)
+                        if images[k].split == "val"], leaked)
+    return Findings(findings.label_issues, findings.duplicates, findings.outliers, findings.evidence, leakage, notes)
 
 
 def _findings(config: RunConfig, images: list[Listed], paths: list[str], given: list[int], predicted: np.ndarray,
-              classes: list[str], evidence: str, progress: Progress | None, features: np.ndarray | None = None
-              ) -> Findings:
+              classes: list[str], evidence: str, progress: Progress | None, features: np.ndarray | None = None,
+              row_features: np.ndarray | None = None) -> Findings:
+    """`features`: every image's (for near duplicates); `row_features`: those of the predicted rows (for outliers)."""
     keep = _kept(config)
     issues = [i for i in find_label_issues(paths, given, predicted, classes) if key_of(i.path) not in keep]
-    outliers = [o for o in find_outliers(paths, given, predicted) if key_of(o.path) not in keep]
+    outliers = [o for o in find_outliers(paths, given, predicted, row_features) if key_of(o.path) not in keep]
     groups = [g for g in find_duplicates(images, features=features, progress=_stage(progress, "hashing images"))
               if not {key_of(path) for path in g.paths} <= keep]
     return Findings(issues, groups, outliers, evidence)

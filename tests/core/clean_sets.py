@@ -72,3 +72,12 @@ def checksums(root: Path) -> dict[str, str]:
     """Every file under root by relative path: its SHA-256, size and modification time."""
     return {str(path.relative_to(root)): f"{hashlib.sha256(path.read_bytes()).hexdigest()} {path.stat().st_size} "
             f"{path.stat().st_mtime_ns}" for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def stranger(path: Path, seed: int = 0) -> Path:
+    """An image of no class: grey stripes, like a screenshot in a folder of photos."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(rng.choice([20, 235], size=(8, 1)), 4, axis=0) * np.ones((1, 32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rows.astype(np.uint8)).convert("RGB").save(path)
+    return path

@@ -16,7 +16,7 @@ from core.config import RunConfig, parse_config
 from core.data.decisions import read_decisions, sample_name, write_decisions
 from core.data.sources import list_data
 from core.use.inference import load_model
-from tests.core.clean_sets import MODEL, checksums, colour_folder, flip_labels, near_copy
+from tests.core.clean_sets import MODEL, checksums, colour_folder, flip_labels, near_copy, stranger
 
 FOLDS = 3
 
@@ -96,14 +96,16 @@ def test_a_model_measures_how_much_leaked_images_inflate_validation(crossed: Cro
         colour_folder(data / split, per_class=8, seed={"train": 5, "val": 6}[split])
     copies = [near_copy(data / "train/red/000.png", data / "val/blue/leaked-red.jpg"),  # leaked, and mislabelled
               near_copy(data / "train/green/001.png", data / "val/green/leaked-green.jpg")]
+    strangers = {str(stranger(data / "train/yellow/stranger.png")), str(stranger(data / "val/red/stranger.png", 1))}
     model = load_model(Path(json.loads(crossed.folder.summary_path.read_text())["per_fold"][0]["run_dir"]),
                        device="cpu")
     findings = from_model(config_for(data), model)
     assert "weaker" in findings.evidence
     leaks = [g for g in findings.duplicates if g.across_splits]
     assert sorted(Path(p).name for g in leaks for p in g.paths if "leaked" in p) == sorted(c.name for c in copies)
+    assert strangers <= {outlier.path for outlier in findings.outliers}  # far from every image, by its features
     leak = findings.leakage
-    assert leak is not None and leak.leaked == 2 and leak.val == 34
+    assert leak is not None and leak.leaked == 2 and leak.val == 35
     right_without = round(leak.accuracy_without * (leak.val - leak.leaked))
     assert leak.accuracy == pytest.approx((right_without + 1) / leak.val)  # the green copy right, the "blue" one not
     assert leak.inflation == pytest.approx(leak.accuracy - leak.accuracy_without)
