@@ -20,7 +20,7 @@ import numpy as np
 from core.clean.cv_folder import CvFolder, OutOfFold
 from core.config import RunConfig
 from core.data.decisions import sample_name
-from core.data.folds import HeldOutFold, assign_folds
+from core.data.folds import HeldOutFold, assign_folds, hold_out
 from core.data.sources import list_data
 from core.train.events import Event
 
@@ -91,8 +91,8 @@ def cross_validate(config: RunConfig, runs_dir: Path, folds: int, *, emit: Calla
     from core.train.engine import fit
     from core.use.inference import load_model
 
-    list_data(fold_config(config, 1, folds).data, config.seed)  # a pool too small to split fails before any folder
-    pool = list_data(config.data, config.seed)
+    pool = list_data(config.data.model_copy(update={"fold": None}), config.seed)
+    hold_out(pool, HeldOutFold(index=1, folds=folds), config.seed)  # a pool too small to split fails before any folder
     assigned = assign_folds(pool.train, folds, config.seed)  # as each fold's run splits it (core.data.folds)
     folder = CvFolder.new(runs_dir, config.name)
     names: list[str] = []

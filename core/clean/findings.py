@@ -21,6 +21,7 @@ from core.clean.outliers import Outlier, find_outliers
 from core.config import RunConfig
 from core.data.decisions import Decisions, key_of, read_decisions
 from core.data.sources import list_data
+from core.errors import DataError
 from core.use.inference import Classifier
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -84,7 +85,11 @@ class Findings:
 def from_cv(config: RunConfig, folder: CvFolder, progress: Progress | None = None) -> Findings:
     """Findings from a cross-validation's out-of-fold probabilities, for the config's current data."""
     oof = folder.read_oof()
-    images = listed_images(list_data(config.data, config.seed))
+    listing = list_data(config.data, config.seed)
+    if listing.classes != oof.classes:
+        raise DataError(f"{folder.path} cross-validated the classes {', '.join(oof.classes)}; the data now has "
+                        f"{', '.join(listing.classes)}\n    hint: run workbench cv again")
+    images = listed_images(listing)
     current = {image.name: image for image in images if image.split == "train"}
     rows = [i for i, name in enumerate(oof.paths) if name in current]  # files since excluded drop out
     index = {name: i for i, name in enumerate(oof.classes)}
@@ -97,7 +102,6 @@ def from_cv(config: RunConfig, folder: CvFolder, progress: Progress | None = Non
 def from_model(config: RunConfig, classifier: Classifier, progress: Progress | None = None) -> Findings:
     """Findings from `classifier`'s predictions on the config's data (training and validation images)."""
     from core.clean.predictions import penultimate_features, probabilities
-    from core.errors import DataError
 
     images = listed_images(list_data(config.data, config.seed))
     index = {name: i for i, name in enumerate(classifier.classes)}

@@ -38,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from core.clean.cv import FoldScore, cross_validate
     from core.config import load_config
     from core.errors import WorkbenchError
+    from core.train.describe import describe
+    from core.train.events import EpochEnded, Event
+
+    def show_epochs(event: Event) -> None:
+        if isinstance(event, EpochEnded):
+            print(f"  {describe(event)}", flush=True)
 
     def report(score: FoldScore) -> None:
         print(f"fold {score.fold}/{args.folds}: accuracy {score.accuracy:.2%} on {score.images} held-out images  "
@@ -47,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         stop.training = True  # a first Ctrl-C stops the fold in progress politely
         try:
             config = load_config(args.config, args.overrides)
-            result = cross_validate(config, args.runs_dir, args.folds, emit=lambda event: None,
+            result = cross_validate(config, args.runs_dir, args.folds, emit=show_epochs,
                                     should_stop=stop.requested, on_fold=report)
         except WorkbenchError as exc:
             say(f"workbench: {exc}")
