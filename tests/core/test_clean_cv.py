@@ -13,7 +13,7 @@ from core.clean.cv import cross_validate
 from core.clean.cv_folder import CvFolder, latest_cv
 from core.clean.findings import Findings, from_cv, from_model
 from core.config import RunConfig, parse_config
-from core.data.decisions import read_decisions, sample_name, write_decisions
+from core.data.decisions import Decisions, read_decisions, sample_name, write_decisions
 from core.data.sources import list_data
 from core.use.inference import load_model
 from tests.core.clean_sets import MODEL, checksums, colour_folder, flip_labels, near_copy, stranger
@@ -109,3 +109,11 @@ def test_a_model_measures_how_much_leaked_images_inflate_validation(crossed: Cro
     right_without = round(leak.accuracy_without * (leak.val - leak.leaked))
     assert leak.accuracy == pytest.approx((right_without + 1) / leak.val)  # the green copy right, the "blue" one not
     assert leak.inflation == pytest.approx(leak.accuracy - leak.accuracy_without)
+
+
+def test_files_marked_keep_are_not_suggested_again(crossed: Crossed) -> None:
+    first, *rest = crossed.findings.label_issues
+    decisions = crossed.root / "kept.yaml"
+    write_decisions(decisions, Decisions(keep=[first.path]))
+    again = from_cv(config_for(crossed.root / "data", f", relabel: {decisions}"), crossed.folder)
+    assert [issue.path for issue in again.label_issues] == [issue.path for issue in rest]
