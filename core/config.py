@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 from pydantic_core import ErrorDetails
 
 from core import safe_yaml
+from core.data.folds import HeldOutFold
 from core.data.sources import SOURCES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
@@ -175,6 +176,11 @@ class DataConfig(SourceConfig):
     cache_dir: str | None = Field(None, description="save the decoded cache here and reuse it while files are unchanged")
     loader: LoaderConfig = LoaderConfig()
     shapes: ShapesOptions = ShapesOptions()
+    exclude: Union[str, list[str], None] = Field(
+        None, description="files left out: a decisions file (its exclude: list) or a list of paths; files untouched")
+    relabel: Union[str, dict[str, str], None] = Field(
+        None, description="files given another class: a decisions file (its relabel: map) or {path: class}")
+    fold: HeldOutFold | None = Field(None, description="validate on this fold of the training pool (workbench cv)")
 
     @model_validator(mode="before")
     @classmethod

@@ -158,7 +158,12 @@ class DatasetView:
             return SkippedFile(exc.path, exc.reason)
         except OSError as exc:  # changed on disk since it was decoded
             return SkippedFile(path, exc.strerror or "unreadable")
-        return size, mode, hashlib.blake2b(content, digest_size=16).hexdigest()
+        return size, mode, content_digest(content)
+
+
+def content_digest(content: bytes) -> str:
+    """The hash byte-identical files are found by: the health report's and `workbench clean`'s, so their counts agree."""
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 def _array_original(array: np.ndarray) -> tuple[tuple[int, int], str]:
