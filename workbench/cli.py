@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from workbench import commands
-from workbench.config_options import add_notify, add_overrides, add_runs_dir
+from workbench.config_options import add_budget, add_notify, add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 DESCRIPTION = "A terminal training workbench for PyTorch image classification."
@@ -38,6 +38,7 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
     add_overrides(parser)
+    add_budget(parser)
     add_runs_dir(parser)
     add_notify(parser)
     return parser

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.runs.rundir import RunState
 from core.train.describe import describe
-from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFinished, RunStarted
+from core.train.events import BatchEnded, BudgetPlanned, DataProgress, EpochEnded, Event, RunFinished, RunStarted
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.progress import progress_bar
 
@@ -49,6 +49,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             return stop.exit_code
 
         from core.runs.recorder import check_space
+        from core.train.budget import process_started
         from core.train.distributed import stop as leave
         from core.train.engine import fit
 
@@ -68,7 +69,8 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
         with reporter:
             finished = False
             try:
-                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint, world=world)
+                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint, world=world,
+                             started=process_started())  # a budget counts from the command's start
                 finished = True
             except WorkbenchError as exc:
                 say(f"workbench: {exc}{where}")
@@ -239,12 +241,12 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start, its epochs (with the machine's line) and its end
-    (None for the others)."""
+    """The line a console shows for an event: the run's start, a budget's plan, its epochs (with the machine's line)
+    and its end (None for the others)."""
     match event:
         case EpochEnded():
             return describe(event) + system_line(event)
-        case RunStarted() | RunFinished():
+        case RunStarted() | BudgetPlanned() | RunFinished():
             return describe(event)
     return None
 
