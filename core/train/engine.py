@@ -389,8 +389,8 @@ class _Trainer:
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self._check_divergence()
-            self.emit(EpochEnded(epoch=epoch, epochs=self._planned_epochs(epochs), train_loss=train_loss, val_loss=val_loss,
-                                 val_accuracy=val_accuracy, lr=self.lr,
+            self.emit(EpochEnded(epoch=epoch, epochs=self._planned_epochs(epochs), train_loss=train_loss,
+                                 val_loss=val_loss, val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
                                  samples_per_second=samples / max(train_seconds, 1e-9),
                                  data_wait=self.data_wait.share(train_seconds), system=self.system.sample().to_dict()))

@@ -70,7 +70,8 @@ def test_a_replanned_schedule_goes_on_as_if_built_for_the_new_length(name) -> No
 
 @dataclass
 class FakeRun:
-    """The engine's loop around a planner, on a fake clock: steps take `step_seconds(step)`, validations `eval_seconds`."""
+    """The engine's loop around a planner on a fake clock: a step takes `step_seconds(step)`, a validation
+    `eval_seconds`."""
 
     budget: float
     step_seconds: Callable[[int], float]

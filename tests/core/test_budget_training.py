@@ -62,7 +62,8 @@ def test_a_budgeted_run_trains_the_planned_steps_and_ends_its_schedule(tiny, tmp
 def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path) -> None:
     config = tiny(*RECIPE)
     run = create_run(tmp_path, config.name, config)
-    first = train(config, run, stop_when=lambda events: bool(planned(events)) and events[-1].type_name() == "checkpoint_saved")
+    first = train(config, run, stop_when=lambda events: bool(planned(events))
+                  and events[-1].type_name() == "checkpoint_saved")  # the first epoch's end after a plan
     plan = planned(first)[-1]
     assert first[-1].status == "stopped"
     config, checkpoint = load_resume(run.path)
