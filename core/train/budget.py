@@ -87,7 +87,7 @@ class BudgetPlanner:
         return None
 
     def after_step(self, step: int) -> Plan | None:
-        """After optimizer step `step`: the first plan, or the one re-plan, when due."""
+        """After optimizer step `step`: the first plan (at once if the deadline has passed), or the one re-plan."""
         now = self.clock()
         if self._mark is not None and step > self._mark[1] and self._mark[1] + 1 != self._first_step:
             for timing in (self.speed, self.window):
@@ -96,7 +96,7 @@ class BudgetPlanner:
         self._mark = (now, step)
         pending = step % self.steps_per_epoch == 0  # the epoch just ended: its validation is still to come
         if self.plan is None:
-            measured = self._measured(self.speed, MEASURE_SHARE, MEASURE_STEPS)
+            measured = self._measured(self.speed, MEASURE_SHARE, MEASURE_STEPS) or now >= self.deadline
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
         if self.plan.replanned or not self._measured(self.window, DRIFT_WINDOW_SHARE, 2 * MEASURE_STEPS):
             return None

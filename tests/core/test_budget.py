@@ -194,3 +194,9 @@ def test_a_budget_spent_before_training_stops_after_the_measured_steps() -> None
     run = FakeRun(20, lambda step: 0.5, prepare_seconds=25)
     run.train()
     assert run.plans[0].steps == run.step < 20
+
+
+def test_a_deadline_passed_before_the_speed_is_measured_stops_at_once() -> None:
+    run = FakeRun(20, lambda step: 2.0, prepare_seconds=19)
+    run.train()
+    assert run.plans[0].steps == run.step == 1
