@@ -11,10 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from workbench.cli import build_command_parser, build_parser, find_commands
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 20.0
+
+
+def test_budget_is_a_set_of_train_budget_in_the_order_given() -> None:
+    found = find_commands()
+    args = build_parser(found).parse_args(["--run", "a.yaml", "--set", "train.budget=1h", "--budget", "15m"])
+    assert args.overrides == ["train.budget=1h", "train.budget=15m"]  # the last one wins, as with --set
+    train = build_command_parser("train", found["train"])
+    assert train.parse_args(["a.yaml", "--budget", "90s"]).overrides == ["train.budget=90s"]
 
 
 def test_the_demo_trained_to_a_budget_ends_on_time_with_its_schedule_done(tmp_path: Path) -> None:
