@@ -7,7 +7,9 @@ After that it re-plans once, if the steps run more than DRIFT faster or slower t
 (a machine that got busy, or freed up) in two windows in a row: the second is all after the
 change, so its speed is the one to plan with. The engine rebuilds the schedule for each plan at the
 step it has reached, stops at the planned step (the last epoch may be partial), validates and
-saves. `train.epochs` stays the most it trains. The clock is injected, so tests run on a fake one.
+saves. `train.epochs` stays the most it trains. A resume keeps the plan and the budget's time
+left (the new process's own start is not planned for). The clock is injected, so tests run on a
+fake one.
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ class BudgetPlanner:
         if self._first_step is None:
             self._first_step = step + 1
         self._mark = (now, step)
-        if first_evaluation and self.plan is not None:
+        if first_evaluation and self.plan is not None and not self.done(step):  # a schedule that ended stays ended
             plan = self._planned(step, self.speed.per_step(), replanned=self.plan.replanned, pending=False)
             return plan if plan.steps != self.plan.steps else None
         return None
@@ -98,14 +100,7 @@ class BudgetPlanner:
         if self.plan is None:
             measured = self._measured(self.speed, MEASURE_SHARE, MEASURE_STEPS) or now >= self.deadline
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
-        if self.plan.replanned or not self._measured(self.window, DRIFT_WINDOW_SHARE, 2 * MEASURE_STEPS):
-            return None
-        window, self.window = self.window, Timing()
-        drifted, self._drifted = self._drifted, abs(window.per_step() / self.plan.step_seconds - 1) > DRIFT
-        if not (drifted and self._drifted):
-            return None
-        self.speed = window  # the machine as it is now
-        return self._planned(step, self.speed.per_step(), True, pending)
+        return self._planned(step, self.speed.per_step(), True, pending) if self._drifted_twice(step) else None
 
     def evaluation_started(self) -> None:
         self._evaluating_since = self.clock()
@@ -139,6 +134,20 @@ class BudgetPlanner:
 
     def _measured(self, timing: Timing, share: float, steps: int) -> bool:
         return timing.steps >= steps and timing.seconds >= share * self.budget
+
+    def _drifted_twice(self, step: int) -> bool:
+        """Whether the window just measured and the one before both ran more than DRIFT off the plan's speed (then
+        `speed` is the latest window's); asked until the one re-plan, while planned steps are left."""
+        plan = self.plan
+        if plan is None or plan.replanned or self.done(step):
+            return False
+        if not self._measured(self.window, DRIFT_WINDOW_SHARE, 2 * MEASURE_STEPS):
+            return False
+        window, self.window = self.window, Timing()
+        before, self._drifted = self._drifted, abs(window.per_step() / plan.step_seconds - 1) > DRIFT
+        if before and self._drifted:
+            self.speed = window  # the machine as it is now
+        return before and self._drifted
 
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;

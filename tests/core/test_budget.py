@@ -200,3 +200,9 @@ def test_a_deadline_passed_before_the_speed_is_measured_stops_at_once() -> None:
     run = FakeRun(20, lambda step: 2.0, prepare_seconds=19)
     run.train()
     assert run.plans[0].steps == run.step == 1
+
+
+def test_a_plan_whose_schedule_has_ended_is_never_extended() -> None:
+    run = FakeRun(18, lambda step: 0.2, eval_seconds=0.1, prepare_seconds=5)  # planned to end with the first epoch
+    run.train()  # its validation, far quicker than estimated, leaves time: the run ends all the same
+    assert [plan.steps for plan in run.plans] == [PER_EPOCH] and run.step == PER_EPOCH
