@@ -23,7 +23,7 @@ MEASURE_SHARE = 0.01  # and at least this share of the budget
 DRIFT = 0.15  # re-plan once when the steps' speed differs from the plan's by more than this share
 DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the budget (and 2 x MEASURE_STEPS) long
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
-RESERVE_SECONDS, RESERVE_SHARE = 1.0, 0.01  # kept back for the process's end (closing files, leaving)
+RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
 
 @dataclass(frozen=True)
