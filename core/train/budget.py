@@ -21,7 +21,8 @@ from typing import Any
 MEASURE_STEPS = 8  # steps timed before the first plan (the run's first step, which warms up, is not timed)
 MEASURE_SHARE = 0.01  # and at least this share of the budget
 DRIFT = 0.15  # re-plan once when the steps' speed differs from the plan's by more than this share
-DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the budget (and 2 x MEASURE_STEPS) long
+DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the budget long
+DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
 RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
@@ -141,7 +142,7 @@ class BudgetPlanner:
         plan = self.plan
         if plan is None or plan.replanned or self.done(step):
             return False
-        if not self._measured(self.window, DRIFT_WINDOW_SHARE, 2 * MEASURE_STEPS):
+        if not self._measured(self.window, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS):
             return False
         window, self.window = self.window, Timing()
         before, self._drifted = self._drifted, abs(window.per_step() / plan.step_seconds - 1) > DRIFT

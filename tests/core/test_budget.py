@@ -206,3 +206,9 @@ def test_a_plan_whose_schedule_has_ended_is_never_extended() -> None:
     run = FakeRun(18, lambda step: 0.2, eval_seconds=0.1, prepare_seconds=5)  # planned to end with the first epoch
     run.train()  # its validation, far quicker than estimated, leaves time: the run ends all the same
     assert [plan.steps for plan in run.plans] == [PER_EPOCH] and run.step == PER_EPOCH
+
+
+def test_a_machine_that_slows_down_ten_fold_is_re_planned_in_time() -> None:
+    run = FakeRun(30, lambda step: 0.04 if step < 150 else 0.4, prepare_seconds=12, eval_seconds=0.3)
+    end = run.train()
+    assert run.plans[-1].replanned and run.ends_on_time(end)

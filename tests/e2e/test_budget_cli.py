@@ -1,4 +1,4 @@
-"""`workbench --run CONFIG --budget 20s` as a real process: it ends on time, counted from its start, schedule done."""
+"""`workbench --run CONFIG --budget 30s` as a real process: it ends on time, counted from its start, schedule done."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +16,7 @@ from workbench.cli import build_command_parser, build_parser, find_commands
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-BUDGET = 20.0
+BUDGET = 30.0  # the issue's figure: on a busy machine the interpreter and the data take 15 s of it
 
 
 def test_budget_is_a_set_of_train_budget_in_the_order_given() -> None:
@@ -28,7 +28,7 @@ def test_budget_is_a_set_of_train_budget_in_the_order_given() -> None:
 
 
 def test_the_demo_trained_to_a_budget_ends_on_time_with_its_schedule_done(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "workbench", "--run", str(ROOT / "configs" / "shapes.yaml"), "--budget", "20s",
+    command = [sys.executable, "-m", "workbench", "--run", str(ROOT / "configs" / "shapes.yaml"), "--budget", f"{BUDGET:.0f}s",
                "--set", "train.epochs=1000", "--set", "train.device=cpu", "--set", f"data.path={tmp_path / 'shapes'}",
                "--set", "train.schedule={name: one_cycle, pct_start: 0.25}", "--runs-dir", str(tmp_path / "runs")]
     began = time.monotonic()  # before the interpreter starts: the budget counts it
