@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import core.train.engine
+from core.errors import ConfigError
 from core.model.checkpoints import load_checkpoint
 from core.runs.recorder import create_run
 from core.train.budget import BudgetPlanner
@@ -66,6 +67,8 @@ def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path) -> None:
                   and events[-1].type_name() == "checkpoint_saved")  # the first epoch's end after a plan
     plan = planned(first)[-1]
     assert first[-1].status == "stopped"
+    with pytest.raises(ConfigError, match="train.budget"):
+        load_resume(run.path, ["train.budget=1h"])  # a new budget would not fit the plan the weights follow
     config, checkpoint = load_resume(run.path)
     resumed = train(config, run, resume=checkpoint)
     assert all(event.steps == plan.steps for event in planned(resumed))
