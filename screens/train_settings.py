@@ -1,5 +1,5 @@
-"""The Train screen's settings form: epochs, time budget, batch size, learning rate, device, the recipe's choices
-and precision.
+"""The Train screen's settings form: epochs, batch size, learning rate, device, the recipe's choices, precision
+and the time budget.
 
 Every edit goes into the workspace's config at once; one that is not valid is shown under the form
 and the config keeps its value. The choices come from the extension tables (core.config.TABLES),
@@ -65,15 +65,15 @@ class SettingsPanel(Vertical):
         values = setting_values(self.app.workspace.config)
         with Grid(id="settings"):
             yield _setting("epochs", _number("epochs", "integer", values))
-            yield _setting("time budget", DurationInput(values["budget"], placeholder="none", id="budget", compact=True,
-                                                        tooltip="train to a deadline, e.g. 15m, 2h, 90s: the schedule "
-                                                                "ends then, epochs is the most it trains"))
             yield _setting("batch size", _number("batch-size", "integer", values))
             yield _setting("learning rate", _number("lr", "number", values))
             yield _setting("device", self._device_select(values["device"]))
             for key in TABLES:
                 yield _setting(key, _choice(key, values))
             yield _setting("precision", _choice("precision", values))
+            yield _setting("time budget", DurationInput(values["budget"], placeholder="none", id="budget", compact=True,
+                                                        tooltip="train to a deadline, e.g. 15m, 2h, 90s: the schedule "
+                                                                "ends then, epochs is the most it trains"))
         yield Static("", id="settings-error", classes="error")
 
     def on_mount(self) -> None:
