@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed,
-                               RunFinished, RunResumed, RunStarted)
+from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, EpochEnded, Event, Extension,
+                               RunFailed, RunFinished, RunResumed, RunStarted)
 
 
 def describe(event: Event) -> str:
@@ -19,7 +19,7 @@ def describe(event: Event) -> str:
         case RunStarted():
             return _started(event)
         case RunResumed(epoch=epoch, batch=batch):
-            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "")
+            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "") + _extension(event)
         case BudgetPlanned():
             how = "budget re-planned, the speed changed" if event.replanned else "budget plan"
             return (f"{how}: ≈ {event.epochs:.1f} epochs in {duration(event.budget_s)} ({event.steps:,} steps), "
@@ -37,7 +37,7 @@ def describe(event: Event) -> str:
             best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
                     if event.best_epoch and event.best_val_accuracy is not None else "")
             why = f"; {event.reason}" if event.reason else ""
-            return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
+            return f"run {event.status} after {epochs_and_time(event)}{best}{why}"
         case RunFailed(kind=kind, error=error):
             how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
             return f"run {event.state}{how}: {error}"
@@ -50,6 +50,28 @@ def duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     hours, minutes = divmod(round(seconds / 60), 60)
     return " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
+
+
+def _extension(event: RunResumed) -> str:
+    """How a run given more epochs than its schedule spans goes on."""
+    match event.extension:
+        case Extension.FINAL_LR:
+            return f"; past the schedule's {event.schedule_epochs} epochs at its final lr"
+        case Extension.RESCHEDULE:
+            return f"; the schedule laid over all {event.schedule_epochs} epochs"
+    return ""
+
+
+def epochs_and_time(event: RunFinished) -> str:
+    """`4 epoch(s) in 12.0s`; a resumed run pairs this process's time with its own epochs:
+    `epochs 12-13 in 5.8s (13 in all)`."""
+    first, done, seconds = event.first_epoch, event.epochs_done, f"{event.seconds:.1f}s"
+    if first <= 1:
+        return f"{done} epoch(s) in {seconds}"
+    if done < first:
+        return f"{done} epoch(s), none of them in the {seconds} since resuming"
+    epochs = f"epoch {done}" if done == first else f"epochs {first}-{done}"
+    return f"{epochs} in {seconds} ({done} in all)"
 
 
 def _started(event: RunStarted) -> str:

@@ -45,9 +45,12 @@ class Eta:
         self.ends_at: float | None = None  # a time budget's planned end
 
     def started(self, event: RunStarted) -> None:
+        """A new training process (a resumed run's too): its speed is measured afresh, never taken from before."""
         self.epochs, self.batches = event.epochs, event.batches_per_epoch
         self.val_share = event.val_samples / max(event.train_samples, 1)
         self.anchor = event.time
+        self.marks.clear()
+        self.rate = self.val_seconds = self.batch_end = None
 
     def planned(self, event: BudgetPlanned) -> None:
         self.epochs, self.ends_at = math.ceil(event.epochs), event.ends_at

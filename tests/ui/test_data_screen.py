@@ -5,7 +5,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList, Static
+from textual.widgets import DirectoryTree, OptionList, Static
+from waiting import wait_until
 
 from core.data.inspect import DatasetView
 from screens.data import DataScreen, FolderPicker, SourcePicker
@@ -197,7 +198,8 @@ async def test_folder_tree_picker_opens_the_chosen_folder(make_app, small_shapes
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, FolderPicker)
-        await pilot.pause(0.3)  # the tree lists its folder in a worker
+        tree = app.screen.query_one(DirectoryTree)
+        await wait_until(pilot, lambda: bool(tree.root.children))  # the tree lists its folder in a worker
         await pilot.press("down", "enter")  # the first folder below the root: pets
         await settle(pilot)
         assert app.workspace.config.data.path == str(image_folder)
