@@ -20,8 +20,8 @@ from PIL import Image
 
 from core.config import DataConfig
 from core.data.augment import Augmenter
-from core.data.images import UnreadableImage, open_image
-from core.data.loading import auto_stats, fit_size, pil_to_tensor, sample_file, sample_image
+from core.data.images import UnreadableImage, fit_size, open_image
+from core.data.loading import auto_stats, pil_to_tensor, sample_file, sample_image
 from core.data.samples import Sample, SkippedFile
 from core.data.sources import list_data
 
