@@ -314,7 +314,7 @@ def _meta_forward(name: str, index: int, spec: LayerSpec, shape: Shape) -> tuple
     try:
         with torch.device("meta"):
             module = build_layer(spec).eval()
-            output = shape if LAYERS[spec.kind].keeps_shape else tuple(module(torch.empty(1, *shape)).shape[1:])
+            output = shape if LAYERS[spec.kind].keeps_shape else _output_shape(module, shape)
     except (RuntimeError, ValueError, IndexError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ShapeError(f"{name} cannot take {_describe(shape)}: {reason}", layer_index=index) from exc
@@ -322,6 +322,13 @@ def _meta_forward(name: str, index: int, spec: LayerSpec, shape: Shape) -> tuple
         raise ShapeError(f"{name} shrinks {_describe(shape)} to {_describe(output)}: lower its kernel_size or "
                          "stride, or raise data.image_size", layer_index=index)
     return module, output
+
+
+def _output_shape(module: nn.Module, shape: Shape) -> Shape:
+    if isinstance(module, nn.Linear) and shape[-1] == module.in_features:
+        # known without running it: linear's meta kernel (addmm) imports torch._dynamo, seconds of every command's start
+        return (*shape[:-1], module.out_features)
+    return tuple(module(torch.empty(1, *shape)).shape[1:])
 
 
 def _check_output(specs: Sequence[LayerSpec], shape: Shape, num_classes: int) -> None:
