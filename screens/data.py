@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import (
     DirectoryTree,
+    Input,
     Label,
     OptionList,
     Static,
@@ -30,6 +31,7 @@ from core.data.sources import SOURCES
 from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
+from screens.data_pickers import FolderPicker, SourcePicker
 from screens.dialogs import AskText
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
@@ -416,68 +418,3 @@ def stats_text(mean: list[float], std: list[float]) -> Text:
     return Text.assemble(("mean/std ", "bold"), "of the training images at image_size, per channel\n",
                          f"mean: [{', '.join(f'{m:.4f}' for m in mean)}]\n",
                          f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n")
-
-
-class SourcePicker(ModalScreen[str | None]):
-    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own).
-
-    A source that needs more than a path (filename: a separator or pattern) is shown but set up in the config.
-    """
-
-    DEFAULT_CSS = """
-    SourcePicker { align: center middle; }
-    SourcePicker > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
-                              border: thick $accent; background: $surface; padding: 0 1; }
-    SourcePicker OptionList { height: auto; max-height: 14; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
-    def __init__(self, config_source: dict[str, Any]) -> None:
-        super().__init__()
-        self.config_source = config_source
-
-    def compose(self) -> ComposeResult:
-        original = self.config_source
-        where = f" at {original['path']}" if original.get("path") else ""
-        options = [Option(f"the config's: {original['source']}{where}", id="config")]
-        options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name,
-                           disabled=not entry.needs_only_a_path()) for entry in SOURCES]
-        with Vertical():
-            yield Label("Choose the data source", classes="panel-title")
-            yield OptionList(*options)
-            yield Static("enter to choose, esc to cancel", classes="muted")
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-
-class FolderTree(DirectoryTree):
-    """A DirectoryTree of folders only (hidden ones left out)."""
-
-    def filter_paths(self, paths):
-        return [path for path in paths if path.is_dir() and not path.name.startswith(".")]
-
-
-class FolderPicker(ModalScreen[Path | None]):
-    """Pick a folder in a tree; dismisses with it, or None when cancelled."""
-
-    DEFAULT_CSS = """
-    FolderPicker { align: center middle; }
-    FolderPicker > Vertical { width: 76; max-width: 100%; height: 90%; border: thick $accent;
-                              background: $surface; padding: 0 1; }
-    FolderPicker FolderTree { height: 1fr; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(f"Pick a folder of class folders under {self.root}", classes="panel-title")
-            yield FolderTree(self.root)
-            yield Static("space: open/close, enter: use the folder, esc: cancel", classes="muted")
-
-    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
-        self.dismiss(event.path)

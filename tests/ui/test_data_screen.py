@@ -5,12 +5,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList, Static
+from textual.widgets import DirectoryTree, Input, OptionList, Static
 
 from core.data.inspect import DatasetView
-from screens.data import DataScreen, FolderPicker, SourcePicker
+from screens.data import DataScreen
+from screens.data_pickers import FolderPicker, SourcePicker
 from screens.dialogs import AskText
 from screens.widgets.image_view import ImageView
+from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -293,3 +295,33 @@ async def test_a_new_data_source_names_the_run_after_it(make_app, small_shapes_c
         await pilot.press("enter")  # the config's own source: its own name again
         await settle(pilot)
         assert app.workspace.config.name == "ui-test"
+
+
+async def test_folder_picker_leaves_its_start_folder(make_app, small_shapes_config, image_folder, monkeypatch) -> None:
+    monkeypatch.chdir(image_folder / "cat")
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, FolderPicker)
+        tree = picker.query_one(DirectoryTree)
+        await pilot.press("~")
+        assert tree.path == Path.home()
+        await pilot.press("/")
+        assert tree.path == Path("/")
+        await pilot.press("g")
+        where = picker.query_one("#where", Input)
+        where.value = str(image_folder / "no-such-folder")
+        await pilot.press("enter")
+        assert tree.path == Path("/") and app.focused is where  # still typing
+        where.value = str(image_folder / "dog")
+        await pilot.press("enter")
+        assert tree.path == image_folder / "dog" and app.focused is tree
+        await pilot.press("backspace")  # up a level: the folder of class folders
+        assert tree.path == image_folder and where.value == str(image_folder)
+        await pilot.press("backspace")
+        await wait_until(pilot, lambda: bool(tree.root.children))
+        await pilot.press("down", "enter")  # the first folder below the parent: pets
+        await wait_until(pilot, lambda: app.workspace.config.data.path == str(image_folder))
