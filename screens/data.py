@@ -40,6 +40,8 @@ BAR_WIDTH = 8
 NAME_WIDTH = 12
 PROGRESS_EVERY_S = 0.2
 SIDEBAR_TEXT_WIDTH = 32  # before the first layout
+HEALTH_HINT = ("h: check every image (sizes, modes, unreadable files, duplicates)\n"
+               "m: compute the per-channel mean and std")
 
 
 class DataScreen(WorkbenchScreen):
@@ -92,8 +94,7 @@ class DataScreen(WorkbenchScreen):
                     with TabPane("Health", id="health-tab"):
                         with VerticalScroll(id="report"):
                             yield Static(id="stats")
-                            yield Static("h: check every image (sizes, modes, unreadable files, duplicates)\n"
-                                         "m: compute the per-channel mean and std", id="health", classes="muted")
+                            yield Static(HEALTH_HINT, id="health", classes="muted")
 
     def on_mount(self) -> None:
         self.query_one("#classes").border_title = "classes  train/val"
@@ -131,6 +132,8 @@ class DataScreen(WorkbenchScreen):
             self.view = view
             self.set_status("")
             self._show_view(view)
+            if self.query_one("#tabs", TabbedContent).active == "health-tab":
+                self.action_health()  # the report on screen is this data's, never the previous source's
 
     def _open_failed(self, data: DataConfig, message: str) -> None:
         if data is self._opened:
@@ -187,6 +190,9 @@ class DataScreen(WorkbenchScreen):
         self.class_filter, self.indices, self.position = None, [], 0
         self.query_one("#source", Static).update(self._source_text(view))
         self.query_one("#stats", Static).update("")
+        health = self.query_one("#health", Static)
+        health.update(HEALTH_HINT)
+        health.add_class("muted")
         if view is None:
             self._show_sample(None, None)
             return
@@ -390,6 +396,9 @@ def health_text(report: HealthReport, short: Callable[[Path], str]) -> Text:
     text.append("imbalance: ")
     text.append(report.imbalance or "none (largest class at most 3x the smallest)",
                 "bold" if report.imbalance else "")
+    if report.without_val:
+        text.append(f"\nno validation images: {', '.join(report.without_val)} (val_accuracy leaves "
+                    f"{'it' if len(report.without_val) == 1 else 'them'} out; add some or raise data.val_split)", "bold")
     text.append("\nsizes: " + tally((f"{w}x{h}" for w, h in report.sizes), report.sizes.values()))
     text.append("\nmodes: " + tally(report.modes, report.modes.values()))
     text.append(f"\nunreadable or skipped: {len(report.unreadable)}", "bold" if report.unreadable else "")

@@ -325,3 +325,23 @@ async def test_folder_picker_leaves_its_start_folder(make_app, small_shapes_conf
         await wait_until(pilot, lambda: bool(tree.root.children))
         await pilot.press("down", "enter")  # the first folder below the parent: pets
         await wait_until(pilot, lambda: app.workspace.config.data.path == str(image_folder))
+
+
+async def test_the_health_report_follows_the_source(make_app, small_shapes_config, tmp_path, write_images) -> None:
+    root = tmp_path / "bugs"
+    write_images(root / "train" / "ants", 3)
+    write_images(root / "train" / "bees", 3)
+    write_images(root / "val" / "ants", 2)  # no val/bees
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        assert shown(app.screen, "#health").startswith("health 40 images, 5 classes")
+        await open_typed_folder(pilot, root)  # from the Health tab: the report is made again for this data
+        report = shown(app.screen, "#health")
+        assert report.startswith("health 8 images, 2 classes")
+        assert "no validation images: bees (val_accuracy leaves it out" in report
+        await pilot.press("right")  # the sample tab
+        await open_typed_folder(pilot, tmp_path / "shapes")
+        assert "health" not in shown(app.screen, "#health")  # no report of the previous source
