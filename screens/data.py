@@ -13,10 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import (
-    DirectoryTree,
-    Input,
     Label,
     OptionList,
     Static,
@@ -37,6 +34,8 @@ from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
 BAR_WIDTH = 8
+MIN_BAR_WIDTH = 3
+ROW_WIDTH = 28  # a class row in the sidebar's list, beside its scrollbar
 NAME_WIDTH = 12
 PROGRESS_EVERY_S = 0.2
 SIDEBAR_TEXT_WIDTH = 32  # before the first layout
@@ -377,15 +376,19 @@ class DataScreen(WorkbenchScreen):
 
 
 def class_options(counts: list[ClassCount]) -> list[Option]:
-    """'all' then one entry per class: name, a bar scaled to the largest class, train/val counts."""
+    """'all' then one entry per class: name, a bar scaled to the largest class, train/val counts.
+
+    The bar gives up cells to wide counts (60000/10000), so every row stays on one line of the sidebar.
+    """
     largest = max((c.train + c.val for c in counts), default=0) or 1
-    total = Text(f"{'all':<{NAME_WIDTH}} {'':<{BAR_WIDTH}} {sum(c.train for c in counts)}/{sum(c.val for c in counts)}")
-    options = [Option(total)]
+    total = f"{sum(c.train for c in counts)}/{sum(c.val for c in counts)}"
+    bar_width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, ROW_WIDTH - NAME_WIDTH - 2 - len(total)))
+    options = [Option(Text(f"{'all':<{NAME_WIDTH}} {'':<{bar_width}} {total}"))]
     for count in counts:
-        filled = round(BAR_WIDTH * (count.train + count.val) / largest)
+        filled = round(bar_width * (count.train + count.val) / largest)
         name = count.name if len(count.name) <= NAME_WIDTH else count.name[:NAME_WIDTH - 1] + "…"
         prompt = Text.assemble(f"{name:<{NAME_WIDTH}} ", ("█" * filled, "bold"),
-                               " " * (BAR_WIDTH - filled), f" {count.train}/{count.val}")
+                               " " * (bar_width - filled), f" {count.train}/{count.val}")
         options.append(Option(prompt, id=count.name))
     return options
 

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
+from textual.widgets import DirectoryTree, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.data.sources import SOURCES
@@ -40,7 +40,7 @@ class SourcePicker(ModalScreen[str | None]):
         options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name,
                            disabled=not entry.needs_only_a_path()) for entry in SOURCES]
         with Vertical():
-            yield Label("Choose the data source", classes="panel-title")
+            yield Static("Choose the data source", classes="panel-title")
             yield OptionList(*options)
             yield Static("enter to choose, esc to cancel", classes="muted")
 
@@ -83,7 +83,7 @@ class FolderPicker(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Pick a folder of class folders", classes="panel-title")
+            yield Static("Pick a folder of class folders", classes="panel-title")
             yield Input(str(self.root), id="where", compact=True)
             yield FolderTree(self.root)
             yield Static("enter: use the folder · space: open/close · backspace: up · ~: home · /: root · "

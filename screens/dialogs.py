@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from core.errors import ConfigError
 
@@ -41,7 +41,7 @@ class FormDialog(ModalScreen[ResultT]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="form"):
-            yield Label(self.heading, classes="panel-title")
+            yield Static(self.heading, classes="panel-title")  # a Static: a long title wraps
             yield from self.compose_fields()
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
@@ -91,8 +91,8 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="panel-title")
-            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            yield Static(self.title_text, classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
             with Horizontal():
                 yield Button(f"{self.confirm} (y)", variant="warning", id="confirm")
                 yield Button("Cancel (esc)", id="cancel")
@@ -124,8 +124,8 @@ class ConfirmQuit(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Quit workbench?", classes="panel-title")
-            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            yield Static("Quit workbench?", classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
             with Horizontal():
                 if self.training:
                     yield Button("Leave it running (l)", variant="primary", id="leave")
@@ -164,7 +164,7 @@ class AskText(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.prompt, classes="panel-title")
+            yield Static(self.prompt, classes="panel-title")
             yield Input(self.value, placeholder=self.placeholder, id="answer")
             yield Static("enter to accept, esc to cancel", classes="muted")
 

@@ -11,7 +11,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.model.registry import LAYERS, REQUIRED, LayerSpec, describe, layer_names, parse_layer
+from core.model.registry import (
+    LAYERS,
+    REQUIRED,
+    LayerSpec,
+    describe,
+    layer_names,
+    parse_layer,
+)
 from screens.dialogs import FormDialog
 
 
@@ -27,7 +34,7 @@ class PickOption(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="panel-title")
+            yield Static(self.title_text, classes="panel-title")
             yield Input(placeholder="type to filter", id="filter")
             yield OptionList(*self._options(""), id="choices")
 
