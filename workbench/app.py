@@ -7,12 +7,14 @@ Screens ask each other for things with messages (screens/messages.py) that the a
 """
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 from typing import Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from core.errors import WorkbenchError
@@ -30,6 +32,7 @@ from screens.sweeps import SweepsScreen
 from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 from workbench.run_alerts import RunAlerts
+from workbench.terminal import ascii_driver, locale_warning, utf8_locale
 
 SCREENS: tuple[type[WorkbenchScreen], ...] = (  # in key order: 1 is Data
     DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)
@@ -52,8 +55,18 @@ class WorkbenchApp(AppBase):
         Binding("ctrl+s", "save_config", "Save config", show=False),
     ]
 
+    def __init__(self, workspace: Workspace, runs_dir: Path = Path("runs"), *, ascii_only: bool = False) -> None:
+        self.ascii_only = ascii_only  # read by get_driver_class, which App.__init__ calls
+        super().__init__(workspace, runs_dir)
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return ascii_driver(driver) if self.ascii_only else driver
+
     def on_mount(self) -> None:
         self.run_alerts = RunAlerts(self, self.followed)  # a toast and the bell when the followed run ends
+        if self.ascii_only:
+            self.notify(locale_warning(os.environ), title="no UTF-8 locale", severity="warning", timeout=20)
 
     # messages from screens
 
@@ -161,4 +174,4 @@ def make_app(config_path: Path | None = None, runs_dir: Path = Path("runs")) -> 
     from core.prepare.workspace import default_config_path
 
     path = config_path or default_config_path(Path.cwd())
-    return WorkbenchApp(Workspace.open(path), runs_dir)
+    return WorkbenchApp(Workspace.open(path), runs_dir, ascii_only=not utf8_locale(os.environ))
