@@ -29,7 +29,9 @@ from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
 from screens.data_pickers import FolderPicker, SourcePicker
+from screens.data_settings import COMBINED, EditData, source_keys
 from screens.dialogs import AskText
+from screens.param_dialogs import KeyPath, with_values
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
@@ -59,7 +61,9 @@ class DataScreen(WorkbenchScreen):
         Binding("t", "pick_folder", "Pick folder in a tree", show=False),
         Binding("d", "use_demo", "Use the demo shapes", show=False),
         Binding("h", "health", "Health"),
-        Binding("m", "mean_std", "Mean/std"),
+        Binding("m", "mean_std", "Mean/std", show=False),  # the Health tab names it
+        Binding("a", "use_stats", "Use the mean/std as data.normalize", show=False),
+        Binding("e", "edit_settings", "Settings"),
         Binding("p", "toggle_preview", "Preview"),
     ]
 
@@ -72,6 +76,7 @@ class DataScreen(WorkbenchScreen):
         self.show_preview = False
         self._opened: DataConfig | None = None
         self._config_source: dict[str, Any] = {}
+        self._stats: tuple[list[float], list[float]] | None = None  # the last mean/std `m` computed
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -138,11 +143,13 @@ class DataScreen(WorkbenchScreen):
         if data is self._opened:
             self.set_status(message, error=True)
 
-    def use_source(self, source: str, path: str | None = None, **extra: Any) -> None:
-        """Point the config at another source and open it; a config error is shown, never raised."""
+    def use_source(self, source: str, path: str | None = None, raise_errors: bool = False, **extra: Any) -> None:
+        """Point the config at another source and open it; a config error is shown (or raised, for a form)."""
         try:
             renamed = self.workspace.use_source(source, path, **extra)
         except ConfigError as exc:
+            if raise_errors:
+                raise
             self.set_status(str(exc), error=True)
             return
         if renamed:
@@ -176,10 +183,39 @@ class DataScreen(WorkbenchScreen):
     def _source_chosen(self, choice: str | None) -> None:
         if choice == "config":
             self.use_source(**self._config_source)
+        elif choice == COMBINED or (choice is not None and not SOURCES[choice].needs_only_a_path()):
+            self.edit_settings(choice)  # its other keys (a CSV's columns, a file-name pattern, the sources) too
         elif choice is not None and SOURCES[choice].needs_path:
             self.ask_path(choice)
         elif choice is not None:
             self.use_source(choice)
+
+    # -- every data setting ----------------------------------------------------------------
+
+    def action_edit_settings(self) -> None:
+        self.edit_settings(self.workspace.config.data.source)
+
+    def edit_settings(self, source: str) -> None:
+        """The settings form for `source` (the config's own or a new one), applied when saved."""
+        self.app.push_screen(EditData(self.workspace.config.to_plain(), source, self.apply_settings))
+
+    def apply_settings(self, source: str, values: dict[KeyPath, Any]) -> None:
+        """Write the form's values into the config, switching the source when it changed; raises ConfigError
+        (the config as it was) so the form says why."""
+        before = self.workspace.config.to_plain()
+        where = set(source_keys(source))
+        self.workspace.replace(with_values(before, {path: value for path, value in values.items()
+                                                    if path[1] not in where}))
+        chosen = {path[1]: value for path, value in values.items() if path[1] in where}
+        if source != before["data"]["source"] or any(before["data"][key] != value for key, value in chosen.items()):
+            try:
+                self.use_source(source, **chosen, raise_errors=True)
+            except ConfigError:
+                self.workspace.replace(before)
+                raise
+        self.refresh_title()
+        if self.workspace.config.data != self._opened:
+            self.open_data()
 
     # -- classes and browsing ------------------------------------------------------------
 
@@ -189,6 +225,7 @@ class DataScreen(WorkbenchScreen):
         self.class_filter, self.indices, self.position = None, [], 0
         self.query_one("#source", Static).update(self._source_text(view))
         self.query_one("#stats", Static).update("")
+        self._stats = None
         health = self.query_one("#health", Static)
         health.update(HEALTH_HINT)
         health.add_class("muted")
@@ -349,7 +386,19 @@ class DataScreen(WorkbenchScreen):
     def _stats_done(self, view: DatasetView, mean: list[float], std: list[float]) -> None:
         if view is self.view:
             self.set_status("")
+            self._stats = mean, std
             self.query_one("#stats", Static).update(stats_text(mean, std))
+
+    def action_use_stats(self) -> None:
+        """Make the computed mean and std the config's data.normalize (rounded as shown)."""
+        if self._stats is None:
+            self.notify("m computes the mean and std first")
+            return
+        mean, std = ([round(value, 4) for value in values] for values in self._stats)
+        self.workspace.update("data", normalize={"mean": mean, "std": std})
+        self._opened = self.workspace.config.data  # the same images: nothing to list again
+        self.refresh_title()
+        self.notify(f"data.normalize is now mean {mean}, std {std} (ctrl+s saves the config)")
 
     def _report_failed(self, view: DatasetView, message: str) -> None:
         if view is self.view:
@@ -429,4 +478,5 @@ def stats_text(mean: list[float], std: list[float]) -> Text:
     """Mean and std per channel, as a config's data.normalize would take them."""
     return Text.assemble(("mean/std ", "bold"), "of the training images at image_size, per channel\n",
                          f"mean: [{', '.join(f'{m:.4f}' for m in mean)}]\n",
-                         f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n")
+                         f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n",
+                         ("a: use them as data.normalize\n", "dim"))

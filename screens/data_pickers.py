@@ -13,13 +13,12 @@ from textual.widgets import DirectoryTree, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.data.sources import SOURCES
+from screens.data_settings import COMBINED
 
 
 class SourcePicker(ModalScreen[str | None]):
-    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own).
-
-    A source that needs more than a path (filename: a separator or pattern) is shown but set up in the config.
-    """
+    """The sources data.source accepts, and several combined; dismisses with the chosen one ('config': the
+    config's own)."""
 
     DEFAULT_CSS = """
     SourcePicker { align: center middle; }
@@ -37,8 +36,9 @@ class SourcePicker(ModalScreen[str | None]):
         original = self.config_source
         where = f" at {original['path']}" if original.get("path") else ""
         options = [Option(f"the config's: {original['source']}{where}", id="config")]
-        options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name,
-                           disabled=not entry.needs_only_a_path()) for entry in SOURCES]
+        options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name)
+                    for entry in SOURCES]
+        options.append(Option(Text.assemble((f"{COMBINED:<14}", "bold"), "several sources as one dataset"), id=COMBINED))
         with Vertical():
             yield Static("Choose the data source", classes="panel-title")
             yield OptionList(*options)
