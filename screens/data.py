@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from rich.text import Text
@@ -23,7 +23,6 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from core.config import DataConfig
-from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
 from core.data.sources import SOURCES
 from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
@@ -34,6 +33,9 @@ from screens.dialogs import AskText
 from screens.param_dialogs import KeyPath, with_values
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
+
+if TYPE_CHECKING:  # imported by the worker that opens the data: it loads torch, which the first frame never waits for
+    from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
 
 BAR_WIDTH = 8
 MIN_BAR_WIDTH = 3
@@ -104,7 +106,7 @@ class DataScreen(WorkbenchScreen):
         self.query_one("#classes").border_title = "classes  train/val"
         data = self.workspace.config.data.model_dump(mode="json")
         self._config_source = {key: data[key] for key in SOURCE_KEYS}
-        self.open_data()
+        self.call_after_refresh(self.open_data)  # its worker imports torch: not before the first frame
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -124,6 +126,8 @@ class DataScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="open")
     def _open_worker(self, data: DataConfig, seed: int) -> None:
+        from core.data.inspect import DatasetView
+
         try:
             view = DatasetView.open(data, seed)
         except DataError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -70,6 +71,20 @@ class FormDialog(ModalScreen[ResultT]):
 
     def action_cancel(self) -> None:
         self.dismiss(self.CANCELLED)
+
+
+def as_yaml(value: Any) -> str:
+    """A value as a form field shows it: one line of YAML (3, [3, 3], same, null)."""
+    value = list(value) if isinstance(value, tuple) else value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def from_yaml(text: str) -> Any:
+    """A form field's text read as YAML; text that is not YAML stays text, and an empty field is None."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return text
 
 
 class Confirm(ModalScreen[bool]):

@@ -21,8 +21,7 @@ from textual.events import DescendantFocus
 from textual.widgets import Input, Label, Select, Static
 
 from core.config import TABLES, AugmentConfig, RunConfig, TrainConfig
-from screens.dialogs import FormDialog
-from screens.layer_dialogs import _read, _yaml
+from screens.dialogs import FormDialog, as_yaml, from_yaml
 
 BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"),
           (MinLen, "min_length", "len ≥"), (MaxLen, "max_length", "len ≤"))
@@ -46,18 +45,18 @@ def literal_choices(info: FieldInfo) -> tuple[Any, ...] | None:
 
 def choice_options(values: tuple[Any, ...]) -> list[tuple[str, Any]]:
     """Select options showing each value as it is written in a config (true, not True)."""
-    return [(value if isinstance(value, str) else _yaml(value), value) for value in values]
+    return [(value if isinstance(value, str) else as_yaml(value), value) for value in values]
 
 
 def bounds_text(info: FieldInfo) -> str:
     """A field's bounds in a few characters, e.g. '> 0, ≤ 10'."""
-    return ", ".join(f"{sign} {_yaml(getattr(item, attr))}" for item in info.metadata
+    return ", ".join(f"{sign} {as_yaml(getattr(item, attr))}" for item in info.metadata
                      for kind, attr, sign in BOUNDS if isinstance(item, kind))
 
 
 def about_text(info: FieldInfo) -> str:
     """A field's description (or type) and default (or that it is required)."""
-    default = "required" if info.is_required() else f"default {_yaml(info.default)}"
+    default = "required" if info.is_required() else f"default {as_yaml(info.default)}"
     return f"{info.description or _type_name(info.annotation)} · {default}"
 
 
@@ -118,7 +117,7 @@ class SchemaForm(FormDialog[bool]):
 
     def values(self) -> dict[KeyPath, Any]:
         """What the fields say now, by key path: ("data", "val_split") -> 0.2, ("seed",) -> 1, ..."""
-        return {path: control.value if isinstance(control, Select) else _read(control.value)
+        return {path: control.value if isinstance(control, Select) else from_yaml(control.value)
                 for control, (path, _) in self.fields.items()}
 
 
@@ -206,7 +205,7 @@ def _control(widget_id: str, info: FieldInfo, value: Any) -> Input | Select:
     if choices is not None:
         return Select(choice_options(choices), value=value, allow_blank=False, compact=True, id=widget_id,
                       tooltip=tooltip)
-    return Input(_yaml(value), compact=True, id=widget_id, tooltip=tooltip)
+    return Input(as_yaml(value), compact=True, id=widget_id, tooltip=tooltip)
 
 
 def _type_name(annotation: Any) -> str:

@@ -4,17 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from screen_text import whole, widget_rows, widget_text
 from textual.widgets import OptionList, Static
+from waiting import wait_until
 
 from core.data.inspect import ClassCount, DatasetView
 from core.data.sources import SOURCES
 from core.model.registry import LAYERS, REQUIRED, parse_layer
-from screen_text import widget_rows, widget_text, whole
 from screens.data_pickers import FolderPicker, SourcePicker
-from screens.dialogs import AskText, Confirm, ConfirmQuit
-from screens.layer_dialogs import EditLayer, _yaml
+from screens.dialogs import AskText, Confirm, ConfirmQuit, as_yaml
+from screens.layer_dialogs import EditLayer
 from screens.param_dialogs import EditParams, about_text
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -53,7 +53,7 @@ async def test_the_layer_dialog_title_and_every_help(make_app, small_shapes_conf
         dialog = app.screen
         assert shows(app, dialog.query_one(".panel-title"), f"{kind}: {layer.description}")
         for param, help_widget in zip(layer.params, dialog.query(".param-help").results(Static)):
-            default = "required" if param.default is REQUIRED else f"default {_yaml(param.default)}"
+            default = "required" if param.default is REQUIRED else f"default {as_yaml(param.default)}"
             dialog.query_one("#params").scroll_to_widget(help_widget, animate=False)
             await pilot.pause()
             assert shows(app, help_widget, f"{param.type.expects}; {default}"), param.name
