@@ -1,6 +1,6 @@
 """The run config: one typed schema (pydantic) for data, model and training, YAML outside.
 
-`load_config` reads YAML with `yaml.safe_load`, applies `--set key.path=value` overrides,
+`load_config` reads YAML within bounds (core.safe_yaml), applies `--set key.path=value` overrides,
 and reports every problem at once, each with its key path, its YAML line and, for a typo,
 the nearest valid key. Layer entries are checked by the layer registry and kept as plain
 data, so a config can always be written back to YAML and stored in a checkpoint.
@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from core import safe_yaml
 from core.data.sources import SOURCES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
@@ -386,36 +387,14 @@ class RunConfig(StrictModel):
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read, override and validate a YAML config; raise ConfigError listing every problem."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([ConfigIssue((), f"cannot read the file: {exc.strerror}")], str(path)) from exc
-    return parse_config(decode_text(data, str(path)), overrides, source=str(path))
-
-
-def decode_text(data: bytes, source: str | None = None) -> str:
-    """UTF-8 text, or a ConfigError naming the first byte that is not UTF-8 (offset and line)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        issue = ConfigIssue((), f"not UTF-8 text: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
-                                f"cannot be decoded ({exc.reason})",
-                            hint="save the file as UTF-8 (in most editors: Save with Encoding > UTF-8)", line=line)
-        raise ConfigError([issue], source) from None
+    return parse_config(safe_yaml.read_text(path), overrides, source=str(path))
 
 
 def parse_config(text: str, overrides: Sequence[str] = (), source: str | None = None) -> RunConfig:
     """Validate YAML text as a RunConfig (see load_config)."""
-    try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigIssue((), f"not valid YAML: {getattr(exc, 'problem', exc)}", line=line)], source) from exc
-    if raw is None:
-        raw = {}
+    node = safe_yaml.compose(text, source)
+    raw = {} if node is None else safe_yaml.build(node, source)
+    lines = _key_lines(node)
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue((), "the config must be a mapping of keys (name, data, model, train)")], source)
     origins = {apply_override(raw, override, source): f"--set {override}" for override in overrides}
@@ -489,10 +468,10 @@ def apply_override(raw: dict[str, Any], override: str, source: str | None = None
     key, sep, value_text = override.partition("=")
     if not sep or not key.strip():
         raise ConfigError([ConfigIssue((), f"--set {override!r} is not KEY=VALUE", hint="e.g. --set train.epochs=3")], source)
-    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+    parts: list[str | int] = [int(p) if p.isascii() and p.isdigit() else p for p in key.strip().split(".")]
     try:
-        value = yaml.safe_load(value_text)
-    except yaml.YAMLError:
+        value = safe_yaml.load(value_text, f"--set {override}")
+    except safe_yaml.InvalidYaml:  # a value past the bounds is refused; one that is not YAML is taken as text
         value = value_text
     target: Any = raw
     for depth, part in enumerate(parts[:-1]):

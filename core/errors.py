@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Union
 
 KeyPath = tuple[Union[str, int], ...]
+QUOTE_LIMIT = 300  # characters of one part of a message: a 100 MB value in a config is not echoed whole
 
 
 def format_key_path(path: KeyPath) -> str:
@@ -16,6 +17,15 @@ def format_key_path(path: KeyPath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text`, or its start and end around a count of what was left out when it is longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    kept = limit - 50  # room for the count
+    head = kept * 2 // 3
+    return f"{text[:head]} ... ({len(text) - kept:,} characters left out) ... {text[len(text) - (kept - head):]}"
 
 
 class WorkbenchError(Exception):
@@ -33,13 +43,15 @@ class ConfigIssue:
     origin: str | None = None  # where the value came from when not the file, e.g. "--set train.epochs=0"
 
     def describe(self, source: str | None = None) -> str:
-        where = format_key_path(self.path)
+        """`where: message`, each part clipped (they quote the user's keys and values), then the hint."""
+        where = clip(format_key_path(self.path))
         if self.origin is not None:
-            where = f"{where} ({self.origin})" if where else self.origin
+            where = f"{where} ({clip(self.origin)})" if where else clip(self.origin)
         elif self.line is not None:
             line = f"line {self.line}" if source is None else f"{source}:{self.line}"
             where = f"{where} ({line})" if where else line
-        text = f"{where}: {self.message}" if where else self.message
+        message = clip(self.message)
+        text = f"{where}: {message}" if where else message
         return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 

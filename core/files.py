@@ -3,7 +3,9 @@
 The temp file is created like any other file (mode 0666 less the umask), so a checkpoint or
 status file gets the same permissions as the rest of the run. A write that fails for lack of
 space raises `DiskFullError` and leaves the previous file as it was; other failures to write
-become `WriteError`s that say what was refused and where (`write_error`).
+become `WriteError`s that say what was refused and where (`write_error`). A command's output file
+is checked first (`check_output`): never one of its inputs, an existing file only on request, never a
+read-only one (a rename would replace it all the same).
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ import json
 import os
 import secrets
 import shutil
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
@@ -52,6 +57,50 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         if not isinstance(exc, KeyboardInterrupt) and _in_chain(exc, lambda e: isinstance(e, KeyboardInterrupt)):
             raise KeyboardInterrupt from exc  # torch.save turns a Ctrl-C inside its writes into a RuntimeError
         raise
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A new temp file beside `path` to write (made like any file: 0666 less the umask); it replaces `path`
+    when the block ends without an error, and is removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp(path)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_output(output: Path, inputs: Sequence[Path | None], force: bool, option: str = "-o") -> None:
+    """Refuse (WriteError) an output that is one of the command's inputs, an existing file unless `force`,
+    and a read-only file always."""
+    output = Path(output)
+    for source in filter(None, inputs):
+        if _same_file(output, Path(source)):
+            raise WriteError(f"{option} {output} is the command's own input {source}: writing it would destroy what "
+                             f"it reads\n    hint: write to another file")
+    try:
+        mode = output.stat().st_mode
+    except OSError:
+        return  # nothing there yet (or nothing that can be read): the write itself will say
+    if stat.S_ISDIR(mode):
+        raise WriteError(f"{option} {output}: that is a folder; give a file name, e.g. {output / 'model'}")
+    if not mode & 0o222 or not os.access(output, os.W_OK):
+        raise WriteError(f"{option} {output}: the file is read-only; it is not replaced\n"
+                         f"    hint: write to another file, or make it writable first")
+    if not force:
+        raise WriteError(f"{option} {output}: the file exists\n    hint: add --force to replace it, or write to another file")
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """The same file on disk (a hard link or another spelling included) or the same path when one is missing."""
+    try:
+        return first.resolve() == second.resolve() or os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

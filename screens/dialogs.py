@@ -6,7 +6,8 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
+from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -120,41 +121,48 @@ class ConfirmQuit(ModalScreen[str | None]):
     """Asks before quitting, listing what is at stake; dismisses with what to do, None to stay.
 
     With a training run going: "leave" (quit, the run carries on), "stop" (stop the run, then quit)
-    or None (cancel). Otherwise: "quit" or None.
+    or None (cancel). Otherwise: "quit" or None. With unsaved changes also "save": save the config
+    first, then quit (leaving a run going).
     """
 
     DEFAULT_CSS = """
     ConfirmQuit { align: center middle; }
     ConfirmQuit > Vertical { width: 68; max-width: 95%; height: auto; max-height: 90%; border: thick $warning;
                              background: $surface; padding: 1 2; }
-    ConfirmQuit Horizontal { height: auto; margin-top: 1; }
-    ConfirmQuit Button { margin-right: 1; min-width: 10; }
+    ConfirmQuit Grid { grid-size: 2; grid-gutter: 0 1; height: auto; margin-top: 1; }
+    ConfirmQuit Button { width: 100%; }
     """
     BINDINGS = [Binding("escape,n", "dismiss(None)", "Cancel"), Binding("l", "answer('leave')", "Leave it running"),
-                Binding("s", "answer('stop')", "Stop it and quit"), Binding("y", "answer('quit')", "Quit")]
+                Binding("s", "answer('stop')", "Stop it and quit"), Binding("y", "answer('quit')", "Quit"),
+                Binding("w", "answer('save')", "Save and quit")]
 
-    def __init__(self, reasons: list[str], training: bool = False) -> None:
+    def __init__(self, reasons: list[str], training: bool = False, unsaved: bool = False) -> None:
         super().__init__()
-        self.reasons, self.training = reasons, training
+        self.reasons, self.training, self.unsaved = reasons, training, unsaved
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Quit workbench?", classes="panel-title")
             yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
-            with Horizontal():
+            with Grid():
+                if self.unsaved:
+                    label = "Save, leave it running (w)" if self.training else "Save and quit (w)"
+                    yield Button(label, variant="success", id="save")
                 if self.training:
                     yield Button("Leave it running (l)", variant="primary", id="leave")
                     yield Button("Stop it and quit (s)", variant="warning", id="stop")
                 else:
-                    yield Button("Quit (y)", variant="warning", id="quit")
+                    yield Button("Quit without saving (y)" if self.unsaved else "Quit (y)", variant="warning",
+                                 id="quit")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#leave" if self.training else "#quit", Button).focus()
+        self.query_one("#save" if self.unsaved else "#leave" if self.training else "#quit", Button).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "answer":
-            return (parameters[0] in ("leave", "stop")) == self.training
+            answer = parameters[0]
+            return self.unsaved if answer == "save" else (answer in ("leave", "stop")) == self.training
         return True
 
     def action_answer(self, answer: str) -> None:
@@ -185,3 +193,45 @@ class AskText(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
+
+
+class Choose(ModalScreen[str | None]):
+    """Asks which of a few ways to go, each a button with its key; dismisses with the chosen one's key, None to cancel.
+
+    The first choice has the focus, so enter takes it: put the safe one first.
+    """
+
+    DEFAULT_CSS = """
+    Choose { align: center middle; }
+    Choose > Vertical { width: 72; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
+                        background: $surface; padding: 1 2; }
+    Choose Horizontal { height: auto; margin-top: 1; }
+    Choose Button { margin-right: 1; min-width: 10; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, reasons: list[str], choices: list[tuple[str, str]]) -> None:
+        """`choices`: (key, label) pairs; the key is also the answer."""
+        super().__init__()
+        self.title_text, self.reasons, self.choices = title, reasons, choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
+            with Horizontal():
+                for key, label in self.choices:
+                    yield Button(f"{label} ({key})", variant="primary" if key == self.choices[0][0] else "default",
+                                 id=f"choice-{key}")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Button).focus()
+
+    def on_key(self, event: Key) -> None:
+        if any(event.key == key for key, _ in self.choices):
+            event.stop()
+            self.dismiss(event.key)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else str(event.button.id).removeprefix("choice-"))

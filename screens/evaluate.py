@@ -187,5 +187,6 @@ class EvaluateScreen(LoadsModels):
 
 def accuracy_line(evaluation: Evaluation) -> str:
     """e.g. "accuracy 93.3%, top-5 99.0% on 300 images of data/shapes/val"."""
-    return (f"accuracy {evaluation.accuracy:.1%}, top-5 {evaluation.top5_accuracy:.1%} on {evaluation.count} images"
+    top5 = f", top-5 {evaluation.top5_accuracy:.1%}" if evaluation.top5_accuracy is not None else ""
+    return (f"accuracy {evaluation.accuracy:.1%}{top5} on {evaluation.count} images"
             + (f" of {evaluation.data}" if evaluation.data else ""))

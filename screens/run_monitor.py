@@ -24,7 +24,7 @@ from core.config import RunConfig, load_config
 from core.errors import WorkbenchError
 from core.runs.launch import LaunchedRun
 from core.runs.rundir import RunDir, RunState
-from core.train.describe import describe
+from core.train.describe import describe, epochs_and_time
 from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
                                RunStarted)
 from screens.base import AppBase
@@ -81,7 +81,7 @@ class RunMonitor(Vertical):
             yield MetricChart("train loss", id="train-loss")
             yield MetricChart("val loss", id="val-loss")
             yield MetricChart("val acc", "{:.1%}".format, id="val-accuracy")
-        with Grid(id="panes"):
+        with Grid(id="panes"):  # laid out for the terminal at once: a hidden pane must never take the first Tab
             yield LineChart(id="chart")
             yield DataTable(id="epochs-table", cursor_type="row", zebra_stripes=True)
             yield Log(id="run-log", max_lines=LOG_LINES)
@@ -92,6 +92,7 @@ class RunMonitor(Vertical):
         for key, label in EPOCH_COLUMNS:
             table.add_column(label, key=key)
         self.clock = self.set_interval(1.0, self.tick, pause=True)
+        self.layout_panes()
         self.draw_chart()
 
     @property
@@ -144,7 +145,7 @@ class RunMonitor(Vertical):
         for view, widget_id in zip(VIEWS, ("#chart", "#epochs-table", "#run-log")):
             self.query_one(widget_id).display = view in shown
         focused = self.screen.focused
-        if isinstance(focused, DataTable) and not focused.display:
+        if focused is not None and focused.parent is panes and not focused.display:
             self.screen.set_focus(None)
 
     # following the app's run
@@ -183,6 +184,7 @@ class RunMonitor(Vertical):
                 if self.started is None:
                     self.show_status(RunState.RUNNING, f"preparing the data: {event.stage}")
             case RunStarted():
+                self.finished = None  # a resumed run goes on: an earlier ending in its events is history
                 progress.started(event)
                 self.show_running(event)
                 self._started(event)
@@ -271,8 +273,7 @@ class RunMonitor(Vertical):
         else:
             best = f", best val acc {done.best_val_accuracy:.1%} at epoch {done.best_epoch}" if done.best_epoch else ""
             why = f" ({done.reason})" if done.reason else ""
-            self.show_status(RunState.FINISHED, f"{done.epochs_done} epoch(s) in {done.seconds:.0f}s{best}{why}; "
-                                                "r extends")
+            self.show_status(RunState.FINISHED, f"{epochs_and_time(done)}{best}{why}; r extends")
         if run.run_dir is not None:
             self.query_one("#run-dir", Static).update(f"run directory: {run.run_dir}")
         self.layout_panes()

@@ -33,7 +33,7 @@ from screens.widgets.metric_chart import MetricChart
 
 REFRESH_SECONDS = 2.0  # while a run is going
 METRIC_COLUMNS = ("epoch", "train loss", "val loss", "val acc")
-NAME_WIDTH = 20
+CUT_AT = {"name": 20, "dataset": 14, "model": 14}  # long cells are cut to these only when the whole ones do not fit
 WIDE = 110  # from this width the selected run's epochs are listed beside its brief
 MARKS = "AB"  # the two runs marked for comparing, in the order they were marked
 STATE_STYLES: dict[str, str] = {  # the rest red
@@ -58,7 +58,7 @@ def _epochs(summary: RunSummary) -> str:
 
 
 def _started(summary: RunSummary) -> str:
-    return summary.started[5:16].replace("T", " ")  # MM-DD HH:MM; the year is in the details
+    return summary.started[5:19].replace("T", " ")  # MM-DD HH:MM:SS: runs of one config differ; the year: details
 
 
 def _cut(text: str, width: int) -> str:
@@ -67,9 +67,9 @@ def _cut(text: str, width: int) -> str:
 
 COLUMNS = (
     RunColumn("state", "status", describe_state, lambda s: describe_state(s)),
-    RunColumn("name", "name", lambda s: _cut(s.run_name or s.name, NAME_WIDTH), lambda s: (s.run_name or s.name).lower()),
-    RunColumn("dataset", "dataset", lambda s: _cut(s.dataset or "-", 14), lambda s: s.dataset.lower()),
-    RunColumn("model", "model", lambda s: _cut(s.model or "-", 14), lambda s: s.model.lower()),
+    RunColumn("name", "name", lambda s: s.run_name or s.name, lambda s: (s.run_name or s.name).lower()),
+    RunColumn("dataset", "dataset", lambda s: s.dataset or "-", lambda s: s.dataset.lower()),
+    RunColumn("model", "model", lambda s: s.model or "-", lambda s: s.model.lower()),
     RunColumn("best", "best acc", _best, lambda s: s.best_val_accuracy if s.best_val_accuracy is not None else -1.0,
               "right"),
     RunColumn("epochs", "epochs", _epochs, lambda s: s.epochs_done, "right"),
@@ -77,7 +77,7 @@ COLUMNS = (
     RunColumn("started", "started", _started, lambda s: s.started),
 )
 BY_KEY = {column.key: column for column in COLUMNS}
-DROP_ORDER = ("time", "model", "dataset", "started", "epochs")  # narrow terminals: least important first
+DROP_ORDER = ("time", "model", "dataset", "epochs", "started")  # narrow terminals: least important first
 SORT_ORDER = ("started", "best", "name", "state", "epochs", "time", "dataset", "model")  # what `s` steps through
 
 
@@ -171,10 +171,13 @@ class RunsScreen(WorkbenchScreen):
         table = self.query_one("#runs-table", DataTable)
         selected = self.selected
         rows = self.sorted_summaries()
-        cells = {summary.path: {column.key: column.cell(summary) for column in COLUMNS} for summary in rows}
-        widths = {column.key: max([len(column.label) + 2 * (column.key == self.sort_key),  # the sort arrow
-                                   *(len(c[column.key]) for c in cells.values())]) for column in COLUMNS}
         available = max(20, self.size.width - 2 - 3)  # the table spans the screen: less its scroll bar and marks
+        cells = {summary.path: {column.key: column.cell(summary) for column in COLUMNS} for summary in rows}
+        widths = self._widths(cells)
+        if cells_width(widths, list(widths)) > available:
+            cells = {path: {key: _cut(text, CUT_AT[key]) if key in CUT_AT else text for key, text in row.items()}
+                     for path, row in cells.items()}
+            widths = self._widths(cells)
 
         shown = fit_columns([c.key for c in COLUMNS], DROP_ORDER, lambda keys: cells_width(widths, keys) <= available)
         if shown != self.shown_columns:
@@ -193,6 +196,10 @@ class RunsScreen(WorkbenchScreen):
         if selected is not None and any(summary.path == selected.path for summary in rows):
             table.move_cursor(row=table.get_row_index(str(selected.path)), animate=False)
         self.show_selected()
+
+    def _widths(self, cells: dict[Path, dict[str, str]]) -> dict[str, int]:
+        return {column.key: max([len(column.label) + 2 * (column.key == self.sort_key),  # the sort arrow
+                                 *(len(row[column.key]) for row in cells.values())]) for column in COLUMNS}
 
     def _header(self, key: str) -> Text:
         label = BY_KEY[key].label

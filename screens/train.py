@@ -21,13 +21,15 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from core.config import RunConfig, load_config
 from core.errors import WorkbenchError
 from core.runs.rundir import RunDir, RunState
+from core.train.events import Extension
 from screens.base import WorkbenchScreen
-from screens.dialogs import AskText, Confirm
+from screens.dialogs import AskText, Choose, Confirm
 from screens.param_dialogs import EditParams, KeyPath, with_values
 from screens.run_monitor import RunMonitor
 from screens.train_settings import SettingsPanel
 
 LR_FIND_STEPS = 100
+EXTENSION_KEYS = {"f": Extension.FINAL_LR, "r": Extension.RESCHEDULE}  # the resume dialog's keys
 
 
 class TrainScreen(WorkbenchScreen):
@@ -255,7 +257,8 @@ class TrainScreen(WorkbenchScreen):
                                      str(suggested)), answered)
 
     def resume(self, run_dir: Path, epochs_text: str, done: int) -> None:
-        """Continue the run in `run_dir` (`workbench --resume`) up to `epochs_text` epochs in all."""
+        """Continue the run in `run_dir` (`workbench --resume`) up to `epochs_text` epochs in all; past the end
+        of a moving schedule, ask whether the added epochs keep its final lr or the schedule is laid over them."""
         try:
             epochs = int(epochs_text)
             if epochs < max(done, 1):
@@ -264,9 +267,32 @@ class TrainScreen(WorkbenchScreen):
             self.notify(f"{epochs_text!r}: give a whole number of epochs, at least {max(done, 1)}", severity="error")
             return
         try:
+            before = load_config(RunDir(run_dir).config_path)
             config = load_config(RunDir(run_dir).config_path, [f"train.epochs={epochs}"])
-            self.app.followed.start(config, self.app.runs_dir, resume=run_dir)
-        except (WorkbenchError, OSError) as exc:
+        except WorkbenchError as exc:
+            self.monitor.show_status(RunState.FAILED, f"could not resume {run_dir.name}: {exc}")
+            return
+        schedule = before.train.schedule.name
+        if epochs <= before.train.epochs or schedule == "constant":
+            self.start_resumed(run_dir, config, Extension.FINAL_LR)
+            return
+        last = self.monitor.epoch_events.get(max(self.monitor.epoch_events, default=0))
+        final_lr = f" ({last.lr:.3g})" if last else ""
+
+        def answered(answer: str | None) -> None:
+            if answer is not None:
+                self.start_resumed(run_dir, config, EXTENSION_KEYS[answer])
+
+        reasons = [(f"final lr: epochs {before.train.epochs + 1}-{epochs} train at the lr the {schedule} schedule "
+                    f"ended with{final_lr}"),
+                   f"reschedule: the {schedule} schedule laid over all {epochs} epochs; the lr moves back up"]
+        self.app.push_screen(Choose("Extend the run: how does the lr go on?", reasons,
+                                    [("f", "Final lr"), ("r", "Reschedule")]), answered)
+
+    def start_resumed(self, run_dir: Path, config: RunConfig, extension: Extension) -> None:
+        try:
+            self.app.followed.start(config, self.app.runs_dir, resume=run_dir, extension=extension)
+        except OSError as exc:
             self.monitor.show_status(RunState.FAILED, f"could not resume {run_dir.name}: {exc}")
             return
         self.show_run(config, resumed=True)

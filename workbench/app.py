@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import import_module
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -122,6 +122,10 @@ class WorkbenchApp(AppBase):
 
     def action_save_config(self) -> None:
         """Save the config under a name asked for (an example in configs/ is never overwritten)."""
+        self.save_config()
+
+    def save_config(self, then: Callable[[], None] = lambda: None) -> None:
+        """Ask for the name and save; `then` runs once the config is saved (never when cancelled or refused)."""
         workspace = self.workspace
         suggested = workspace.suggest_path(Path.cwd()) if workspace.needs_new_path else workspace.path
         note = " (examples in configs/ are never overwritten)" if is_example(workspace.path) else ""
@@ -134,13 +138,13 @@ class WorkbenchApp(AppBase):
                 self.notify(f"{target} is an example config; save under another name", severity="error")
             elif target.exists() and (workspace.path is None or target.resolve() != workspace.path.resolve()):
                 self.push_screen(Confirm(f"Overwrite {target.name}?", [f"{target} exists and will be replaced"],
-                                         "Overwrite"), lambda yes: self._save(target) if yes else None)
+                                         "Overwrite"), lambda yes: self._save(target, then) if yes else None)
             else:
-                self._save(target)
+                self._save(target, then)
 
         self.push_screen(AskText(f"Save the config as{note}", str(suggested)), answered)
 
-    def _save(self, target: Path) -> None:
+    def _save(self, target: Path, then: Callable[[], None]) -> None:
         try:
             saved = self.workspace.save(target)
         except (WorkbenchError, OSError, ValueError) as exc:
@@ -149,9 +153,11 @@ class WorkbenchApp(AppBase):
         self.notify(f"saved {saved} (the keys that differ from the defaults)")
         if isinstance(self.screen, WorkbenchScreen):
             self.screen.refresh_title()
+        then()
 
     async def action_request_quit(self) -> None:
-        """Quit, asking first when the config has unsaved changes or a training run is going."""
+        """Quit, asking first when the config has unsaved changes (save it first, or not) or a training run is going
+        (leave it running, or stop it)."""
         reasons = self.quit_concerns()
         if not reasons:
             self.exit()
@@ -161,13 +167,15 @@ class WorkbenchApp(AppBase):
         def answered(answer: str | None) -> None:
             if answer == "stop" and self.followed.run is not None:
                 self.followed.run.stop()  # it saves last.pt and ends by itself
-            if answer in ("quit", "leave", "stop"):
+            if answer == "save":
+                self.save_config(then=self.exit)  # a run going is left running
+            elif answer in ("quit", "leave", "stop"):
                 self.exit()
 
-        self.push_screen(ConfirmQuit(reasons, training=training), answered)
+        self.push_screen(ConfirmQuit(reasons, training=training, unsaved=self.workspace.dirty), answered)
 
     def quit_concerns(self) -> list[str]:
-        concerns = ["the config has unsaved changes (ctrl+s saves it)"] if self.workspace.dirty else []
+        concerns = ["the config has unsaved changes (w saves them first)"] if self.workspace.dirty else []
         if self.followed.is_running:
             concerns.append("a training run is going: leave it running (the Runs screen finds it again), "
                             "or stop it (it saves last.pt)")

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
 
+from core.train.events import Extension
 from workbench import commands
 from workbench.config_options import add_notify, add_overrides, add_runs_dir
-from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 DESCRIPTION = "A terminal training workbench for PyTorch image classification."
 APP_USAGE = {  # the lines of `workbench --help`'s list before the subcommands'
@@ -37,6 +39,9 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
     parser.add_argument("--run", metavar="CONFIG", type=Path, help="train the YAML config headless")
     parser.add_argument("--resume", metavar="RUN_DIR", type=Path,
                         help="continue a run directory from its checkpoints/last.pt (--set train.epochs=N extends it)")
+    parser.add_argument("--extend", choices=[choice.value for choice in Extension],
+                        help="with --resume past the end of the run's schedule: final-lr (the default) trains the "
+                             "added epochs at the schedule's last lr, reschedule lays the schedule over the new total")
     add_overrides(parser)
     add_runs_dir(parser)
     add_notify(parser)
@@ -50,31 +55,60 @@ def build_command_parser(name: str, command: ModuleType) -> argparse.ArgumentPar
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command; a Ctrl-C at any moment (even while importing torch) exits 130 with one line, no traceback."""
+    """The command; a Ctrl-C at any moment (even while importing torch) exits 130 with one line, no traceback,
+    and a reader that goes away (`workbench classify ... | head`) ends any command quietly."""
     try:
-        return _dispatch(sys.argv[1:] if argv is None else argv)
+        try:
+            return _dispatch(sys.argv[1:] if argv is None else argv)
+        finally:
+            sys.stdout.flush()  # a reader gone shows here, not in the interpreter's own flush at exit
     except KeyboardInterrupt:
         try:
             print("workbench: interrupted", file=sys.stderr)
         except OSError:
             pass
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _discard_stdout() -> None:
+    """Send what is still buffered for stdout to /dev/null, so the flush at exit finds no closed pipe to fail on."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (a test's capture): nothing to flush
+        pass
+    os.close(devnull)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`parser`'s arguments; -h or --help anywhere prints the help, even after an option that takes a value
+    (argparse would read `--run --help` as --run missing its CONFIG)."""
+    if "-h" in argv or "--help" in argv:
+        parser.print_help()
+        parser.exit()
+    return parser.parse_args(argv)
 
 
 def _dispatch(argv: list[str]) -> int:
     found = find_commands()
     if argv[:1] and argv[0] in found:
         command = found[argv[0]]
-        return command.run(build_command_parser(argv[0], command).parse_args(argv[1:]))
+        return command.run(parse(build_command_parser(argv[0], command), argv[1:]))
     parser = build_parser(found)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.run is not None and args.resume is not None:
         parser.error("give --run CONFIG or --resume RUN_DIR, not both")
+    if args.extend is not None and args.resume is None:
+        parser.error("--extend goes with --resume RUN_DIR")
     if args.run is None and args.resume is None:
         return run_app(args.config, args.runs_dir)
     from workbench.headless import run_headless
 
-    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume, notify=args.notify)
+    return run_headless(args.run, args.overrides, args.runs_dir, resume=args.resume,
+                        extension=Extension(args.extend or Extension.FINAL_LR), notify=args.notify)
 
 
 def run_app(config: Path | None, runs_dir: Path) -> int:

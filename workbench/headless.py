@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.runs.rundir import RunState
 from core.train.describe import describe
-from core.train.events import BatchEnded, DataProgress, EpochEnded, Event, RunFinished, RunStarted
+from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, Extension, RunFinished, RunResumed,
+                               RunStarted)
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.progress import progress_bar
 
@@ -33,9 +34,9 @@ PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
 
 
 def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None,
-                 notify: bool = False) -> int:
-    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt;
-    `notify` sends a terminal notification when it ends."""
+                 extension: Extension = Extension.FINAL_LR, notify: bool = False) -> int:
+    """Train a config into a new run directory, or continue the run directory `resume` from its last.pt
+    (`extension`: how its schedule goes on past its end); `notify` sends a terminal notification when it ends."""
     from core.errors import WorkbenchError
 
     with StopRequest() as stop:  # until training begins a stop signal aborts at once: nothing to save yet
@@ -68,7 +69,8 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
         with reporter:
             finished = False
             try:
-                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint, world=world)
+                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint,
+                             extension=extension, world=world)
                 finished = True
             except WorkbenchError as exc:
                 say(f"workbench: {exc}{where}")
@@ -239,12 +241,14 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start, its epochs (with the machine's line) and its end
-    (None for the others)."""
+    """The line a console shows for an event: the run's start (with its warnings) and resume, its epochs (with the
+    machine's line) and its end (None for the others)."""
     match event:
         case EpochEnded():
             return describe(event) + system_line(event)
-        case RunStarted() | RunFinished():
+        case RunStarted():
+            return "\n".join([describe(event), *(f"warning: {text}" for text in event.warnings)])
+        case RunResumed() | RunFinished():
             return describe(event)
     return None
 

@@ -85,10 +85,17 @@ class Feed:
     def batches_per_epoch(self) -> int:
         return len(self._train_order(self.train_count))
 
+    @property
+    def train_left_out(self) -> int:
+        """Training images each epoch leaves out as a last batch too small to train on (one image per process,
+        which batch norm cannot normalise); a partial batch dropped by data.loader.drop_last is not counted."""
+        order = self._train_order(self.train_count)
+        return 0 if order.drop_last else self.train_count - order.kept
+
     def _train_order(self, count: int) -> "EpochOrder":
         loader = self.config.loader
         return EpochOrder(count, self.config.planned_batch_size, self.world, self.generator if loader.shuffle else None,
-                          loader.drop_last)
+                          loader.drop_last, smallest_last=2)
 
     def _val_order(self, count: int) -> "EpochOrder":
         return EpochOrder(count, 2 * self.config.planned_batch_size, self.world, None, drop_last=False)
@@ -185,23 +192,27 @@ class EpochOrder:
     world: World
     generator: torch.Generator | None
     drop_last: bool
+    smallest_last: int = 1  # the fewest images a rank's last batch may hold (training: 2, for batch norm)
 
     def __iter__(self) -> Iterator[list[int]]:
         order = torch.randperm(self.count, generator=self.generator) if self.generator else torch.arange(self.count)
-        for start in range(0, self._kept(), self._global):
+        for start in range(0, self.kept, self._global):
             yield order[start + self.world.rank:start + self._global:self.world.size].tolist()
 
     def __len__(self) -> int:
-        return -(-self._kept() // self._global)
+        return -(-self.kept // self._global)
 
     @property
     def _global(self) -> int:
         return self.batch_size * self.world.size
 
-    def _kept(self) -> int:
-        """Indices in batches: a last partial batch is dropped with drop_last, or when a rank would get none."""
+    @property
+    def kept(self) -> int:
+        """Indices in batches: a last partial batch is dropped with drop_last, when a rank would get none, or when
+        one would get fewer than smallest_last while a full batch is left to train on."""
         partial = self.count % self._global
-        if partial and ((self.drop_last and self.count >= self._global) or partial < self.world.size):
+        too_small = partial < self.smallest_last * self.world.size
+        if partial and ((self.drop_last or too_small) and self.count >= self._global or partial < self.world.size):
             return self.count - partial
         return self.count
 

@@ -42,11 +42,14 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def image_files(path: Path) -> list[Path]:
-    """The image files at `path`: the file itself, or a folder's, recursively and sorted (FileNotFoundError if neither)."""
+    """The image files at `path`: the file itself, or a folder's, recursively and sorted; none for a pipe or a
+    device, which are never read (FileNotFoundError when nothing is there)."""
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
     if path.is_file():
         return [path]
+    if path.exists():
+        return []
     raise FileNotFoundError(path)
 
 

@@ -3,33 +3,29 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from core.data.folder import _images_in
 from core.data.images import is_image_file
 from core.data.samples import Listing, Sample, SkippedFile, split_by_class
-from core.errors import DataError
+from core.errors import DataError, clip
 
 
 def scan_csv(path: Path, val_split: float, seed: int) -> Listing:
     """Rows `path,label` (an optional header row `path,label`); paths are relative to the CSV file.
 
-    Rows naming a missing or non-image file are listed as ignored; a malformed row is a
-    DataError naming its line.
+    Rows naming a missing or non-image file are listed as ignored; a malformed row, a field past csv's
+    limit or bytes that are not UTF-8 are a DataError naming the file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(f"cannot read the label file {path}: {exc.strerror or exc}\n"
-                        f"    hint: data.path names a CSV file of `path,label` rows") from exc
     groups: dict[str, list[Path]] = {}
     ignored: list[SkippedFile] = []
-    for line, row in enumerate(csv.reader(text.splitlines()), start=1):
+    for line, row in _rows(path):
         if not row or (line == 1 and [c.strip().lower() for c in row] == ["path", "label"]):
             continue
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
-            raise DataError(f"{path}:{line}: expected `path,label`, got {','.join(row)!r}\n"
+            raise DataError(f"{path}:{line}: expected `path,label`, got {clip(','.join(row))!r}\n"
                             f"    hint: one image per row, e.g. images/001.jpg,cat")
         image = path.parent / row[0].strip()
         reason = _unusable(image)
@@ -40,6 +36,28 @@ def scan_csv(path: Path, val_split: float, seed: int) -> Listing:
     listing = split_by_class(groups, val_split, seed)
     listing.ignored = ignored
     return listing
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The label file's rows with their line numbers."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read the label file {path}: {exc.strerror or exc}\n"
+                        f"    hint: data.path names a CSV file of `path,label` rows") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start})\n"
+                        f"    hint: save the label file as UTF-8") from None
+    reader = csv.reader(text.splitlines())
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: not a CSV row ({exc})\n"
+                        f"    hint: one image per row, e.g. images/001.jpg,cat") from None
 
 
 def scan_filenames(path: Path, val_split: float, seed: int, *, separator: str | None = None,

@@ -437,8 +437,10 @@ def rebuild_model(checkpoint: dict[str, Any], *, allow_user_code: bool = False, 
 
 
 def planned_shapes(checkpoint: dict[str, Any], *, allow_user_code: bool, path: Any) -> dict[str, tuple[int, ...]]:
-    """The state-dict shapes the checkpoint's architecture has, from a build on the meta device."""
+    """The state-dict shapes the checkpoint's architecture has, from a build on the meta device, once its
+    activations on one image at its input size are known to fit the budget a training batch gets."""
     from core.model import build
+    from core.model.probe import probe_module
     from core.model.registry import build_layer, parse_stack
     from core.model.stack import check_stack
     from core.model.user import construct_user
@@ -462,11 +464,28 @@ def planned_shapes(checkpoint: dict[str, Any], *, allow_user_code: bool, path: A
                 model = construct_user(spec["module"], spec.get("module_args", {}), classes)
         else:
             raise WorkbenchError("the model spec names no layers, torchvision model or module")
+        if "layers" not in spec:
+            report = probe_module(model, _input_shape(spec), classes)
+        _check_activations(report.total_activation_bytes, _input_shape(spec))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
     except WorkbenchError as exc:
         raise CheckpointError(f"{path}: its architecture does not build ({exc})") from exc
     except Exception as exc:
         raise CheckpointError(f"{path}: its architecture does not build ({type(exc).__name__}: {first_line(exc)})") from exc
     return {key: tuple(value.shape) for key, value in model.state_dict().items()}
+
+
+def _check_activations(activation_bytes: int, input_shape: tuple[int, ...]) -> None:
+    """Small weights can still make huge activations (a ConvTranspose, a 4096-channel conv): a model from a file
+    runs only within model.budget.max_activation_mb's default, what training allows a batch."""
+    from core.config import BudgetConfig
+
+    limit = BudgetConfig().max_activation_mb * 2**20
+    if activation_bytes > limit:
+        raise CheckpointError(f"one image at its input size {_shape(input_shape)} makes {activation_bytes / 2**20:,.0f} "
+                              f"MB of activations, over the {limit / 2**20:,.0f} MB a training batch may keep; "
+                              "it is not run")
 
 
 def _input_shape(spec: dict[str, Any]) -> tuple[int, ...]:

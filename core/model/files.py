@@ -1,4 +1,4 @@
-"""A layer stack on its own as a YAML file: `layers: [entries]`, read with yaml.safe_load."""
+"""A layer stack on its own as a YAML file: `layers: [entries]`, read within core.safe_yaml's bounds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +6,7 @@ from typing import Sequence
 
 import yaml
 
+from core import safe_yaml
 from core.errors import ConfigError, ConfigIssue
 from core.files import atomic_write
 from core.model.registry import LayerSpec, parse_stack
@@ -20,10 +21,7 @@ def save_stack(specs: Sequence[LayerSpec], path: str | Path) -> None:
 def load_stack(path: str | Path) -> list[LayerSpec]:
     """Read and validate a stack file; ConfigError (with key paths) when it is not one."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError([ConfigIssue((), f"cannot read a layer stack: {exc}")], str(path)) from exc
+    raw = safe_yaml.load(safe_yaml.read_text(path), str(path))
     if not isinstance(raw, dict) or set(raw) != {"layers"}:
         raise ConfigError([ConfigIssue((), "a layer stack file is one key, layers: [...]")], str(path))
     try:

@@ -1,4 +1,5 @@
-"""Starting points for the layer editor: the tutorial's models and the demo's."""
+"""Starting points for the layer editor: the PyTorch notes' CIFAR-10 model (../shared/tutorial/pytorch-notes.md),
+the demo's and a plain MLP."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ class Template:
 
 
 TEMPLATES: list[Template] = [
-    Template("tutorial-cifar10", "the tutorial's CIFAR-10 model: three 5x5 convs, max-pools, two linears", [
+    # as the notes write it: no activation between its two linears, so `check` warns, as it should
+    Template("tutorial-cifar10", "the PyTorch notes' CIFAR-10 model (class JIAO): three 5x5 convs, max-pools, two "
+             "linears with no activation between them, as in the notes (so the warning about them is expected)", [
         {"conv2d": {"out_channels": 32, "kernel_size": 5, "padding": 2}}, {"maxpool2d": {"kernel_size": 2}},
         {"conv2d": {"out_channels": 32, "kernel_size": 5, "padding": 2}}, {"maxpool2d": {"kernel_size": 2}},
         {"conv2d": {"out_channels": 64, "kernel_size": 5, "padding": 2}}, {"maxpool2d": {"kernel_size": 2}},

@@ -1,9 +1,13 @@
 """Checks a config before any training: which classes, what input shape, do the layers fit."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.config import RunConfig
 from core.model.build import check_for
+from core.model.registry import parse_stack
 from core.model.stack import StackReport
+from core.recipe.losses import last_layer_warning
 
 
 def config_classes(config: RunConfig) -> list[str]:
@@ -19,5 +23,19 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
 
 
 def check_config_model(config: RunConfig, num_classes: int) -> StackReport:
-    """The layer table for the config's model on its input shape, with the budget checked for a batch."""
-    return check_for(config.model, input_shape(config), num_classes, config.data.planned_batch_size)
+    """The layer table for the config's model on its input shape, with the budget checked for a batch, and
+    what the loss makes of its last layer among the warnings."""
+    report = check_for(config.model, input_shape(config), num_classes, config.data.planned_batch_size)
+    return replace(report, warnings=[*report.warnings, *loss_warnings(config)])
+
+
+def loss_warnings(config: RunConfig) -> list[str]:
+    """The loss's warning about the model's last layer (dropout aside), e.g. nll without logsoftmax; none for
+    a module of the user's, whose last layer is not known here."""
+    model = config.model
+    entries = model.layers if model.layers is not None else model.torchvision.append if model.torchvision else None
+    if entries is None:
+        return []
+    kinds = [spec.kind for spec in parse_stack(entries) if spec.kind not in ("dropout", "identity")]
+    warning = last_layer_warning(config.train.loss.name, kinds[-1] if kinds else "linear")  # [] is the new head
+    return [warning] if warning else []

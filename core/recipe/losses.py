@@ -90,6 +90,15 @@ def _nll(params: WeightedParams, counts: list[int], classes: list[str]) -> nn.Mo
     return nn.NLLLoss(weight=class_weight_tensor(params.class_weights, counts, classes))
 
 
+def last_layer_warning(loss: str, last_layer: str) -> str | None:
+    """nll reads the outputs as log-probabilities: after any other last layer it trains without an error, towards
+    a loss below zero and a model that learns nothing useful."""
+    if loss == "nll" and last_layer != "logsoftmax":
+        return (f"loss nll expects log-probabilities, but the model ends with {last_layer}: add logsoftmax as the "
+                "last layer, or use loss cross_entropy (it applies log_softmax itself)")
+    return None
+
+
 LOSSES: Table["nn.Module", Named] = Table("loss", "cross_entropy", [
     Entry("cross_entropy", CrossEntropyParams, _cross_entropy,
           "softmax cross-entropy (nn.CrossEntropyLoss), optional label smoothing and class weights"),

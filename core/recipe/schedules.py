@@ -132,31 +132,45 @@ SCHEDULES: Table["LRScheduler", ScheduleParams] = Table("schedule", "constant", 
 
 
 class Schedule:
-    """A table schedule with linear warmup, stepped once per optimizer step."""
+    """A table schedule with linear warmup, stepped once per optimizer step.
 
-    def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps) -> None:
+    With `hold` the lr stays at the value of the schedule's last step once its steps are done: a run
+    extended past its schedule at the final lr (core/train/resume.py), instead of a restarted schedule.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps,
+                 hold: bool = False) -> None:
         self.optimizer = optimizer
+        self.steps = steps
         self.scheduler = SCHEDULES[params.name].build(optimizer, params, steps)
         self.warmup_steps = round(params.warmup_epochs * steps.per_epoch)
         self.start_factor = params.warmup_start_factor
+        self.hold_at = max(steps.total - 1, 0) if hold else None
         self._warm()
 
     def step(self) -> None:
-        self.scheduler.step()
-        self._warm()
+        if self.hold_at is None or self.scheduler.last_epoch < self.hold_at:
+            self.scheduler.step()
+            self._warm()
 
     @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict:
-        return self.scheduler.state_dict()
+        """The scheduler's state and the steps the schedule spans (`span`), which a later extension needs."""
+        return {**self.scheduler.state_dict(), "span": self.steps.total}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue at the saved step; a run given more epochs keeps its own length (one_cycle's phases)."""
+        """Continue at the saved step, over the steps this schedule was built for (one_cycle's phases too);
+        a held schedule goes back to its last step's lr (a finished run's state is one step past it)."""
         own_length = {key: state_value for key, state_value in self.scheduler.state_dict().items()
                       if key in ("total_steps", "_schedule_phases")}
-        self.scheduler.load_state_dict({**state, **own_length})
+        saved = {key: value for key, value in state.items() if key != "span"}
+        self.scheduler.load_state_dict({**saved, **own_length})
+        if self.hold_at is not None and self.scheduler.last_epoch > self.hold_at:
+            self.scheduler.last_epoch = self.hold_at - 1
+            self.scheduler.step()  # computes the lr at hold_at, as a step does
         self._warm()
 
     def _warm(self) -> None:

@@ -14,14 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from core import safe_yaml
 from core.data.sources import SOURCES
-from core.errors import WorkbenchError
+from core.errors import ConfigError, WorkbenchError
 from core.runs.liveness import observed_state
 from core.runs.rundir import RunDir, RunState, run_dirs
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class HistoryError(WorkbenchError):
@@ -124,11 +122,11 @@ def read_summary(run_dir: Path) -> RunSummary | None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
-    """metrics.csv as one dict of numbers per epoch (empty when missing; bad cells are left out)."""
+    """metrics.csv as one dict of numbers per epoch (empty when missing or not CSV; bad cells are left out)."""
     try:
-        with RunDir(Path(run_dir)).metrics_path.open(newline="") as handle:
+        with RunDir(Path(run_dir)).metrics_path.open(newline="", encoding="utf-8", errors="replace") as handle:
             return [_numbers(row) for row in csv.DictReader(handle)]
-    except OSError:
+    except (OSError, csv.Error):
         return []
 
 
@@ -162,13 +160,10 @@ def read_details(run_dir: Path) -> RunDetails | None:
 def read_run_config(run_dir: Path) -> tuple[dict[str, Any] | None, str]:
     """(the resolved config as plain data, its text); (None, why) when config.yaml cannot be read."""
     try:
-        text = RunDir(Path(run_dir)).config_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{RunDir.CONFIG} cannot be read: {getattr(exc, 'strerror', None) or exc}"
-    try:
-        plain = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        return None, f"{RunDir.CONFIG} is not valid YAML: {exc}"
+        text = safe_yaml.read_text(RunDir(Path(run_dir)).config_path)
+        plain = safe_yaml.load(text)
+    except ConfigError as exc:
+        return None, f"{RunDir.CONFIG}: {exc.issues[0].describe()}"
     return (plain if isinstance(plain, dict) else None), text
 
 
@@ -281,15 +276,22 @@ def _config_facts(run: RunDir) -> dict[str, str]:
 
 
 def _seconds(status: dict[str, Any], state: str, run_dir: Path, metrics: list[dict[str, float]] | None) -> float | None:
-    """Wall time from start to end (to now while running); a resumed run's epochs summed instead."""
-    if status.get("resumed"):
+    """How long the run has trained; a resumed run from before `earlier_seconds` was recorded: its epochs summed."""
+    if status.get("resumed") and not isinstance(status.get("earlier_seconds"), (int, float)):
         rows = read_metrics(run_dir) if metrics is None else metrics
         return sum(row.get("seconds", 0.0) for row in rows) if rows else None
-    started = _time(status.get("started"))
-    ended = _time(status.get("ended")) or (datetime.now().astimezone() if state == RunState.RUNNING else None)
+    return trained_seconds(status, running=state == RunState.RUNNING)
+
+
+def trained_seconds(status: dict[str, Any], running: bool) -> float | None:
+    """Wall time from the latest start (or resume) to its end, to now while running, plus the time before a resume
+    (`earlier_seconds`): the pauses between a stop and a resume do not count."""
+    started = _time(status.get("resumed") or status.get("started"))
+    ended = _time(status.get("ended")) or (datetime.now().astimezone() if running else None)
     if started is None or ended is None:
         return None
-    return max(0.0, (ended - started).total_seconds())
+    earlier = status.get("earlier_seconds") if status.get("resumed") else 0.0
+    return (earlier if isinstance(earlier, (int, float)) else 0.0) + max(0.0, (ended - started).total_seconds())
 
 
 def _time(text: Any) -> datetime | None:

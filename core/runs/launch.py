@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator
 
 from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
-from core.train.events import Event, RunFailed, RunFinished, event_from_dict
+from core.train.events import Event, Extension, RunFailed, RunFinished, RunStarted, event_from_dict
 from core.files import write_error
 from core.runs.liveness import observed_state, process_identity, run_alive, same_process
 from core.runs.rundir import LAUNCHES, RunDir, RunState
@@ -85,11 +85,12 @@ class Launch:
         self.process, self.runs_dir, self.folder, self.known_dirs = process, runs_dir, folder, known_dirs
 
     @classmethod
-    def start(cls, config: RunConfig, runs_dir: Path, resume: Path | None = None) -> "Launch":
+    def start(cls, config: RunConfig, runs_dir: Path, resume: Path | None = None,
+              extension: Extension = Extension.FINAL_LR) -> "Launch":
         """Save `config` to a new launch folder and start the headless runner on it; StartError when impossible.
 
         With `resume` (a run directory) the runner continues that run instead (`--resume`), to
-        config.train.epochs epochs in all."""
+        config.train.epochs epochs in all, its schedule going on past its end as `extension` says."""
         runs_dir = Path(runs_dir).resolve()
         launches = runs_dir / LAUNCHES
         try:
@@ -102,7 +103,8 @@ class Launch:
             with (folder / "stdout.log").open("wb") as out, (folder / "stderr.log").open("wb") as err:
                 command = [sys.executable, "-m", "workbench", "--run", str(config_path), "--runs-dir", str(runs_dir)]
                 if resume is not None:
-                    command[3:5] = ["--resume", str(resume), "--set", f"train.epochs={config.train.epochs}"]
+                    command[3:5] = ["--resume", str(resume), "--set", f"train.epochs={config.train.epochs}",
+                                    "--extend", extension.value]
                 process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                            start_new_session=True)
             (folder / "launch.json").write_text(json.dumps(process_identity(process.pid)))
@@ -232,15 +234,17 @@ class LaunchedRun:
         self._failure: str | None = None
 
     @classmethod
-    def start(cls, config: RunConfig, runs_dir: Path, resume: Path | None = None) -> "LaunchedRun":
+    def start(cls, config: RunConfig, runs_dir: Path, resume: Path | None = None,
+              extension: Extension = Extension.FINAL_LR) -> "LaunchedRun":
         """Save `config` to a launch folder and start the headless runner on it, detached; with `resume`,
-        continue that run directory (only the events written from now on are followed)."""
+        continue that run directory (only the events written from now on are followed), its schedule
+        going on past its end as `extension` says."""
         if resume is None:
             launch = Launch.start(config, runs_dir)
             return cls(launch.pid, runs_dir=launch.runs_dir, launch=launch)
         tail = EventTail(Path(resume).resolve())
         tail.read()  # the run's earlier events, read before the child can add any
-        launch = Launch.start(config, runs_dir, resume=tail.run.path)
+        launch = Launch.start(config, runs_dir, resume=tail.run.path, extension=extension)
         run = cls(launch.pid, run_dir=tail.run.path, runs_dir=launch.runs_dir, launch=launch)
         run._tail = tail
         return run
@@ -315,6 +319,8 @@ class LaunchedRun:
         events = self._tail.read()
         for event in events:
             match event:
+                case RunStarted():
+                    self._outcome = self._failure = None  # a resumed run: an earlier ending is not its outcome
                 case RunFinished():
                     self._outcome = RunState(event.status)
                 case RunFailed():
@@ -353,10 +359,11 @@ class FollowedRun:
     def is_running(self) -> bool:
         return self.run is not None and self.run.is_running
 
-    def start(self, config: RunConfig, runs_dir: Path, resume: Path | None = None) -> LaunchedRun:
+    def start(self, config: RunConfig, runs_dir: Path, resume: Path | None = None,
+              extension: Extension = Extension.FINAL_LR) -> LaunchedRun:
         """Start training `config` (StartError when the runs folder cannot take it) and follow it; with `resume`,
-        continue that run directory."""
-        self.run = LaunchedRun.start(config, runs_dir, resume=resume)
+        continue that run directory (`extension`: how its schedule goes on past its end)."""
+        self.run = LaunchedRun.start(config, runs_dir, resume=resume, extension=extension)
         return self.run
 
     def attach(self, run_dir: Path) -> LaunchedRun:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any, TextIO
 from core.config import RunConfig, save_config
 from core.errors import WorkbenchError
 from core.files import WriteError, atomic_write_json, ensure_free_space, write_error
+from core.runs.history import trained_seconds
 from core.runs.liveness import LockHeld, hold_lock, process_identity, release_lock
 from core.runs.rundir import METRICS_COLUMNS, CheckpointKind, RunDir, RunState
 from core.train.describe import describe
-from core.train.events import BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+                               RunStarted)
 
 RUN_FLOOR_BYTES = 4 * 2**20  # free space a new run needs before its checkpoints: config, status, logs, TensorBoard
 CHECKPOINT_COPIES = 7  # weights' worth of bytes: best.pt, last.pt (weights + 2 optimizer slots) and its temp copy
@@ -98,11 +101,13 @@ class RunRecorder:
             before = {}
         self._status.update({key: before[key] for key in ("started", "best_epoch", "best_val_accuracy") if key in before},
                             epochs_done=epochs_done, resumed=_now())
+        earlier = trained_seconds(before, running=False)  # the Runs screen's time leaves the pause out
+        if earlier is not None:
+            self._status["earlier_seconds"] = round(earlier, 1)
         if self.run.metrics_path.exists():
-            with self.run.metrics_path.open(newline="") as handle:
-                rows = list(csv.reader(handle))
-            kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) <= epochs_done]
-            if kept != rows:
+            rows, whole = _metrics_rows(self.run.metrics_path)
+            kept = [METRICS_COLUMNS] + [row for row in rows if _epoch(row) <= epochs_done]
+            if kept != rows or not whole:
                 with self.run.metrics_path.open("w", newline="") as handle:
                     csv.writer(handle).writerows(kept)
 
@@ -135,6 +140,8 @@ class RunRecorder:
         self._events.write(json.dumps(event.to_dict()) + "\n")
         self._events.flush()
         match event:
+            case RunStarted():  # how many processes train it (torchrun), and over which torch.distributed backend
+                self._update_status(world_size=event.world_size, backend=event.backend or None)
             case EpochEnded():
                 self._accuracy[event.epoch] = event.val_accuracy
                 self._append_metrics(event)
@@ -166,6 +173,26 @@ class RunRecorder:
     def _update_status(self, **changes: Any) -> None:
         self._status.update(changes)
         atomic_write_json(self.run.status_path, self._status)
+
+
+def _metrics_rows(path: Path) -> tuple[list[list[str]], bool]:
+    """metrics.csv's rows as far as they read as CSV, and whether that was all of it: reading stops at a row that
+    does not (NUL bytes, a field past csv's limit)."""
+    rows: list[list[str]] = []
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        try:
+            rows.extend(csv.reader(handle))
+        except csv.Error:
+            return rows, False
+    return rows, True
+
+
+def _epoch(row: list[str]) -> float:
+    """A metrics row's epoch; a row without one (the header, garbage) sorts past every epoch, so it is dropped."""
+    try:
+        return int(row[0])
+    except (IndexError, ValueError):
+        return math.inf
 
 
 def check_space(run: RunDir, parameters: int) -> None:

@@ -21,9 +21,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from core import safe_yaml
 from core.config import RunConfig, apply_override, validate_config
 from core.errors import ConfigError, ConfigIssue, format_key_path
 from core.schema import StrictModel
@@ -186,10 +186,7 @@ def without_sweep(raw: dict[str, Any]) -> dict[str, Any]:
 
 def load_raw(text: str, overrides: Sequence[str] = (), source: str | None = None) -> dict[str, Any]:
     """A config file's raw data with `--set` overrides applied (validated as a whole by read_sweep's checks)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue((), f"not valid YAML: {getattr(exc, 'problem', exc)}")], source) from exc
+    raw = safe_yaml.load(text, source)
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue((), "the config must be a mapping of keys (name, data, model, train)")], source)
     for override in overrides:

@@ -1,8 +1,8 @@
 """Every event as one line of text: the same words in train.log, the headless console and the app."""
 from __future__ import annotations
 
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                               RunResumed, RunStarted)
+from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, Extension, RunFailed,
+                               RunFinished, RunResumed, RunStarted)
 
 
 def describe(event: Event) -> str:
@@ -17,7 +17,7 @@ def describe(event: Event) -> str:
         case RunStarted():
             return _started(event)
         case RunResumed(epoch=epoch, batch=batch):
-            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "")
+            return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "") + _extension(event)
         case BatchEnded():
             return (f"epoch {event.epoch} batch {event.batch}/{event.batches}  loss {event.loss:.4f}  "
                     f"lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s")
@@ -31,11 +31,33 @@ def describe(event: Event) -> str:
             best = (f", best val_accuracy {event.best_val_accuracy:.2%} at epoch {event.best_epoch}"
                     if event.best_epoch and event.best_val_accuracy is not None else "")
             why = f"; {event.reason}" if event.reason else ""
-            return f"run {event.status} after {event.epochs_done} epoch(s) in {event.seconds:.1f}s{best}{why}"
+            return f"run {event.status} after {epochs_and_time(event)}{best}{why}"
         case RunFailed(kind=kind, error=error):
             how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
             return f"run {event.state}{how}: {error}"
     raise TypeError(f"no description for {type(event).__name__} events")
+
+
+def _extension(event: RunResumed) -> str:
+    """How a run given more epochs than its schedule spans goes on."""
+    match event.extension:
+        case Extension.FINAL_LR:
+            return f"; past the schedule's {event.schedule_epochs} epochs at its final lr"
+        case Extension.RESCHEDULE:
+            return f"; the schedule laid over all {event.schedule_epochs} epochs"
+    return ""
+
+
+def epochs_and_time(event: RunFinished) -> str:
+    """`4 epoch(s) in 12.0s`; a resumed run pairs this process's time with its own epochs:
+    `epochs 12-13 in 5.8s (13 in all)`."""
+    first, done, seconds = event.first_epoch, event.epochs_done, f"{event.seconds:.1f}s"
+    if first <= 1:
+        return f"{done} epoch(s) in {seconds}"
+    if done < first:
+        return f"{done} epoch(s), none of them in the {seconds} since resuming"
+    epochs = f"epoch {done}" if done == first else f"epochs {first}-{done}"
+    return f"{epochs} in {seconds} ({done} in all)"
 
 
 def _started(event: RunStarted) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from typing import Any, Callable
 
 from core.runs.rundir import CheckpointKind, RunState
@@ -55,10 +56,17 @@ class RunStarted(Event):
     skipped_files: int
     precision: str = "fp32"  # what the run trains in (a requested bf16 or fp16 can fall back)
     compiled: bool = False
-    warnings: list[str] = field(default_factory=list)  # about the data, e.g. a class without validation images
+    warnings: list[str] = field(default_factory=list)  # e.g. a class without validation images, nll without logsoftmax
     batch_size: int = 0  # per process, the one used (data.batch_size: auto resolves to a number)
     world_size: int = 1  # processes training together (torchrun)
     backend: str = ""  # their torch.distributed backend: gloo or nccl
+
+
+class Extension(StrEnum):
+    """How a run resumed with more epochs than its schedule spans goes on (`workbench --resume --extend`)."""
+
+    FINAL_LR = "final-lr"  # the added epochs train at the lr of the schedule's last step: no jump
+    RESCHEDULE = "reschedule"  # the schedule laid over the new total: the lr moves back to where that puts it
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class RunResumed(Event):
     epoch: int  # epochs completed before
     batch: int  # batches done in the next epoch (0: resumed at an epoch boundary)
     step: int  # optimizer steps taken before
+    extension: str = ""  # an Extension when the run goes past its schedule's end, else ""
+    schedule_epochs: int = 0  # the epochs the schedule spans now
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class RunFinished(Event):
     seconds: float
     run_dir: str
     reason: str = ""  # why a run ended before its last epoch (e.g. early stopping)
+    first_epoch: int = 1  # the first epoch this process trained (a resumed run's: the one after its checkpoint)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from core.config import RunConfig, load_config
 from core.data.batches import Feed
 from core.errors import ConfigError, ConfigIssue
 from core.runs.rundir import CheckpointKind, RunDir
+from core.train.events import Extension
 
 # Config keys a resumed run may change: they alter neither the model nor what its states mean.
 CHANGEABLE = ("train.epochs", "train.device", "train.early_stopping", "train.compile", "train.on_nan",
@@ -51,6 +52,16 @@ def load_resume(run_dir: Path, overrides: Sequence[str] = ()) -> tuple[RunConfig
         raise CheckpointError(f"{path} cannot be resumed: it has no {', '.join(missing)} (written by an older workbench)")
     check_resumable(checkpoint["config"], config, source=str(run.config_path))
     return config, checkpoint
+
+
+def schedule_span(checkpoint: dict[str, Any], per_epoch: int, run_steps: int, extension: Extension) -> tuple[int, bool]:
+    """(the optimizer steps the resumed run's schedule spans, whether the run goes past the span it had).
+
+    Past it, FINAL_LR keeps the schedule as it was (its lr held from its last step on) and RESCHEDULE
+    lays it over the run's new total. A last.pt from before spans were saved spanned its config's epochs."""
+    saved = checkpoint["schedule"].get("span") or per_epoch * checkpoint["config"]["train"]["epochs"]
+    extended = run_steps > saved
+    return (run_steps if extension == Extension.RESCHEDULE or not extended else saved), extended
 
 
 def check_resumable(saved: dict[str, Any], config: RunConfig, source: str | None = None) -> None:

@@ -47,7 +47,7 @@ class TopLoss:
 class Evaluation:
     classes: list[str]
     accuracy: float
-    top5_accuracy: float
+    top5_accuracy: float | None  # None for 5 classes or fewer, where the top 5 always hold the true class
     per_class: list[ClassReport]
     confusion: list[list[int]]  # rows: true class, columns: predicted, in classes order
     confused_pairs: list[tuple[str, str, int]]  # (true, predicted, count), most first, off-diagonal only
@@ -135,8 +135,7 @@ def summarize(classes: list[str], labels: torch.Tensor, logits: torch.Tensor, pa
     probabilities = logits.float().softmax(dim=1)
     predicted = probabilities.argmax(dim=1)
     confusion = torch.bincount(labels * n + predicted, minlength=n * n).reshape(n, n)
-    k = min(5, n)
-    top5 = (probabilities.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    top5 = (probabilities.topk(5, dim=1).indices == labels[:, None]).any(dim=1) if n > 5 else None
     support, predicted_count, hits = confusion.sum(1).tolist(), confusion.sum(0).tolist(), confusion.diag().tolist()
     per_class = []
     for i, name in enumerate(classes):
@@ -153,7 +152,8 @@ def summarize(classes: list[str], labels: torch.Tensor, logits: torch.Tensor, pa
                    float(losses[i])) for i in worst]
     count = len(labels)
     return Evaluation(classes=list(classes), accuracy=sum(hits) / count if count else 0.0,
-                      top5_accuracy=float(top5.float().mean()) if count else 0.0, per_class=per_class,
+                      top5_accuracy=None if top5 is None else float(top5.float().mean()) if count else 0.0,
+                      per_class=per_class,
                       confusion=matrix, confused_pairs=pairs, top_losses=top, unknown_folders=[], skipped=[])
 
 
@@ -276,6 +276,7 @@ def log_evaluation(evaluation: Evaluation, log_dir: Path, step: int = 0) -> None
     try:
         writer.add_image("evaluation/confusion_matrix", confusion_image(evaluation), step)
         writer.add_scalar("evaluation/accuracy", evaluation.accuracy, step)
-        writer.add_scalar("evaluation/top5_accuracy", evaluation.top5_accuracy, step)
+        if evaluation.top5_accuracy is not None:
+            writer.add_scalar("evaluation/top5_accuracy", evaluation.top5_accuracy, step)
     finally:
         writer.close()

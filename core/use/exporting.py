@@ -13,8 +13,6 @@ import contextlib
 import copy
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from torch import nn
 
 from core.model.checkpoints import SAFETENSORS_FORMAT, first_line
 from core.errors import WorkbenchError
-from core.files import atomic_write
+from core.files import atomic_write, replacing
 from core.use.inference import Classifier, load_model
 
 FORMATS = ("safetensors", "torchscript", "onnx")
@@ -81,11 +79,7 @@ def export_model(classifier: Classifier, format: str, output: Path) -> Exported:
     model = _cpu_model(classifier)
     with torch.inference_mode():  # every check runs on the CPU, whatever device the classifier uses
         expected = model(_as_float(example)) if classifier.device.type != "cpu" else classifier.logits(example).float()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    os.close(fd)
-    temp = Path(name)
-    try:
+    with replacing(output) as temp:  # every format gets the same permissions: 0666 less the umask
         {"safetensors": _write_safetensors, "torchscript": _write_torchscript, "onnx": _write_onnx}[format](
             classifier, model, temp, example)
         actual = {"safetensors": _run_safetensors, "torchscript": _run_torchscript, "onnx": _run_onnx}[format](
@@ -95,9 +89,6 @@ def export_model(classifier: Classifier, format: str, output: Path) -> Exported:
         if not difference <= allowed:
             raise ExportError(f"the {format} file gives logits up to {difference:.3g} away from workbench's "
                               f"(allowed {allowed:.3g}); it was not written")
-        os.replace(temp, output)
-    finally:
-        temp.unlink(missing_ok=True)
     return Exported(output, format, difference)
 
 

@@ -42,9 +42,12 @@ class Eta:
         self.rate: float | None = None  # batches per second
 
     def started(self, event: RunStarted) -> None:
+        """A new training process (a resumed run's too): its speed is measured afresh, never taken from before."""
         self.epochs, self.batches = event.epochs, event.batches_per_epoch
         self.val_share = event.val_samples / max(event.train_samples, 1)
         self.anchor = event.time
+        self.marks.clear()
+        self.rate = self.val_seconds = self.batch_end = None
 
     def resumed(self, event: RunResumed) -> None:
         self.epochs_done, self.batch, self.anchor = event.epoch, event.batch, event.time

@@ -35,6 +35,17 @@ def test_csv_paths_are_relative_to_the_file(tmp_path, write_images):
         list_data(DataConfig(source="csv", path=str(tmp_path / "bad.csv")), seed=0)
 
 
+@pytest.mark.parametrize("third_row, problem", [
+    (b"imgs/caf\xe9.png,cat", r"labels.csv:3: not UTF-8 text \(byte 0xe9"),
+    (b'imgs/a.png,"' + b"x" * 200_000 + b'"', r"labels.csv:3: not a CSV row \(field larger than field limit"),
+    (b"imgs/a.png," + b"y" * 100_000 + b",z", r"labels.csv:3: expected `path,label`, got .* characters left out")])
+def test_a_label_file_that_is_not_utf8_csv_names_the_line(tmp_path, third_row: bytes, problem: str):
+    (tmp_path / "labels.csv").write_bytes(b"path,label\nimgs/a.png,cat\n" + third_row + b"\n")
+    with pytest.raises(DataError, match=problem) as caught:
+        list_data(DataConfig(source="csv", path=str(tmp_path / "labels.csv")), seed=0)
+    assert len(str(caught.value)) < 1000
+
+
 def test_label_from_a_separator_or_a_pattern(tmp_path, write_images):
     for name in ("cat_1", "cat_2", "dog_1", "dog_2", "nolabel"):
         write_images(tmp_path, 1)[0].rename(tmp_path / f"{name}.png")

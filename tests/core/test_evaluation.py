@@ -37,7 +37,7 @@ def test_summarize_matches_a_hand_computed_confusion_matrix() -> None:
     logits[range(10), predicted] = math.log(0.8)
     evaluation = summarize(classes, torch.tensor(true), logits, [f"f{i}.png" for i in range(10)], top_losses=2)
     assert evaluation.confusion == [[2, 1, 1], [1, 2, 0], [0, 1, 2]]
-    assert evaluation.accuracy == pytest.approx(6 / 10) and evaluation.top5_accuracy == 1.0
+    assert evaluation.accuracy == pytest.approx(6 / 10) and evaluation.top5_accuracy is None  # 3 classes: always 100%
     expected = {"a": (2 / 3, 2 / 4, 4 / 7, 4), "b": (2 / 4, 2 / 3, 4 / 7, 3), "c": (2 / 3, 2 / 3, 2 / 3, 3)}
     for report in evaluation.per_class:
         assert (report.precision, report.recall, report.f1, report.support) == pytest.approx(expected[report.name])
@@ -52,6 +52,14 @@ def test_top5_accuracy_counts_the_true_class_among_the_five_most_likely() -> Non
     evaluation = summarize(classes, torch.tensor([4, 5]), logits, ["x", "y"])
     assert evaluation.accuracy == 0.0 and evaluation.top5_accuracy == 0.5
     assert evaluation.per_class[0].precision == 0.0 and evaluation.per_class[0].support == 0
+
+
+def test_top5_accuracy_is_left_out_where_the_top_5_hold_every_class() -> None:
+    logits = torch.tensor([[5.0, 4, 3, 2, 1]])  # the true class ranks last: top-5 would say 100%
+    evaluation = summarize([str(i) for i in range(5)], torch.tensor([4]), logits, ["x"])
+    assert evaluation.top5_accuracy is None and evaluation.to_dict()["top5_accuracy"] is None
+    six = summarize([str(i) for i in range(6)], torch.tensor([5]), torch.tensor([[6.0, 5, 4, 3, 2, 1]]), ["x"])
+    assert six.top5_accuracy == 0.0
 
 
 def test_a_folder_gives_labels_by_name_and_reports_unknown_folders(write_images, tmp_path: Path) -> None:

@@ -83,6 +83,16 @@ def test_the_one_wording_of_an_epoch_and_an_ending() -> None:
                                   "early stopping: val_loss did not improve for 2 epochs")
 
 
+def test_a_resumed_run_pairs_its_time_with_its_own_epochs() -> None:
+    def ending(first_epoch: int, epochs_done: int) -> str:
+        return describe(RunFinished(status=RunState.FINISHED, epochs_done=epochs_done, best_epoch=None,
+                                    best_val_accuracy=None, seconds=5.8, run_dir="r", first_epoch=first_epoch))
+
+    assert ending(12, 13) == "run finished after epochs 12-13 in 5.8s (13 in all)"
+    assert ending(13, 13) == "run finished after epoch 13 in 5.8s (13 in all)"
+    assert ending(12, 11) == "run finished after 11 epoch(s), none of them in the 5.8s since resuming"
+
+
 def test_a_failure_names_its_state_and_kind() -> None:
     crash = RunFailed(error="RuntimeError: boom", kind="crash", run_dir="r")
     aborted = RunFailed(error="stopped at once", kind=RunState.ABORTED, run_dir="r")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import stat
 import subprocess
 import sys
 import warnings
@@ -52,6 +54,16 @@ def test_safetensors_and_torchscript_exports_give_the_same_logits_in_a_new_proce
     loaded, extra = result.stdout.splitlines()
     assert json.loads(loaded) == [classifier.classes, classifier.preprocess]
     assert json.loads(extra)["classes"] == classifier.classes and json.loads(extra)["model"] == classifier.spec
+
+
+def test_every_format_is_written_with_the_umasks_permissions(classifier, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        written = [export_model(classifier, "safetensors", tmp_path / "model.safetensors").path,
+                   export_model(classifier, "torchscript", tmp_path / "model.ts").path]
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(path.stat().st_mode) for path in written] == [0o644, 0o644]
 
 
 @pytest.mark.skipif(not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime")),

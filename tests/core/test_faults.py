@@ -153,3 +153,13 @@ def test_labels_outside_the_classes_are_caught_before_the_first_step() -> None:
     _check_labels(torch.tensor([0, 1, 2]), torch.tensor([2, 0]), ["a", "b", "c"])
     with pytest.raises(DataError, match=r"validation labels range over 0\.\.3 but there are 3 classes"):
         _check_labels(torch.tensor([0, 1, 2]), torch.tensor([3, 0]), ["a", "b", "c"])
+
+
+def test_a_last_training_batch_of_one_image_is_left_out_and_said(tiny, train, tmp_path: Path) -> None:
+    # 120 training images in batches of 17: the eighth batch would be one image, which batchnorm1d refuses to train on
+    config = tiny("data.batch_size=17", "train.epochs=1", "model.layers=[flatten, {linear: {out_features: 16}}, "
+                  "batchnorm1d, relu, {linear: {out_features: auto}}]")
+    run, events = train(config, tmp_path / "runs")
+    assert events[0].batches_per_epoch == 7
+    assert "each epoch leaves out its last 1 training image(s)" in events[0].warnings[0]
+    assert run.read_status()["state"] == "finished"

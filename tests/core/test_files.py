@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.model.checkpoints import save_checkpoint
-from core.files import DiskFullError, WriteError, atomic_write, atomic_write_json, ensure_free_space, write_error
+from core.files import (DiskFullError, WriteError, atomic_write, atomic_write_json, check_output, ensure_free_space,
+                        replacing, write_error)
 from core.runs.recorder import create_run
 from core.runs.recorder import RunRecorder
 from tests.mounts import fill, tmpfs
@@ -102,3 +103,39 @@ def test_a_ctrl_c_inside_torch_save_stays_a_ctrl_c(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         atomic_write(path, lambda handle: torch.save({"weights": torch.zeros(1000)}, Interrupted(handle)))
     assert [p.read_bytes() for p in tmp_path.iterdir()] == [b"previous"]
+
+
+def test_an_output_is_never_an_input_nor_a_read_only_file_and_replaces_a_file_only_when_forced(tmp_path):
+    checkpoint = tmp_path / "run" / "best.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"weights")
+    os.link(checkpoint, tmp_path / "linked.pt")
+    for output in (checkpoint, tmp_path / "run" / ".." / "run" / "best.pt", tmp_path / "linked.pt"):
+        with pytest.raises(WriteError, match="the command's own input"):
+            check_output(output, [tmp_path / "run", checkpoint], force=True)
+    existing = tmp_path / "model.ts"
+    existing.write_bytes(b"old")
+    with pytest.raises(WriteError, match="exists(?s:.*)add --force"):
+        check_output(existing, [checkpoint], force=False)
+    check_output(existing, [checkpoint], force=True)
+    existing.chmod(0o444)
+    with pytest.raises(WriteError, match="read-only"):
+        check_output(existing, [checkpoint], force=True)
+    check_output(tmp_path / "new.ts", [checkpoint], force=False)
+
+
+def test_replacing_writes_a_file_with_the_umasks_permissions_or_leaves_the_old_one(tmp_path):
+    path = tmp_path / "model.ts"
+    path.write_bytes(b"old")
+    old = os.umask(0o022)
+    try:
+        with pytest.raises(ValueError), replacing(path) as temp:
+            temp.write_bytes(b"half")
+            raise ValueError("the check failed")
+        assert path.read_bytes() == b"old"
+        with replacing(path) as temp:
+            temp.write_bytes(b"new")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"new" and mode(path) == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))

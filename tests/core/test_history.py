@@ -115,3 +115,28 @@ def test_the_dataset_column_names_a_person_s_data_by_its_path_and_a_set_by_its_s
     assert dataset_text({"source": "cifar10", "path": "data/cifar10"}) == "cifar10"
     assert dataset_text({"source": "gone", "path": "x"}) == "gone"  # a source this version does not know
     assert dataset_text({"sources": [{"source": "folder", "path": "a/ants"}, {"source": "folder", "path": "a/bees"}]}) == "ants+bees"
+
+
+def test_a_resumed_run_counts_its_time_before_the_resume_and_since_but_not_the_pause(tmp_path):
+    from datetime import datetime, timedelta
+
+    from core.runs.recorder import RunRecorder
+
+    run = make_run(tmp_path, "run-1", "stopped", metrics=[0.5])
+    status = json.loads((run / "status.json").read_text())
+    long_ago = datetime.now().astimezone() - timedelta(days=2)
+    status.update(started=long_ago.isoformat(), ended=(long_ago + timedelta(seconds=95)).isoformat())
+    (run / "status.json").write_text(json.dumps(status))
+
+    recorder = RunRecorder(RunDir(run), epochs=5, resumed_at=1)  # resumed by this process, running now
+    try:
+        assert json.loads((run / "status.json").read_text())["earlier_seconds"] == 95.0
+        [summary] = list_runs(tmp_path)
+        assert summary.state == "running" and 95.0 <= summary.seconds < 95.0 + 60  # not the two days since the start
+    finally:
+        recorder.close()
+
+
+def test_metrics_that_are_not_csv_read_as_none(tmp_path: Path) -> None:
+    (tmp_path / "metrics.csv").write_bytes(b'epoch,train_loss\n1,0.5\n"' + b"\xff" * 200_000 + b'"\n')
+    assert read_metrics(tmp_path) == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from core.config import RunConfig, parse_config
-from core.train.events import BatchEnded, EpochEnded, RunFinished, RunStarted
+from core.train.events import BatchEnded, EpochEnded, RunFinished, RunResumed, RunStarted
 from core.runs.launch import LaunchError, LaunchedRun, prune_launches
 from core.runs.liveness import process_identity
 
@@ -115,6 +116,38 @@ def test_attach_refuses_a_run_that_is_not_running(tmp_path):
         LaunchedRun.attach(run_dir)
     with pytest.raises(LaunchError, match="status.json"):
         LaunchedRun.attach(tmp_path / "runs")
+
+
+def resumed_run_dir(runs: Path, pid: int) -> Path:
+    """A run stopped after one epoch and resumed by process `pid`, now in its second epoch."""
+    run_dir = runs / "20260101-000000-resumed"
+    run_dir.mkdir(parents=True)
+    started = RunStarted(run_dir=str(run_dir), name="resumed", device="cpu", epochs=3, classes=["a", "b"],
+                         train_samples=8, val_samples=4, batches_per_epoch=2, parameters=10, skipped_files=0)
+
+    def epoch(number: int) -> EpochEnded:
+        return EpochEnded(epoch=number, epochs=3, train_loss=1.0, val_loss=1.0, val_accuracy=0.5, lr=0.1, seconds=1.0,
+                          samples_per_second=8.0)
+
+    events = [started, epoch(1),
+              RunFinished(status="stopped", epochs_done=1, best_epoch=1, best_val_accuracy=0.5, seconds=1.0,
+                          run_dir=str(run_dir)),
+              started, RunResumed(epoch=1, batch=0, step=2), epoch(2)]
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(event.to_dict()) + "\n" for event in events))
+    (run_dir / "status.json").write_text(json.dumps({"state": "running", "pid": pid}))
+    return run_dir
+
+
+def test_a_resumed_run_is_followed_as_running_whatever_its_history(tmp_path):
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        run = LaunchedRun.attach(resumed_run_dir(tmp_path / "runs", process.pid))
+        events = run.poll_events()
+        assert [type(event) for event in events][2:4] == [RunFinished, RunStarted]  # the earlier ending is read too
+        assert (run.state, run.is_running) == ("running", True)  # but it is not the run's outcome
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_launch_folders_of_ended_processes_are_pruned_but_the_newest_few(tmp_path):

@@ -233,6 +233,20 @@ def test_checkpoint_values_are_bounded_before_anything_is_built(run, tmp_path: P
         load_model(tmp_path / "bad.pt")
 
 
+def test_small_weights_with_huge_activations_are_refused_before_running(run, tmp_path: Path) -> None:
+    checkpoint = load_checkpoint(run.checkpoints_dir / "best.pt")
+    layers = [{"conv2d": {"out_channels": 4096, "kernel_size": 1}}, {"adaptiveavgpool2d": {"output_size": 1}},
+              "flatten", {"linear": {"out_features": "auto"}}]  # 37,000 weights, 16 GB of activations per image
+    checkpoint["model"] = {"layers": layers, "input_shape": [3, 1024, 1024]}
+    checkpoint["preprocess"]["image_size"] = [1024, 1024]
+    checkpoint["state_dict"] = {"0.weight": torch.zeros(4096, 3, 1, 1), "0.bias": torch.zeros(4096),
+                                "3.weight": torch.zeros(5, 4096), "3.bias": torch.zeros(5)}
+    save_checkpoint(tmp_path / "wide.pt", checkpoint)
+    with pytest.raises(CheckpointError, match=r"wide.pt: one image at its input size \[3, 1024, 1024\] makes 16,\d+ MB "
+                                              r"of activations, over the 8,192 MB"):
+        load_model(tmp_path / "wide.pt")
+
+
 def _truncated(source: Path, target: Path) -> None:
     target.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 3])
 

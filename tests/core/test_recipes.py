@@ -14,6 +14,7 @@ import core.train.engine
 from core.model.checkpoints import load_checkpoint
 from core.config import TABLES
 from core.errors import ConfigError
+from core.prepare.preflight import check_config_model, config_classes, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES, class_weight_tensor
 from core.recipe.optimizers import OPTIMIZERS, param_groups
@@ -64,6 +65,16 @@ def test_each_table_lists_names_with_help_and_typed_parameters() -> None:
     assert OPTIMIZERS.names == ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
     assert LOSSES.names == ("cross_entropy", "nll", "l1", "mse")
     assert SCHEDULES.names == ("constant", "step", "multistep", "exponential", "cosine", "one_cycle")
+
+
+def test_nll_without_logsoftmax_is_a_warning_in_check_and_at_the_run_start(tiny, train, tmp_path: Path) -> None:
+    assert loss_warnings(tiny("train.loss=nll", *LOG_SOFTMAX_MODEL)) == [] == loss_warnings(tiny())
+    config = tiny("train.loss=nll", "train.epochs=1")
+    [warning] = loss_warnings(config)
+    assert "add logsoftmax as the last layer" in warning
+    assert warning in check_config_model(config, len(config_classes(config))).warnings
+    run, events = train(config, tmp_path / "runs")
+    assert warning in events[0].warnings and f"warning: {warning}" in run.log_path.read_text()
 
 
 def test_optimizers_take_torch_parameter_names(tiny) -> None:

@@ -9,10 +9,11 @@ import torch
 
 from core.model.checkpoints import load_checkpoint
 from core.errors import ConfigError
-from core.train.events import Event
+from core.train.events import Event, Extension
 from core.train.resume import load_resume
-from core.runs.recorder import create_run
-from core.runs.rundir import RunDir
+from core.runs.recorder import RunRecorder, create_run
+from core.runs.rundir import METRICS_COLUMNS, RunDir
+from core.train.describe import describe
 from core.train.engine import fit
 
 RECIPE = ["train.epochs=3", "train.deterministic=true", "train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}",
@@ -28,10 +29,11 @@ def run_until(config, runs: Path, stop) -> tuple[RunDir, list[Event]]:
     return run, events
 
 
-def resume(run: RunDir, *overrides: str) -> list[Event]:
+def resume(run: RunDir, *overrides: str, extension: Extension = Extension.FINAL_LR, stop=lambda events: False
+           ) -> list[Event]:
     config, checkpoint = load_resume(run.path, list(overrides))
     events: list[Event] = []
-    fit(config, run, emit=events.append, should_stop=lambda: False, resume=checkpoint)
+    fit(config, run, emit=events.append, should_stop=lambda: stop(events), resume=checkpoint, extension=extension)
     return [event for event in events if event.type_name() != "data_progress"]
 
 
@@ -90,8 +92,40 @@ def test_resume_can_extend_a_run(tiny, tmp_path: Path) -> None:
     config = tiny("train.epochs=1", "train.schedule={name: one_cycle}")
     run, _ = run_until(config, tmp_path, lambda events: False)
     events = resume(run, "train.epochs=3")
-    assert events[-1].status == "finished" and events[-1].epochs_done == 3
+    assert events[-1].status == "finished" and events[-1].epochs_done == 3 and events[-1].first_epoch == 2
     assert [e.epoch for e in events if e.type_name() == "epoch_ended"] == [2, 3]
+
+
+def epoch_lrs(events: list[Event]) -> list[float]:
+    return [event.lr for event in events if event.type_name() == "epoch_ended"]
+
+
+def test_extending_a_scheduled_run_goes_on_at_its_final_lr_unless_rescheduled(tiny, tmp_path: Path) -> None:
+    config = tiny("train.epochs=2", "train.schedule={name: cosine}", "train.optimizer={name: sgd, lr: 0.1}")
+    first, first_events = run_until(config, tmp_path / "a", lambda events: False)
+    final_lr = epoch_lrs(first_events)[-1]  # the lr of the last step
+    assert 0 < final_lr < 0.01
+
+    held = resume(first, "train.epochs=4")
+    assert epoch_lrs(held) == pytest.approx([final_lr, final_lr])  # no jump back up
+    resumed = held[1]
+    assert (resumed.extension, resumed.schedule_epochs) == (Extension.FINAL_LR, 2)
+    assert "past the schedule's 2 epochs at its final lr" in describe(resumed)
+
+    second, _ = run_until(config, tmp_path / "b", lambda events: False)
+    rescheduled = resume(second, "train.epochs=4", extension=Extension.RESCHEDULE)
+    assert epoch_lrs(rescheduled)[0] > 5 * final_lr  # cosine over 4 epochs: at its third, not near its end
+    assert (rescheduled[1].extension, rescheduled[1].schedule_epochs) == (Extension.RESCHEDULE, 4)
+
+
+def test_a_run_extended_at_its_final_lr_keeps_it_when_stopped_and_resumed_again(tiny, tmp_path: Path) -> None:
+    config = tiny("train.epochs=1", "train.schedule={name: cosine}", "train.optimizer={name: sgd, lr: 0.1}")
+    run, events = run_until(config, tmp_path, lambda events: False)
+    final_lr = epoch_lrs(events)[-1]
+    stopped = resume(run, "train.epochs=3", stop=lambda events: any(e.type_name() == "epoch_ended" for e in events))
+    assert stopped[-1].status == "stopped" and epoch_lrs(stopped) == pytest.approx([final_lr])
+    again = resume(run, "train.epochs=3")  # the schedule still spans the first epoch
+    assert epoch_lrs(again) == pytest.approx([final_lr]) and again[1].schedule_epochs == 1
 
 
 def test_a_config_that_cannot_continue_is_refused_naming_the_keys(tiny, tmp_path: Path) -> None:
@@ -108,3 +142,12 @@ def test_a_run_without_last_pt_says_so(tmp_path: Path, tiny) -> None:
     run = create_run(tmp_path, config.name, config)
     with pytest.raises(Exception, match="no such file; a run can be resumed once it has saved last.pt"):
         load_resume(run.path)
+
+
+@pytest.mark.parametrize("garbage", ["not,a,number\n", "\x00\x00\n", '"' + "x" * 200_000 + '"\n', "\n\n"])
+def test_garbage_in_metrics_csv_is_dropped_on_resume(tmp_path: Path, garbage: str) -> None:
+    run = create_run(tmp_path / "runs", "garbage")
+    row = ",".join(["1"] + ["0.5"] * (len(METRICS_COLUMNS) - 1))
+    run.metrics_path.write_text(",".join(METRICS_COLUMNS) + "\n" + row + "\n" + garbage + row.replace("1", "2", 1) + "\n")
+    RunRecorder(run, 3, resumed_at=1).close()
+    assert run.metrics_path.read_text().splitlines() == [",".join(METRICS_COLUMNS), row]

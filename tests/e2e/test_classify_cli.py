@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from core.use.inference import load_model
 from tests.e2e.test_cli import ROOT, workbench
+from workbench.cli import main
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +115,11 @@ def test_help_lists_the_model_commands_and_their_help_loads_no_torch() -> None:
     for command in ("classify MODEL PATH", "evaluate MODEL [DATA]", "features MODEL IMAGE", "export MODEL -o FILE"):
         assert f"workbench {command}" in out
     assert "--trust-pickle" in out and "--format {safetensors,torchscript,onnx}" in out
+
+
+def test_a_pipe_or_a_device_to_classify_is_refused_unread(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "images.png"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    for path in (fifo, Path("/dev/zero")):
+        assert main(["classify", str(tmp_path / "model.pt"), str(path)]) == 2
+        assert f"not a file or folder (a pipe or a device), not read: {path}" in capsys.readouterr().err

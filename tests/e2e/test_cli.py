@@ -1,6 +1,7 @@
 """The `workbench` command as a real process: exit codes, output, the run directory, Ctrl-C."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,6 +102,21 @@ def test_ctrl_c_saves_last_and_exits_130(tmp_path: Path) -> None:
     assert "run directory:" in stdout
 
 
+def test_resume_extends_a_scheduled_run_as_asked_and_records_the_choice(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    first = workbench("--run", str(write_config(tmp_path, epochs=1)), "--set", "train.schedule={name: cosine}",
+                      "--runs-dir", str(runs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    run_dir = first.stdout.splitlines()[-1].removeprefix("run directory: ")
+    assert workbench("--run", str(tmp_path / "cli.yaml"), "--extend", "reschedule", cwd=tmp_path).returncode == 2
+
+    resumed = workbench("--resume", run_dir, "--set", "train.epochs=2", "--extend", "reschedule", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "run resumed after epoch 1; the schedule laid over all 2 epochs" in resumed.stdout
+    events = [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
+    assert [event["extension"] for event in events if event["type"] == "run_resumed"] == ["reschedule"]
+
+
 def test_check_prints_the_layer_table(tmp_path: Path) -> None:
     result = workbench("check", str(write_config(tmp_path)), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -155,3 +171,39 @@ def test_a_module_in_the_commands_package_is_listed_and_runs(tmp_path: Path, mon
     finally:
         sys.modules.pop(f"{commands.__name__}.say_hello", None)
         vars(commands).pop("say_hello", None)
+
+
+@pytest.mark.parametrize("argv", [["--run", "--help"], ["train", "--help"], ["export", "-o", "-h"]])
+def test_help_anywhere_prints_the_help_and_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: workbench")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "say_hello.py").write_text(SAY_HELLO)
+    monkeypatch.setattr(commands, "__path__", [*commands.__path__, str(tmp_path)])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `| head` does once it has its lines
+    with open(write_end, "w") as closed_pipe:
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        try:
+            assert main(["say-hello", "world"]) == 141
+        finally:
+            sys.modules.pop(f"{commands.__name__}.say_hello", None)
+            vars(commands).pop("say_hello", None)
+            monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+def test_the_console_names_the_runs_warnings_at_its_start() -> None:
+    from core.train.events import RunStarted
+    from workbench.headless import console_line
+
+    started = RunStarted(run_dir="runs/x", name="x", device="cpu", epochs=1, classes=["cats", "dogs"], train_samples=9,
+                         val_samples=3, batches_per_epoch=1, parameters=10, skipped_files=0,
+                         warnings=["no validation images for class dogs: val_accuracy leaves it out"])
+    assert console_line(started).splitlines()[1:] == ["warning: no validation images for class dogs: val_accuracy "
+                                                      "leaves it out"]

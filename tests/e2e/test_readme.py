@@ -4,7 +4,7 @@ Commands are read from README.md, not copied here. They run in a scratch folder 
 fresh clone after `make` (`.venv` and `configs` linked from the repository, an empty `data/`), so runs, data
 and `-o` outputs land there and never in the repository. A ```yaml block whose first line is
 `# NAME.yaml` is saved there as NAME.yaml, as the README asks. `workbench --run` trains one epoch
-(`--set train.epochs=1` is appended). What needs the network or a person is listed in NOT_RUN; a
+(`--set train.epochs=1` is appended) and `--resume` one more. What needs the network or a person is listed in NOT_RUN; a
 download is stood in for by the team's shared copy (`<repo>/../shared/datasets`) when there is one.
 A command of any other kind fails this test until it is run here or listed in NOT_RUN.
 """
@@ -130,7 +130,8 @@ def test_readme_command_exits_0(command: Command, clone: Path) -> None:
     if any(word.startswith(NEEDS_MACHINES) for word in words):
         pytest.skip("not run: needs several machines")
     if command.shell:  # shell syntax: run by the shell, as a person would paste it
-        run_in(clone, ["bash", "-c", command.shell], command.line)
+        extend = " --set train.epochs=2" if "--resume" in words else ""  # one epoch past the one --run trained
+        run_in(clone, ["bash", "-c", command.shell + extend], command.line)
         return
     if words[0] in TORCHRUN:
         run_in(clone, [".venv/bin/python", "-m", "torch.distributed.run", *words[1:], "--set", "train.epochs=1"],

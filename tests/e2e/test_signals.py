@@ -61,8 +61,13 @@ def test_sigterm_and_sighup_stop_politely_saving_last_pt(tmp_path, signum, code)
 def test_a_hangup_nohup_ignores_stays_ignored(tmp_path):
     process = start(tmp_path, ignore_hangup=True)
     run_dir = wait_for(tmp_path, "*/metrics.csv", process).parent
+    metrics = run_dir / "metrics.csv"
+    epochs = len(metrics.read_text().splitlines())
     process.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
+    end = time.monotonic() + 120
+    while len(metrics.read_text().splitlines()) == epochs:  # the run goes on to its next epoch (a stop would not)
+        assert process.poll() is None and time.monotonic() < end, process.communicate()
+        time.sleep(0.05)
     assert process.poll() is None and status(run_dir)["state"] == "running"
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)

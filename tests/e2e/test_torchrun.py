@@ -32,17 +32,20 @@ train: {{epochs: 2, device: cpu, optimizer: {{name: sgd, lr: 0.05, momentum: 0.9
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def workbench(launcher: list[str], *args: str, cwd: Path) -> None:
+def workbench(launcher: list[str], *args: str, cwd: Path) -> str:
+    """The command's output on stdout, once it has exited 0."""
     result = subprocess.run([*launcher, "-m", "workbench", *args], cwd=cwd, capture_output=True, text=True,
                             timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def train(tmp_path: Path, name: str, batch: int, launcher: list[str]) -> Path:
     config = tmp_path / f"{name}.yaml"
     config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=batch))
     runs = tmp_path / name
-    workbench(launcher, "train", str(config), "--runs-dir", str(runs), cwd=tmp_path)
+    header = workbench(launcher, "train", str(config), "--runs-dir", str(runs), cwd=tmp_path).splitlines()[0]
+    assert header.endswith(", 2 processes (gloo)") == (launcher == TORCHRUN), header
     [run] = runs.iterdir()  # rank 0 alone made a run directory
     return run
 
@@ -59,6 +62,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
         assert torch.allclose(value, expected[key], atol=1e-5), key
     started = json.loads((two / "events.jsonl").read_text().splitlines()[0])
     assert (started["world_size"], started["backend"]) == (2, "gloo")
+    status = json.loads((two / "status.json").read_text())
+    assert (status["world_size"], status["backend"]) == (2, "gloo")
     assert [row.split(",")[0] for row in (two / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2"]
 
 

@@ -40,6 +40,21 @@ class Terminal:
             subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
             time.sleep(0.15)
 
+    def press_and_wait_redraw(self, key: str, seconds: float = 30) -> None:
+        """Press a key that changes the focus and wait until the screen shows it (its colours change): a key typed
+        while the app still moves the focus goes to where the focus was (Textual routes keys as they arrive)."""
+        before = self.styled_text()
+        self.keys(key)
+        deadline = time.monotonic() + seconds
+        while self.styled_text() == before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{key} changed nothing on screen:\n{self.text()}")
+            time.sleep(0.1)
+
+    def styled_text(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-e", "-t", self.name], capture_output=True, text=True,
+                              check=True).stdout
+
     def text(self) -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
                               check=True).stdout
@@ -87,11 +102,12 @@ def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
     terminal.keys("2")
     terminal.wait_for("shapes fit")
     terminal.keys("Down", "e")
-    terminal.wait_for("linear: fully connected layer")  # the edit dialog's title, not the table's text
-    time.sleep(0.5)  # let the dialog focus its first field before typing
+    # the edit dialog's title, not the table's text: a dialog focuses its first field before its first frame
+    terminal.wait_for("linear: fully connected layer")
     terminal.keys("C-u")
     for char in "100":
         terminal.keys(char)
+    terminal.wait_for_line(r"(?<![\d,.])100(?![\d,.])")  # typed into the field
     terminal.keys("Enter")
     terminal.wait_for("in_features is 100")
     terminal.keys("f")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,9 +30,9 @@ def test_h_overlays_the_heatmap_in_a_real_terminal(tmp_path: Path) -> None:
         terminal.keys("Enter")
         terminal.wait_for("5 classes")
         terminal.keys("o")
-        terminal.wait_for("Image file or folder")
-        time.sleep(0.5)  # let the dialog focus its field before typing
+        terminal.wait_for("Image file or folder")  # its field has the focus from its first frame
         terminal.keys(str(images))
+        terminal.wait_for("val/star")  # typed into the field
         terminal.keys("Enter")
         terminal.wait_for("classified 8")
         terminal.keys("h")

@@ -27,8 +27,8 @@ def terminal(request, tmp_path: Path):
 def test_type_into_a_field_escape_and_s_starts_training(terminal: Terminal) -> None:
     terminal.wait_for("1 Data")
     terminal.keys("3")
-    terminal.wait_for("s Start")
-    terminal.keys("Tab")  # the first field: epochs, its text selected
+    terminal.wait_for("ready: s trains")  # the screen has filled its form: typing before that is overwritten
+    terminal.press_and_wait_redraw("Tab")  # the first field: epochs, its text selected
     terminal.keys("2")
     terminal.wait_for_line(r"^ 2 +64 ")  # typed into the field: epochs 2, batch size 64 beside it
     terminal.wait_for("ready: s trains tui for 5 epoch(s)")  # not yet applied

@@ -103,6 +103,24 @@ def test_export_code_into_a_missing_folder(tmp_path, data, capsys):
     assert not target.parent.exists()
 
 
+def test_an_output_is_never_the_commands_input_and_replaces_a_file_only_with_force(tmp_path, data, capsys):
+    path = Path(config(tmp_path, data))
+    written = path.read_bytes()
+    code, err = run(capsys, "export-code", str(path), "-o", str(path), "--force")
+    assert code == 2 and "is the command's own input" in err and path.read_bytes() == written
+    mine = tmp_path / "net.py"
+    mine.write_text("mine")
+    code, err = run(capsys, "export-code", str(path), "-o", str(mine))
+    assert code == 2 and "add --force" in err and mine.read_text() == "mine"
+    assert run(capsys, "export-code", str(path), "-o", str(mine), "--force")[0] == 0 and "class" in mine.read_text()
+    assert run(capsys, "--run", str(path), "--runs-dir", str(tmp_path / "runs"))[0] == 0
+    [run_dir] = (tmp_path / "runs").iterdir()
+    best = run_dir / "checkpoints" / "best.pt"
+    weights = best.read_bytes()
+    code, err = run(capsys, "export", str(run_dir), "--format", "torchscript", "-o", str(best), "--force")
+    assert code == 2 and "is the command's own input" in err and best.read_bytes() == weights
+
+
 def test_a_read_only_folder_for_the_generated_demo_data(tmp_path, capsys):
     with tmpfs(tmp_path / "ro", size="1m", read_only=True) as read_only:
         code, err = run(capsys, "--run", config(tmp_path, read_only / "shapes"), "--runs-dir", str(tmp_path / "runs"))

@@ -119,6 +119,27 @@ async def test_quit_while_a_run_is_going_offers_leave_stop_and_cancel(make_app, 
     assert run.stopped == (answer == "s")
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["idle", "training"])
+async def test_quit_with_unsaved_changes_offers_to_save_first(make_app, small_shapes_config, tmp_path,
+                                                               training) -> None:
+    app = make_app(small_shapes_config)
+    run = FakeRun()
+    async with app.run_test(size=(80, 24)) as pilot:
+        if training:
+            app.followed.run = run
+        app.workspace.update("train", epochs=3)
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmQuit), deadline=10)
+        text = "\n".join(screen_lines(app))
+        assert ("Save, leave it running (w)" if training else "Save and quit (w)") in text and "Cancel (esc)" in text
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskText), deadline=10)
+        app.screen.query_one(Input).value = str(tmp_path / "saved.yaml")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.is_running, deadline=10)
+    assert load_config(tmp_path / "saved.yaml").train.epochs == 3 and not run.stopped
+
+
 async def test_an_example_config_is_saved_under_a_new_name_with_only_its_changes(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     example = DEMO_CONFIG.read_text()

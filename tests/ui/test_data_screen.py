@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DirectoryTree, Input, OptionList, Static
+from waiting import wait_until
 
 from core.data.inspect import DatasetView
 from screens.data import DataScreen
 from screens.data_pickers import FolderPicker, SourcePicker
 from screens.dialogs import AskText
 from screens.widgets.image_view import ImageView
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -199,7 +199,8 @@ async def test_folder_tree_picker_opens_the_chosen_folder(make_app, small_shapes
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, FolderPicker)
-        await pilot.pause(0.3)  # the tree lists its folder in a worker
+        tree = app.screen.query_one(DirectoryTree)
+        await wait_until(pilot, lambda: bool(tree.root.children))  # the tree lists its folder in a worker
         await pilot.press("down", "enter")  # the first folder below the root: pets
         await settle(pilot)
         assert app.workspace.config.data.path == str(image_folder)

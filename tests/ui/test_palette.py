@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 from textual.binding import Binding
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
+from waiting import wait_until
 
 from screens.dialogs import AskText
 from screens.model import ModelScreen
@@ -44,7 +45,9 @@ async def test_an_action_without_a_footer_key_runs_from_the_palette(make_app, sm
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"save stack")
-        await pilot.pause(0.3)
+        commands = app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: commands.highlighted is not None and "Save stack" in str(
+            commands.get_option_at_index(commands.highlighted).prompt))
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, AskText) and app.screen.prompt == "Save the layer stack as"

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 import screens.runs
 from core.config import save_config
-from core.train.events import EpochEnded, RunStarted
+from core.train.events import EpochEnded, RunFinished, RunResumed, RunStarted
 from core.runs.tensorboard_server import port_open
 from screens.classify import ClassifyScreen
 from screens.dialogs import Confirm
@@ -97,6 +97,63 @@ async def test_runs_are_listed_sorted_and_a_running_one_is_followed(small_shapes
         await pilot.press("down", "t")
         await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen))
         assert app.followed.run.run_dir == (runs / "run-3").resolve() and app.followed.is_running
+
+
+def append_events(run: Path, *events) -> None:
+    with (run / "events.jsonl").open("a") as handle:
+        handle.writelines(json.dumps(event.to_dict()) + "\n" for event in events)
+
+
+def epoch_ended(epoch: int, accuracy: float = 0.5) -> EpochEnded:
+    return EpochEnded(epoch=epoch, epochs=4, train_loss=1.0, val_loss=0.9, val_accuracy=accuracy, lr=0.01, seconds=1.0,
+                      samples_per_second=8.0)
+
+
+async def test_a_resumed_run_found_in_runs_is_followed_live_and_never_offers_resume(small_shapes_config, make_app,
+                                                                                     tmp_path):
+    run = make_run(tmp_path / "runs", "run-1", "running", os.getpid(), [0.5], small_shapes_config)
+    started = json.loads((run / "events.jsonl").read_text().splitlines()[0])
+    append_events(run, RunFinished(status="stopped", epochs_done=1, best_epoch=1, best_val_accuracy=0.5, seconds=1.0,
+                                   run_dir=str(run)),
+                  RunStarted(**{key: value for key, value in started.items() if key not in ("type", "time")}),
+                  RunResumed(epoch=1, batch=0, step=2), epoch_ended(2))
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_runs(app, pilot, 1)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen))
+        train = app.screen
+        table = train.query_one("#epochs-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 2)
+        assert str(train.query_one("#train-status", Static).render()).startswith("running")
+        assert train.monitor.epochs_done == 2 and not train.check_action("resume", ())
+        append_events(run, epoch_ended(3))
+        await wait_until(pilot, lambda: table.row_count == 3)  # still followed: the numbers move on
+        assert app.followed.is_running and train.monitor.epochs_done == 3
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.screen is train  # no resume dialog for a running run
+
+
+@SIZES
+async def test_runs_of_one_config_tell_apart_and_long_cells_are_whole_where_there_is_room(small_shapes_config,
+                                                                                        make_app, tmp_path, size):
+    runs = tmp_path / "runs"
+    for name, second in (("run-1", 5), ("run-2", 47)):
+        run = make_run(runs, name, "finished", 999_999_999, [0.5])
+        (run / "config.yaml").write_text(f"name: ui-test\ndata: {{source: folder, path: {tmp_path}/"
+                                         "a-photo-collection-with-a-long-name}\nmodel: {layers: [flatten]}\n")
+        status = json.loads((run / "status.json").read_text())
+        status["started"] = f"2026-01-01T10:00:{second:02}+00:00"
+        (run / "status.json").write_text(json.dumps(status))
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_runs(app, pilot, 2)
+        assert cells(screen, "name") == ["ui-test"] * 2
+        assert cells(screen, "started") == ["01-01 10:00:47", "01-01 10:00:05"]  # the seconds tell them apart
+        if size[0] >= 200:
+            assert cells(screen, "dataset") == ["a-photo-collection-with-a-long-name"] * 2
+        assert all(len(line) <= size[0] for line in screen_lines(app))
 
 
 async def test_the_list_refreshes_by_itself_while_a_run_is_going(small_shapes_config, make_app, tmp_path,

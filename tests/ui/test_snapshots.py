@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from waiting import settle
 
 from core.config import parse_config, save_config
 from core.prepare.workspace import Workspace
@@ -58,9 +59,7 @@ KEYS = pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"], ids=["data", "m
 
 async def open_screen(pilot, key: str) -> None:
     await pilot.press(key)
-    for _ in range(3):  # screens start workers that start more work
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+    await settle(pilot)
 
 
 @KEYS
@@ -81,8 +80,6 @@ def test_runs_compared(snap_compare, app: WorkbenchApp, size: tuple[int, int]) -
     async def compare(pilot) -> None:
         await open_screen(pilot, "5")
         await pilot.press("m", "down", "m", "v")
-        for _ in range(3):
-            await pilot.app.workers.wait_for_complete()
-            await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=compare)

@@ -15,7 +15,7 @@ from core.errors import DataError
 from core.train.events import BatchEnded, DataProgress, EpochEnded, RunFailed, RunFinished, RunStarted
 from core.runs.launch import LaunchedRun
 from screen_text import assert_footer_fits, screen_lines
-from screens.dialogs import AskText, Confirm
+from screens.dialogs import AskText, Choose, Confirm
 from screens.param_dialogs import EditParams
 from screens.run_monitor import BEST
 from screens.train import TrainScreen
@@ -321,15 +321,15 @@ class ScriptedRun:
     starts: list["ScriptedRun"] = []
     script: list = []
 
-    def __init__(self, config=None, run_dir=None, resume=None) -> None:
-        self.config, self.run_dir, self.resume = config, run_dir, resume
+    def __init__(self, config=None, run_dir=None, resume=None, extension=None) -> None:
+        self.config, self.run_dir, self.resume, self.extension = config, run_dir, resume, extension
         self.is_running, self.state, self.error_text, self.stopped = True, "running", None, False
         self.events = list(ScriptedRun.script)
         self._ended = asyncio.Event()
 
     @classmethod
-    def start(cls, config, runs_dir, resume=None):
-        run = cls(config, resume, resume)
+    def start(cls, config, runs_dir, resume=None, extension=None):
+        run = cls(config, resume, resume, extension)
         cls.starts.append(run)
         return run
 
@@ -576,6 +576,40 @@ async def test_an_attached_run_shows_its_own_config(small_shapes_config, make_ap
         await wait_until(pilot, lambda: screen.query_one("#batch-size", Input).value == "3", deadline=10)
         assert screen.query_one("#epochs", Input).value == "6"
         app.followed.run.end()
+
+
+@pytest.mark.parametrize("key, extension", [("enter", "final-lr"), ("r", "reschedule")])
+async def test_extending_past_the_schedule_asks_how_the_lr_goes_on(small_shapes_config, make_app, scripted, tmp_path,
+                                                                   key, extension):
+    from core.config import save_config
+
+    config = small_shapes_config.model_copy(deep=True)
+    config.train.epochs = 5
+    config.train.schedule = TABLES["schedule"].model("cosine").model_validate({"name": "cosine"})
+    run_dir = tmp_path / "runs" / "cosine"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"")
+    save_config(config, run_dir / "config.yaml")
+    ScriptedRun.script = run_events(run_dir=str(run_dir))
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_scripted(app, pilot)
+        scripted[0].run_dir = run_dir
+        scripted[0].end(EpochEnded(epoch=4, epochs=5, train_loss=0.3, val_loss=0.35, val_accuracy=0.9, lr=0.00285,
+                                   seconds=5.0, samples_per_second=80.0), EpochEnded(
+            epoch=5, epochs=5, train_loss=0.3, val_loss=0.35, val_accuracy=0.9, lr=0.00285, seconds=5.0,
+            samples_per_second=80.0), finished(5, 4, 0.9))
+        await wait_until(pilot, lambda: status_text(app).startswith("finished"), deadline=10)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskText), deadline=10)
+        await pilot.press("ctrl+a", "ctrl+k", "8", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, Choose), deadline=10)
+        said = " ".join(str(widget.render()) for widget in app.screen.query(Static))
+        assert "epochs 6-8 train at the lr the cosine schedule ended with (0.00285)" in said
+        await pilot.press(key)
+        await wait_until(pilot, lambda: len(scripted) == 2, deadline=10)
+        assert (scripted[1].resume, scripted[1].extension, scripted[1].config.train.epochs) == (run_dir, extension, 8)
+        scripted[1].end()
 
 
 async def test_a_crash_shows_its_error_and_log_and_the_app_goes_on(small_shapes_config, make_app, scripted, tmp_path):

@@ -15,6 +15,7 @@ from core.prepare import devices
 from core.train.events import BatchEnded, EpochEnded, RunStarted
 from core.prepare.workspace import Workspace
 from test_snapshots import CONFIG, open_screen
+from waiting import settle
 from workbench.app import WorkbenchApp
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,6 +61,6 @@ def test_running(snap_compare, app: WorkbenchApp, size) -> None:
             monitor.apply_event(event)
         monitor.redraw()  # what the monitor's clock does every second
         monitor.query_one("#run-progress").show(now=events[-1].time + 0.1)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_half)

@@ -63,6 +63,23 @@ def test_eta_leaves_validation_out_of_the_speed_and_follows_a_resume():
     assert eta.run_left(40.0) == pytest.approx(10.0 + 20.0)  # the last epoch: 10 batches and validation
 
 
+def test_after_a_resume_the_eta_uses_the_new_process_speed_only():
+    eta = Eta()
+    eta.started(started())
+    for number in range(1, 11):  # the first process: slow, 1 batch a second
+        eta.batch_ended(batch(1, number, float(number)))
+    eta.epoch_ended(epoch_ended(1, 15.0))
+    eta.started(started(at=100.0))  # resumed by a new process, as a followed run's events say
+    eta.resumed(RunResumed(epoch=1, batch=0, step=10, time=101.0))
+    eta.batch_ended(batch(2, 1, 102.0))
+    assert eta.run_left(102.0) is None  # not the earlier process's speed
+    for number in range(2, 11):  # 4 batches a second
+        eta.batch_ended(batch(2, number, 102.0 + (number - 1) / 4))
+    assert eta.rate == pytest.approx(4.0)
+    eta.epoch_ended(epoch_ended(2, 105.0))  # validation 0.75 s
+    assert eta.run_left(105.0) == pytest.approx(2 * (10 / 4 + 0.75))
+
+
 def test_y_range_and_ticks():
     assert _y_range([]) == (0.0, 1.0)
     low, high = _y_range([0.5, 1.5])

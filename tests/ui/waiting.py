@@ -11,3 +11,14 @@ async def wait_until(pilot, condition: Callable[[], bool], deadline: float = 90)
     while not condition():
         assert time.monotonic() < end, "timed out"
         await pilot.pause(0.1)
+
+
+async def settle(pilot, deadline: float = 90) -> None:
+    """Let the app run until its workers are done and none has started since (a screen's workers start more)."""
+    end = time.monotonic() + deadline
+    quiet = 0
+    while quiet < 2:
+        assert time.monotonic() < end, "the app kept starting work"
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        quiet = quiet + 1 if all(worker.is_finished for worker in pilot.app.workers) else 0

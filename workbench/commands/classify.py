@@ -79,6 +79,10 @@ def find_images(paths: list[Path]) -> list[Path] | None:
     if missing:
         error("no such file or folder: " + ", ".join(map(str, missing)))
         return None
+    special = [path for path in paths if not (path.is_file() or path.is_dir())]
+    if special:  # a FIFO would block the read, /dev/zero never end it
+        error("not a file or folder (a pipe or a device), not read: " + ", ".join(map(str, special)))
+        return None
     files: list[Path] = []
     for path in paths:
         found = image_files(path)

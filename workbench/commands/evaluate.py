@@ -1,8 +1,8 @@
 """`workbench evaluate MODEL [DATA] [--json]`: how a saved model does on labelled images.
 
 DATA is a config (its validation split) or a folder of class folders; by default the run's own
-validation split. Printed: accuracy, top-5 accuracy, per-class precision/recall/F1/support, the
-confusion matrix (shaded in a terminal), the most confused pairs and the highest-loss files. Written:
+validation split. Printed: accuracy, top-5 accuracy (with more than 5 classes), per-class
+precision/recall/F1/support, the confusion matrix (shaded in a terminal), the most confused pairs and the highest-loss files. Written:
 evaluation.json and confusion.csv into the run directory (or <model>-evaluation/ beside a model file
 outside a run) and the matrix as an image into its tensorboard/ folder. --json prints the same
 object as evaluation.json, and nothing else on stdout.
@@ -73,7 +73,8 @@ def print_report(evaluation: "Evaluation") -> None:
     lines: list = []
     out = lines.append
     out(f"evaluated {evaluation.count} images: {plain(evaluation.data)}")
-    out(f"accuracy {evaluation.accuracy:.2%}   top-5 accuracy {evaluation.top5_accuracy:.2%}")
+    top5 = f"   top-5 accuracy {evaluation.top5_accuracy:.2%}" if evaluation.top5_accuracy is not None else ""
+    out(f"accuracy {evaluation.accuracy:.2%}{top5}")
     out("")
     width = max(len("class"), *(len(name) for name in evaluation.classes))
     out(f"{'class':<{width}}  precision  recall     f1  support")

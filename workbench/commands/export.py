@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
     parser.add_argument("--format", required=True, choices=FORMATS, help="the file format")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE", help="where to write it")
+    parser.add_argument("--force", action="store_true", help="replace FILE if it exists (never a read-only one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if classifier is None:
         return EXIT_INVALID
     from core.errors import WorkbenchError
+    from core.files import check_output
     from core.use.exporting import export_model
 
     try:
+        check_output(args.output, [args.model, classifier.source, args.stack], args.force)
         exported = export_model(classifier, args.format, args.output)
     except (WorkbenchError, OSError) as exc:
         return error(str(exc))

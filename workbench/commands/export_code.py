@@ -16,6 +16,7 @@ SUMMARY = "write the model as a plain PyTorch module (-o FILE)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here instead of to stdout")
+    parser.add_argument("--force", action="store_true", help="replace FILE if it exists (never a read-only one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(code)
         return EXIT_OK
     try:
-        write_output(args.output, code)
+        write_output(args.output, code, [args.config], args.force)
     except WorkbenchError as exc:
         print(f"workbench: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -49,12 +50,13 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_output(output: Path, code: str) -> None:
-    """Write the module whole or not at all, into a folder that must already exist."""
-    from core.files import WriteError, atomic_write, write_error
+def write_output(output: Path, code: str, inputs: list[Path], force: bool) -> None:
+    """Write the module whole or not at all, into a folder that must already exist, never over an input."""
+    from core.files import WriteError, atomic_write, check_output, write_error
 
     if output.is_dir():
         raise WriteError(f"export-code -o {output}: that is a folder; give a file name, e.g. {output / 'model.py'}")
+    check_output(output, inputs, force)
     if not output.parent.is_dir():
         raise WriteError(f"export-code -o {output}: the folder {output.parent} does not exist\n"
                          f"    hint: create it first (mkdir -p {output.parent}) or write somewhere else")

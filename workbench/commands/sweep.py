@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.config import decode_text
+    from core import safe_yaml
     from core.errors import WorkbenchError
     from core.sweep.space import load_raw, read_sweep
     from core.sweep.study import StudyFolder, open_study
@@ -59,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
         stop.training = True  # a first Ctrl-C stops politely at any point: the trial in progress keeps its last.pt
         try:
             source = str(args.config)
-            try:
-                text = decode_text(args.config.read_bytes(), source)
-            except OSError as exc:
-                raise WorkbenchError(f"cannot read {source}: {exc.strerror}") from exc
-            raw = load_raw(text, args.overrides, source)
+            raw = load_raw(safe_yaml.read_text(args.config), args.overrides, source)
             spec = read_sweep(raw, source)
             folder = StudyFolder.under(args.runs_dir, args.study or str(raw.get("name") or "run"))
             epochs = int((raw.get("train") or {}).get("epochs") or 5)
