@@ -91,14 +91,17 @@ class WorkbenchApp(AppBase):
     def screen_classes(self) -> dict[str, type[Screen]]:
         return {entry.mode: entry.load() for entry in SCREENS}
 
-    @work(thread=True, group="warm-up", exit_on_error=False)
+    @work(thread=True, group="warm-up")
     def warm_up(self) -> None:
         """After the first frame: import torch and every screen, and check the model once (the first check on the
         meta device loads torch's decompositions, seconds on a small machine), so no first visit waits for them."""
         from core.prepare.preflight import check_config_model
 
         self.screen_classes()
-        check_config_model(self.workspace.config, WARM_UP_CLASSES)
+        try:
+            check_config_model(self.workspace.config, WARM_UP_CLASSES)
+        except WorkbenchError:
+            pass  # the Model screen says what is wrong with the model; here only the loading counted
 
     # messages from screens
 
