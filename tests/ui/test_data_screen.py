@@ -183,7 +183,7 @@ async def test_source_picker_returns_to_the_configs_source(make_app, small_shape
         assert isinstance(app.screen, SourcePicker)
         listed = [option.id for option in app.screen.query_one(OptionList).options]
         assert listed[:4] == ["config", "shapes", "folder", "csv"] and "cifar10" in listed
-        assert [option.id for option in app.screen.query_one(OptionList).options if option.disabled] == ["filename"]
+        assert listed[-1] == "combined" and not any(option.disabled for option in app.screen.query_one(OptionList).options)
         await pilot.press("enter")  # the first entry: the config's own source
         await settle(pilot)
         assert app.workspace.config.data.source == "shapes"
