@@ -7,12 +7,12 @@
 Each start runs `python -m workbench CONFIG` (a small shapes config, its images generated before
 the first start) in a fresh tmux session at 80x24 and polls the pane: `first frame` is the time
 from starting the session until the footer is drawn, `data listed` until the Data screen shows its
-counts (the app is in use), and each `first visit`, pressed --think seconds after that (a person reading
-the first screen), the time from pressing the screen's number until its own footer keys are drawn (`model checked`: until the Model screen's stack is checked
-and its layer keys are on). A last start types `5` at once and checks that
-the Runs screen opens (keys typed during start-up are not lost). Prints one line per figure with
-its median, slowest and target. The figures include tmux and the polling; on a shared machine they
-are only comparable within one quiet sitting.
+counts (the app is in use), and each `first visit`, pressed --think seconds after that (a person
+reading the first screen), the time from pressing the screen's number until its own footer keys are
+drawn (`model checked`: until the Model screen's stack is checked and its layer keys are on). A
+last start types `5` at once and checks that the Runs screen opens (keys typed during start-up are
+not lost). Prints one line per figure with its median, slowest and target. The figures include
+tmux and the polling; on a shared machine they are only comparable within one sitting.
 """
 from __future__ import annotations
 

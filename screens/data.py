@@ -453,8 +453,9 @@ def health_text(report: HealthReport, short: Callable[[Path], str]) -> Text:
     text.append(report.imbalance or "none (largest class at most 3x the smallest)",
                 "bold" if report.imbalance else "")
     if report.without_val:
-        text.append(f"\nno validation images: {', '.join(report.without_val)} (val_accuracy leaves "
-                    f"{'it' if len(report.without_val) == 1 else 'them'} out; add some or raise data.val_split)", "bold")
+        them = "it" if len(report.without_val) == 1 else "them"
+        text.append(f"\nno validation images: {', '.join(report.without_val)} (val_accuracy leaves {them} out; "
+                    "add some or raise data.val_split)", "bold")
     text.append("\nsizes: " + tally((f"{w}x{h}" for w, h in report.sizes), report.sizes.values()))
     text.append("\nmodes: " + tally(report.modes, report.modes.values()))
     text.append(f"\nunreadable or skipped: {len(report.unreadable)}", "bold" if report.unreadable else "")

@@ -38,7 +38,8 @@ class SourcePicker(ModalScreen[str | None]):
         options = [Option(f"the config's: {original['source']}{where}", id="config")]
         options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name)
                     for entry in SOURCES]
-        options.append(Option(Text.assemble((f"{COMBINED:<14}", "bold"), "several sources as one dataset"), id=COMBINED))
+        options.append(Option(Text.assemble((f"{COMBINED:<14}", "bold"), "several sources as one dataset"),
+                              id=COMBINED))
         with Vertical():
             yield Static("Choose the data source", classes="panel-title")
             yield OptionList(*options)

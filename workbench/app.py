@@ -34,7 +34,6 @@ from workbench.run_alerts import RunAlerts
 from workbench.terminal import ascii_driver, locale_warning, utf8_locale
 
 
-
 @dataclass(frozen=True)
 class ScreenEntry:
     """A mode and where its screen class lives; called, it makes the screen (importing its module once)."""

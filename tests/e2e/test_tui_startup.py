@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_tui import CONFIG, ROOT, Terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120),

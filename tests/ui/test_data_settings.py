@@ -1,14 +1,12 @@
 """Every data setting from the Data screen: the form generated from the schema and the source table, at 80x24."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.widgets import Input, OptionList, Select, Static
+from waiting import wait_until
 
 from screens.data_settings import EditData, other_keys
 from screens.param_dialogs import SchemaForm
-from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -75,7 +73,8 @@ async def test_a_source_that_needs_more_than_a_path_is_set_up_in_the_form(make_a
         await pilot.press("s")
         await pilot.pause()
         options = app.screen.query_one(OptionList)
-        options.highlighted = next(i for i in range(options.option_count) if options.get_option_at_index(i).id == "filename")
+        options.highlighted = next(index for index in range(options.option_count)
+                                   if options.get_option_at_index(index).id == "filename")
         await pilot.press("enter")
         await pilot.pause()
         form = app.screen
