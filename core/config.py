@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 from pydantic_core import ErrorDetails
 
 from core import safe_yaml
+from core.data.folds import HeldOutFold
 from core.data.sources import SOURCES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
@@ -175,6 +176,11 @@ class DataConfig(SourceConfig):
     cache_dir: str | None = Field(None, description="save the decoded cache here and reuse it while files are unchanged")
     loader: LoaderConfig = LoaderConfig()
     shapes: ShapesOptions = ShapesOptions()
+    exclude: Union[str, list[str], None] = Field(
+        None, description="files left out: a decisions file (its exclude: list) or a list of paths; files untouched")
+    relabel: Union[str, dict[str, str], None] = Field(
+        None, description="files given another class: a decisions file (its relabel: map) or {path: class}")
+    fold: HeldOutFold | None = Field(None, description="validate on this fold of the training pool (workbench cv)")
 
     @model_validator(mode="before")
     @classmethod
@@ -327,8 +333,28 @@ class EarlyStopping(StrictModel):
         return self.mode == "max" or (self.mode == "auto" and self.metric == "val_accuracy")
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}  # train.budget's suffixes; a plain number is seconds
+DURATION_EXAMPLES = "e.g. 90s, 15m, 2h, 1.5h or 600 (seconds)"
+LONGEST_BUDGET = 366 * 24 * 3600
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in `15m`, `2h`, `90s` or a plain number of seconds; ValueError naming the accepted forms."""
+    value = str(text).strip().lower()
+    number, factor = (value[:-1], DURATION_UNITS[value[-1]]) if value[-1:] in DURATION_UNITS else (value, 1)
+    try:
+        seconds = float(number) * factor
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration; {DURATION_EXAMPLES}") from None
+    if not 0 < seconds <= LONGEST_BUDGET or math.isnan(seconds):
+        raise ValueError(f"a budget must be more than 0 and at most a year; {DURATION_EXAMPLES}")
+    return seconds
+
+
 class TrainConfig(StrictModel):
-    epochs: int = Field(5, ge=1, le=100_000)
+    epochs: int = Field(5, ge=1, le=100_000, description="passes over the training set; with a budget, the most")
+    budget: str | None = Field(None, description="train to a deadline counted from the command's start, e.g. 15m, "
+                                                 "2h, 90s: the schedule ends then (core/train/budget.py)")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     optimizer: OptimizerChoice = OPTIMIZERS.default_config()
     loss: LossChoice = LOSSES.default_config()
@@ -349,6 +375,19 @@ class TrainConfig(StrictModel):
         if not isinstance(raw, dict):
             return raw
         return {**raw, **{key: table.with_default_name(raw[key]) for key, table in TABLES.items() if key in raw}}
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """Kept as written (`15m` stays `15m` in a saved config), once it reads as a duration."""
+        if value is None or isinstance(value, bool):
+            return value
+        parse_duration(value)
+        return str(value)
+
+    @property
+    def budget_seconds(self) -> float | None:
+        return None if self.budget is None else parse_duration(self.budget)
 
 
 class NotifyConfig(StrictModel):

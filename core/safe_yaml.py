@@ -42,9 +42,9 @@ def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:
     return data
 
 
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text, read within MAX_BYTES; a ConfigError naming the file otherwise."""
-    return decode(read_bounded(path), str(path))
+def read_text(path: Path, limit: int = MAX_BYTES) -> str:
+    """The file as UTF-8 text, read within `limit` bytes; a ConfigError naming the file otherwise."""
+    return decode(read_bounded(path, limit), str(path))
 
 
 def decode(data: bytes, source: str | None = None) -> str:

@@ -9,6 +9,7 @@ terminal WIDE_COLUMNS wide shows chart and epochs side by side, and TALL_ROWS hi
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ from core.errors import WorkbenchError
 from core.runs.launch import LaunchedRun
 from core.runs.rundir import RunDir, RunState
 from core.train.describe import describe, epochs_and_time
-from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunResumed,
-                               RunStarted)
+from core.train.events import (BatchEnded, BudgetPlanned, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+                               RunResumed, RunStarted)
 from screens.base import AppBase
 from screens.widgets.line_chart import LineChart, Series
 from screens.widgets.metric_chart import MetricChart
@@ -193,6 +194,10 @@ class RunMonitor(Vertical):
                 progress.resumed(event)
                 self.show_running(event)
                 self._resumed(event)
+            case BudgetPlanned():
+                progress.planned(event)
+                self.total_epochs = math.ceil(event.epochs)
+                self.show_running(event)
             case BatchEnded():
                 progress.batch_ended(event)
                 self._keep_loss(event)
@@ -360,9 +365,10 @@ class RunMonitor(Vertical):
     # the status line
 
     def show_idle(self) -> None:
-        config = self.app.workspace.config
-        self.show_status("ready", f"s trains {config.name} for {config.train.epochs} epoch(s) "
-                                  f"on device {config.train.device}")
+        config, train = self.app.workspace.config, self.app.workspace.config.train
+        length = f"for {train.epochs} epoch(s)" if train.budget is None else (
+            f"within {train.budget} (at most {train.epochs} epochs)")
+        self.show_status("ready", f"s trains {config.name} {length} on device {train.device}")
 
     def show_running(self, event: Event) -> None:
         """The event's one line (as in train.log and the console), after the state the status line starts with."""

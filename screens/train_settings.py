@@ -1,4 +1,5 @@
-"""The Train screen's settings form: epochs, batch size, learning rate, device, the recipe's choices and precision.
+"""The Train screen's settings form: epochs, batch size, learning rate, device, the recipe's choices, precision
+and the time budget.
 
 Every edit goes into the workspace's config at once; one that is not valid is shown under the form
 and the config keeps its value. The choices come from the extension tables (core.config.TABLES),
@@ -25,6 +26,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # offered until the machine's own list
 PRECISIONS: tuple[str, ...] = get_args(TrainConfig.model_fields["precision"].annotation)  # a Literal of names
 CHOICES: dict[str, tuple[str, ...]] = {**{key: table.names for key, table in TABLES.items()}, "precision": PRECISIONS}
 NUMBER_CHARACTERS = set("0123456789_+-.eE")  # what an Input of type integer or number can take
+DURATION_CHARACTERS = set("0123456789. smhSMH")  # and a duration: 90s, 15m, 2h
 
 
 class NumberInput(Input):
@@ -33,8 +35,16 @@ class NumberInput(Input):
     (Textual drops every binding of a key the focused widget may type, priority ones too.)
     """
 
+    characters = NUMBER_CHARACTERS
+
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        return character is not None and character in NUMBER_CHARACTERS
+        return character is not None and character in self.characters
+
+
+class DurationInput(NumberInput):
+    """train.budget's input: a number and its unit; empty is no budget."""
+
+    characters = DURATION_CHARACTERS
 
 
 class SettingsPanel(Vertical):
@@ -61,6 +71,9 @@ class SettingsPanel(Vertical):
             for key in TABLES:
                 yield _setting(key, _choice(key, values))
             yield _setting("precision", _choice("precision", values))
+            yield _setting("time budget", DurationInput(values["budget"], placeholder="none", id="budget", compact=True,
+                                                        tooltip="train to a deadline, e.g. 15m, 2h, 90s: the schedule "
+                                                                "ends then, epochs is the most it trains"))
         yield Static("", id="settings-error", classes="error")
 
     def on_mount(self) -> None:
@@ -161,8 +174,9 @@ class SettingsPanel(Vertical):
 def setting_values(config: RunConfig) -> dict[str, str]:
     """The value each setting widget (by id) shows for `config`."""
     train = config.train
-    return {"epochs": str(train.epochs), "batch-size": str(config.data.batch_size), "lr": f"{train.optimizer.lr:g}",
-            "device": train.device, **{key: getattr(train, key).name for key in TABLES}, "precision": train.precision}
+    return {"epochs": str(train.epochs), "budget": train.budget or "", "batch-size": str(config.data.batch_size),
+            "lr": f"{train.optimizer.lr:g}", "device": train.device,
+            **{key: getattr(train, key).name for key in TABLES}, "precision": train.precision}
 
 
 def _changes(config: RunConfig, key: str, value: Any) -> tuple[str, dict[str, Any]]:
@@ -170,6 +184,8 @@ def _changes(config: RunConfig, key: str, value: Any) -> tuple[str, dict[str, An
     train = config.to_plain()["train"]
     if key == "epochs":
         return "train", {"epochs": int(value)}
+    if key == "budget":
+        return "train", {"budget": str(value).strip() or None}
     if key == "batch-size":
         return "data", {"batch_size": int(value)}
     if key == "lr":

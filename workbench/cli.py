@@ -11,7 +11,7 @@ from types import ModuleType
 
 from core.train.events import Extension
 from workbench import commands
-from workbench.config_options import add_notify, add_overrides, add_runs_dir
+from workbench.config_options import add_budget, add_notify, add_overrides, add_runs_dir
 from workbench.exit_codes import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 
 DESCRIPTION = "A terminal training workbench for PyTorch image classification."
@@ -43,6 +43,7 @@ def build_parser(found: dict[str, ModuleType]) -> argparse.ArgumentParser:
                         help="with --resume past the end of the run's schedule: final-lr (the default) trains the "
                              "added epochs at the schedule's last lr, reschedule lays the schedule over the new total")
     add_overrides(parser)
+    add_budget(parser)
     add_runs_dir(parser)
     add_notify(parser)
     return parser

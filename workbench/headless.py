@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from core.runs.rundir import RunState
 from core.train.describe import describe
-from core.train.events import (BatchEnded, DataProgress, EpochEnded, Event, Extension, RunFinished, RunResumed,
-                               RunStarted)
+from core.train.events import (BatchEnded, BudgetPlanned, DataProgress, EpochEnded, Event, Extension, RunFinished,
+                               RunResumed, RunStarted)
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.progress import progress_bar
 
@@ -50,6 +50,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             return stop.exit_code
 
         from core.runs.recorder import check_space
+        from core.train.budget import process_started
         from core.train.distributed import stop as leave
         from core.train.engine import fit
 
@@ -70,7 +71,8 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             finished = False
             try:
                 result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint,
-                             extension=extension, world=world)
+                             extension=extension, world=world,
+                             started=process_started())  # a budget counts from the command's start
                 finished = True
             except WorkbenchError as exc:
                 say(f"workbench: {exc}{where}")
@@ -241,14 +243,14 @@ def drop_output(out: TextIO) -> None:
 
 
 def console_line(event: Event) -> str | None:
-    """The line a console shows for an event: the run's start (with its warnings) and resume, its epochs (with the
-    machine's line) and its end (None for the others)."""
+    """The line a console shows for an event: the run's start (with its warnings) and resume, a budget's plan, its
+    epochs (with the machine's line) and its end (None for the others)."""
     match event:
         case EpochEnded():
             return describe(event) + system_line(event)
         case RunStarted():
             return "\n".join([describe(event), *(f"warning: {text}" for text in event.warnings)])
-        case RunResumed() | RunFinished():
+        case RunResumed() | BudgetPlanned() | RunFinished():
             return describe(event)
     return None
 

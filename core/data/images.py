@@ -140,3 +140,25 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return f"corrupt image ({type(exc).__name__}: {text[:80]})" if text else f"corrupt image ({type(exc).__name__})"
+
+
+def fit_size(img: Image.Image, image_size: tuple[int, int], resize: int | tuple[int, int] | None = None) -> Image.Image:
+    """Resize BILINEAR to image_size; with `resize`, first Resize(resize) then CenterCrop(image_size).
+
+    `resize` as an int sets the shorter side (keeping the aspect ratio), as transforms.Resize(int).
+    """
+    height, width = image_size
+    if resize is None:
+        return img if img.size == (width, height) else img.resize((width, height), Image.Resampling.BILINEAR)
+    if isinstance(resize, int):
+        w, h = img.size
+        short, long = (w, h) if w <= h else (h, w)
+        long = int(resize * long / short)
+        size = (resize, long) if w <= h else (long, resize)
+    else:
+        size = (resize[1], resize[0])
+    if img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
+    left = int(round((img.width - width) / 2.0))
+    top = int(round((img.height - height) / 2.0))
+    return img.crop((left, top, left + width, top + height))  # outside the image: black, as CenterCrop pads

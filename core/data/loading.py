@@ -14,7 +14,8 @@ from PIL import Image
 
 from core.config import DataConfig
 from core.data.cache import cache_file, cache_key, load_cached, save_cached
-from core.data.images import UnreadableImage, image_from_array, open_image
+from core.data.decode_pool import PROCESS_MIN_FILES, decode_files, worker_count
+from core.data.images import UnreadableImage, fit_size, image_from_array, open_image
 from core.data.samples import Listing, Sample, SkippedFile
 from core.data.sources import list_data, root_of
 from core.errors import DataError
@@ -123,6 +124,8 @@ def decode_samples(
         progress(0, len(samples))
     if all(s.array is not None for s in samples):  # in memory: nothing to wait for
         results = _counted(map(decode, range(len(samples))), len(samples), progress)
+    elif len(samples) >= PROCESS_MIN_FILES and worker_count() > 1 and all(s.array is None for s in samples):
+        results = _decode_in_processes(samples, images, image_size, channels, resize, on_error, progress)
     else:
         with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
             results = _counted(pool.map(decode, range(len(samples))), len(samples), progress)
@@ -130,6 +133,23 @@ def decode_samples(
     labels = torch.tensor([samples[i].label for i in kept], dtype=torch.int64)
     split = TensorSplit(images[kept] if len(kept) < len(samples) else images, labels)
     return split, [s for s in results if s is not None]
+
+
+def _decode_in_processes(samples: Sequence[Sample], images: torch.Tensor, image_size: tuple[int, int], channels: int,
+                         resize: int | tuple[int, int] | None, on_error: str,
+                         progress: Progress | None) -> list[SkippedFile | None]:
+    """decode_samples' work for many files, with every core (core/data/decode_pool.py), into `images`."""
+    results: list[SkippedFile | None] = [None] * len(samples)
+    paths = [sample_file(sample) for sample in samples]
+    for start, pixels, unreadable in decode_files(paths, image_size, channels, resize):
+        images[start:start + len(pixels)] = torch.from_numpy(pixels)
+        for index, reason in unreadable:
+            if on_error == "fail":
+                raise UnreadableImage(paths[start + index], reason)
+            results[start + index] = SkippedFile(paths[start + index], reason)
+        if progress is not None:
+            progress(start + len(pixels), len(samples))
+    return results
 
 
 def _counted(results: Iterable[SkippedFile | None], total: int, progress: Progress | None) -> list[SkippedFile | None]:
@@ -177,28 +197,6 @@ def sample_tensor(sample: Sample, image_size: tuple[int, int], channels: int,
         if pixels.shape[2] == 1 and channels == 3:
             return torch.from_numpy(np.array(pixels)).permute(2, 0, 1).expand(3, -1, -1)
     return pil_to_tensor(fit_size(sample_image(sample, channels), image_size, resize))
-
-
-def fit_size(img: Image.Image, image_size: tuple[int, int], resize: int | tuple[int, int] | None = None) -> Image.Image:
-    """Resize BILINEAR to image_size; with `resize`, first Resize(resize) then CenterCrop(image_size).
-
-    `resize` as an int sets the shorter side (keeping the aspect ratio), as transforms.Resize(int).
-    """
-    height, width = image_size
-    if resize is None:
-        return img if img.size == (width, height) else img.resize((width, height), Image.Resampling.BILINEAR)
-    if isinstance(resize, int):
-        w, h = img.size
-        short, long = (w, h) if w <= h else (h, w)
-        long = int(resize * long / short)
-        size = (resize, long) if w <= h else (long, resize)
-    else:
-        size = (resize[1], resize[0])
-    if img.size != size:
-        img = img.resize(size, Image.Resampling.BILINEAR)
-    left = int(round((img.width - width) / 2.0))
-    top = int(round((img.height - height) / 2.0))
-    return img.crop((left, top, left + width, top + height))  # outside the image: black, as CenterCrop pads
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import PydanticUndefined
 
+from core.data.decisions import apply_decisions, decided
+from core.data.folds import hold_out
 from core.data.samples import Listing, check_classes, combine
 from core.errors import DataError
 from core.schema import StrictModel
@@ -249,13 +251,16 @@ def list_data(config: DataConfig, seed: int) -> Listing:
     """List (never decode) the samples of `config`'s source(s); DataError when unusable.
 
     Relative paths are relative to the working directory. The shapes set is generated and
-    torchvision sets downloaded (with download: true) on first use.
+    torchvision sets downloaded (with download: true) on first use. Every source's listing passes
+    here: the user's decisions (data.exclude, data.relabel) apply to all alike, and data.fold makes
+    one cross-validation fold of the training pool the validation set.
     """
     parts = config.sources or [config]
     listing = combine([_list_one(part, config, seed) for part in parts])
     where = ", ".join(str(root_of(part)) for part in parts)
     check_classes(listing.classes, where, "a classifier needs images of at least two classes")
-    return listing
+    listing = apply_decisions(listing, decided(config.exclude, config.relabel))
+    return listing if config.fold is None else hold_out(listing, config.fold, seed)
 
 
 def root_of(source: SourceConfig) -> Path:

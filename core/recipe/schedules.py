@@ -103,7 +103,9 @@ def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> fl
 def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, steps: Steps) -> LRScheduler:
     from torch.optim.lr_scheduler import LambdaLR
 
-    factors: list[Callable[[int], float]] = [partial(_cosine, params, steps=steps, base_lr=group["lr"])
+    # a schedule rebuilt mid-run (Schedule.replan) finds the base lr in initial_lr, the current one in lr
+    factors: list[Callable[[int], float]] = [partial(_cosine, params, steps=steps,
+                                                     base_lr=group.get("initial_lr", group["lr"]))
                                              for group in optimizer.param_groups]
     return LambdaLR(optimizer, factors)
 
@@ -113,7 +115,8 @@ def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: 
 
     options = params.model_dump(exclude={"name", "warmup_epochs", "warmup_start_factor"})
     shortest = math.ceil(2 / params.pct_start) + 1  # torch divides by zero when a phase has no steps
-    return OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups],
+    peaks = [group.get("max_lr", group["lr"]) for group in optimizer.param_groups]  # rebuilt: the first build's peak
+    return OneCycleLR(optimizer, max_lr=peaks,
                       total_steps=max(steps.total, shortest), **options)
 
 
@@ -140,7 +143,7 @@ class Schedule:
 
     def __init__(self, optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps,
                  hold: bool = False) -> None:
-        self.optimizer = optimizer
+        self.optimizer, self.params = optimizer, params
         self.steps = steps
         self.scheduler = SCHEDULES[params.name].build(optimizer, params, steps)
         self.warmup_steps = round(params.warmup_epochs * steps.per_epoch)
@@ -171,6 +174,16 @@ class Schedule:
         if self.hold_at is not None and self.scheduler.last_epoch > self.hold_at:
             self.scheduler.last_epoch = self.hold_at - 1
             self.scheduler.step()  # computes the lr at hold_at, as a step does
+        self._warm()
+
+    def replan(self, total: int) -> None:
+        """Rebuild for a run of `total` steps, continuing at the current step (a time budget's plan)."""
+        state = self.state_dict()
+        self.steps = Steps(self.steps.per_epoch, total)
+        self.scheduler = SCHEDULES[self.params.name].build(self.optimizer, self.params, self.steps)
+        self.load_state_dict(state)
+        self.scheduler.last_epoch -= 1  # step again onto the current step: its lr under the new length
+        self.scheduler.step()
         self._warm()
 
     def _warm(self) -> None:

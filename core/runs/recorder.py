@@ -145,7 +145,7 @@ class RunRecorder:
             case EpochEnded():
                 self._accuracy[event.epoch] = event.val_accuracy
                 self._append_metrics(event)
-                self._update_status(epochs_done=event.epoch)
+                self._update_status(epochs_done=event.epoch, epochs=event.epochs)  # under a budget, its plan
             case CheckpointSaved(kind=CheckpointKind.BEST):
                 self._update_status(best_epoch=event.epoch, best_val_accuracy=self._accuracy.get(event.epoch))
             case RunFinished():

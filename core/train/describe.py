@@ -1,8 +1,10 @@
 """Every event as one line of text: the same words in train.log, the headless console and the app."""
 from __future__ import annotations
 
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, EpochEnded, Event, Extension, RunFailed,
-                               RunFinished, RunResumed, RunStarted)
+import time
+
+from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, EpochEnded, Event, Extension,
+                               RunFailed, RunFinished, RunResumed, RunStarted)
 
 
 def describe(event: Event) -> str:
@@ -18,6 +20,10 @@ def describe(event: Event) -> str:
             return _started(event)
         case RunResumed(epoch=epoch, batch=batch):
             return f"run resumed after epoch {epoch}" + (f", batch {batch}" if batch else "") + _extension(event)
+        case BudgetPlanned():
+            how = "budget re-planned, the speed changed" if event.replanned else "budget plan"
+            return (f"{how}: ≈ {event.epochs:.1f} epochs in {duration(event.budget_s)} ({event.steps:,} steps), "
+                    f"ends at {time.strftime('%H:%M:%S', time.localtime(event.ends_at))}")
         case BatchEnded():
             return (f"epoch {event.epoch} batch {event.batch}/{event.batches}  loss {event.loss:.4f}  "
                     f"lr {event.lr:.3g}  {event.samples_per_second:,.0f} samples/s")
@@ -36,6 +42,14 @@ def describe(event: Event) -> str:
             how = "" if kind == event.state else f" ({kind})"  # input or crash; an abort says it in its state
             return f"run {event.state}{how}: {error}"
     raise TypeError(f"no description for {type(event).__name__} events")
+
+
+def duration(seconds: float) -> str:
+    """90 s, 15 min, 2 h, 1 h 30 min: a budget as people say it."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if part)
 
 
 def _extension(event: RunResumed) -> str:

@@ -92,6 +92,15 @@ def any_across(world: World, *flags: bool, device: torch.device) -> list[bool]:
     return [bool(v) for v in values.tolist()]
 
 
+def from_main(world: World, values: list[float], device: torch.device) -> list[float]:
+    """Rank 0's values on every rank: how ranks follow one decision (a time budget's plan)."""
+    if not world.distributed:
+        return values
+    sent = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(sent, src=0)
+    return sent.tolist()
+
+
 @contextlib.contextmanager
 def main_first(world: World) -> Iterator[None]:
     """Rank 0 runs the block before the others (generating, downloading or caching data once)."""

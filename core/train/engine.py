@@ -13,7 +13,7 @@ import os
 import random
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, cast
 
@@ -26,13 +26,14 @@ from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
 from core.prepare.devices import autocast_dtype, describe_device, resolve_device
-from core.train.distributed import World, any_across, main_first, rank_device, sum_across
+from core.train.budget import EVAL_COST, BudgetPlanner, Plan
+from core.train.distributed import World, any_across, from_main, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.train.data_wait import DataWait
 from core.train.divergence import LossGuard, check_finite_weights
 from core.train.system import SystemMonitor
-from core.train.events import (BatchEnded, CheckpointSaved, DataProgress, Emit, EpochEnded, Event, Extension, RunFailed,
-                               RunFinished, RunResumed, RunStarted)
+from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, Emit, EpochEnded, Event,
+                               Extension, RunFailed, RunFinished, RunResumed, RunStarted)
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.prepare.preflight import input_shape, loss_warnings
@@ -62,13 +63,14 @@ class RunResult:
 
 def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Callable[[], bool],
         resume: dict[str, Any] | None = None, extension: Extension = Extension.FINAL_LR,
-        world: World = World()) -> RunResult:
+        world: World = World(), started: float | None = None) -> RunResult:
     """Train `config` into `run`; raise WorkbenchError for bad input, anything else for a crash.
 
     `resume` is the run's last.pt (see core.train.resume.load_resume): training continues where it
     stopped; given more epochs than its schedule spans, `extension` says how the schedule goes on. Under
     torchrun `world` is this process's place; ranks other than 0 pass run=None and write nothing. A failure
-    is recorded in the run directory (status.json, events, train.log).
+    is recorded in the run directory (status.json, events, train.log). `started` (time.monotonic()) is
+    when the command began, what train.budget counts from (default: now).
     """
     resumed_at = None if resume is None else resume["position"]["epoch"]
     recorder = RunRecorder(run, config.train.epochs, resumed_at=resumed_at) if run is not None else None
@@ -86,7 +88,8 @@ def fit(config: RunConfig, run: RunDir | None, *, emit: Emit, should_stop: Calla
         if run is not None:
             tensorboard = TensorBoardLog(run.tensorboard_dir, config, log)
         with deterministic(config.train.deterministic):
-            return _Trainer(config, run, report, should_stop, log, tensorboard, resume, world, extension).train()
+            trainer = _Trainer(config, run, report, should_stop, log, tensorboard, resume, world, extension)
+            return trainer.train(time.monotonic() if started is None else started)
     except WorkbenchError as exc:
         report(RunFailed(error=str(exc), kind="input", run_dir=run_dir))
         raise
@@ -179,10 +182,11 @@ class _Trainer:
         self.best_accuracy: float | None = None
         self.metrics: dict[str, float] = {}
         self.step = 0  # optimizer steps taken
+        self.budget: BudgetPlanner | None = None  # plans the steps under train.budget
         self._progress_at, self._progress_shown = 0.0, False  # the stage's start or last DataProgress; any yet
         self.data_wait, self.system = DataWait(), SystemMonitor()  # is it input-bound; what the machine is doing
 
-    def train(self) -> RunResult:
+    def train(self, command_started: float) -> RunResult:
         started = time.perf_counter()
         seed_everything(self.config.seed)
         self.device = rank_device(self.world, resolve_device(self.config.train.device))
@@ -194,6 +198,7 @@ class _Trainer:
             raise DataError(f"{data.root} gives no validation images; add a val/ folder or raise data.val_split")
         self._log_skipped(data.skipped)
         self._prepare(data)
+        self.budget = self._budget_planner(command_started)
         if self.resume is not None:
             self._restore(self.resume)
         first_epoch = self.position.epoch + 1
@@ -244,7 +249,7 @@ class _Trainer:
         self.optimizer = OPTIMIZERS[train.optimizer.name].build(self.model, train.optimizer)
         steps_per_epoch = -(-self.batches // train.accumulate)
         span = run_steps = steps_per_epoch * train.epochs
-        if self.resume is not None:
+        if self.resume is not None and train.budget is None:  # under a budget its plan sets the span (_restore)
             span, self.extended = schedule_span(self.resume, steps_per_epoch, run_steps, self.extension)
         self.schedule = Schedule(self.optimizer, train.schedule, Steps(steps_per_epoch, span), hold=span < run_steps)
         self.lr = self.schedule.lr
@@ -316,6 +321,10 @@ class _Trainer:
         if self.early_stopper is not None and checkpoint["early_stopping"]:
             self.early_stopper.best, self.early_stopper.best_epoch = checkpoint["early_stopping"]
         restore_rng(checkpoint["rng"], self.data)
+        if self.budget is not None and checkpoint.get("budget"):  # the plan goes on with the budget's time left
+            self.budget.load_state_dict(checkpoint["budget"])
+            if self.budget.plan is not None:
+                self.schedule.replan(self.budget.plan.steps)
         self.lr = self.schedule.lr
         steps = self.schedule.steps
         self.emit(RunResumed(epoch=self.position.epoch, batch=self.position.batch, step=self.step,
@@ -385,6 +394,10 @@ class _Trainer:
         """Run the epochs; return (epochs completed, whether a stop was requested, why it ended early)."""
         epochs, start = self.config.train.epochs, self.position
         for epoch in range(start.epoch + 1, epochs + 1):
+            if self.budget is not None:
+                self._follow_budget(self.budget.epoch_started(self.step))
+                if self.budget.done(self.step):
+                    return epoch - 1, False, "time budget spent"
             epoch_started = time.perf_counter()
             resumed = start if epoch == start.epoch + 1 else Position(epoch - 1)
             train_loss, samples, stopped_at = self._train_one_epoch(epoch, resumed)
@@ -392,14 +405,16 @@ class _Trainer:
                 self._save(CheckpointKind.LAST, epoch - 1, stopped_at)
                 return epoch - 1, True, "stop requested"
             train_seconds = time.perf_counter() - epoch_started
+            if self.budget is not None:
+                self.budget.evaluation_started()
             train_loss = self._mean_across_ranks(train_loss, samples)
             val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast,
                                               self.world, flip=self.config.train.eval_flip)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self._check_divergence()
-            self.emit(EpochEnded(epoch=epoch, epochs=epochs, train_loss=train_loss, val_loss=val_loss,
-                                 val_accuracy=val_accuracy, lr=self.lr,
+            self.emit(EpochEnded(epoch=epoch, epochs=self._planned_epochs(epochs), train_loss=train_loss,
+                                 val_loss=val_loss, val_accuracy=val_accuracy, lr=self.lr,
                                  seconds=time.perf_counter() - epoch_started,
                                  samples_per_second=samples / max(train_seconds, 1e-9),
                                  data_wait=self.data_wait.share(train_seconds), system=self.system.sample().to_dict()))
@@ -440,6 +455,8 @@ class _Trainer:
             if group_ends:
                 self._optimizer_step()
                 committed = Position(epoch - 1, batch, loss_sum, samples)
+                if self.budget is not None and self._budget_spent():
+                    break  # the planned steps are done: this epoch ends here, validated and saved as any other
             now = time.perf_counter()
             if now - last_report >= BATCH_EVENT_SECONDS or batch == self.batches:
                 if not self.world.distributed:  # ranks check together, in _stop_agreed
@@ -452,6 +469,45 @@ class _Trainer:
             if (not self.world.distributed or batch % SYNC_EVERY == 0 or batch == self.batches) and self._stop_agreed():
                 return 0.0, samples, committed
         return loss_sum.item() / max(samples, 1), samples, None
+
+    def _budget_planner(self, command_started: float) -> BudgetPlanner | None:
+        """Under train.budget, what plans the run's steps (core/train/budget.py); None without one."""
+        budget, train = self.config.train.budget_seconds, self.config.train
+        if budget is None:
+            return None
+        per_epoch = self.schedule.steps.per_epoch
+        samples_per_step = self.config.data.planned_batch_size * train.accumulate * self.world.size
+        return BudgetPlanner(budget, started=command_started, steps_per_epoch=per_epoch,
+                             max_steps=per_epoch * train.epochs,
+                             eval_steps=EVAL_COST * self.data.val_count / samples_per_step)
+
+    def _planned_epochs(self, epochs: int) -> int:
+        """The epochs the run will train: train.epochs, or under a budget its plan's (the last one counted whole)."""
+        if self.budget is None or self.budget.plan is None:
+            return epochs
+        return min(epochs, -(-self.budget.plan.steps // self.budget.steps_per_epoch))
+
+    def _budget_spent(self) -> bool:
+        """After an optimizer step: plan when due (under torchrun every SYNC_EVERY steps); whether the plan is done."""
+        assert self.budget is not None
+        if not self.world.distributed or self.step % SYNC_EVERY == 0:
+            self._follow_budget(self.budget.after_step(self.step))
+        return self.budget.done(self.step)
+
+    def _follow_budget(self, proposed: Plan | None) -> None:
+        """Take a plan (under torchrun rank 0's): the schedule rebuilt for its steps at this step, and reported."""
+        assert self.budget is not None
+        if self.world.distributed:
+            values = from_main(self.world, [1.0, *astuple(proposed)] if proposed else [0.0] * 6, self.device)
+            chosen, steps, step_seconds, eval_seconds, ends_in, replanned = values
+            proposed = Plan(int(steps), step_seconds, eval_seconds, ends_in, bool(replanned)) if chosen else None
+        if proposed is None:
+            return
+        self.budget.adopt(proposed)
+        self.schedule.replan(proposed.steps)
+        self.lr = self.schedule.lr
+        self.emit(BudgetPlanned(steps=proposed.steps, epochs=self.budget.epochs(proposed), budget_s=self.budget.budget,
+                                ends_at=time.time() + proposed.ends_in, replanned=proposed.replanned))
 
     def _optimizer_step(self) -> None:
         """Clip (when asked), step, schedule and clear the gradients."""
@@ -488,6 +544,7 @@ class _Trainer:
                 position={**asdict(position), "loss_sum": float(position.loss_sum)},
                 best={"epoch": self.best_epoch, "val_accuracy": self.best_accuracy},
                 early_stopping=(self.early_stopper.best, self.early_stopper.best_epoch) if self.early_stopper else None,
+                budget=self.budget.state_dict() if self.budget is not None else None,
                 rng=rng_state(self.data, mid_epoch=position.batch > 0))
         save_checkpoint(path, checkpoint)
         self.emit(CheckpointSaved(path=str(path), kind=kind, epoch=epoch))

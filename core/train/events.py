@@ -79,6 +79,18 @@ class RunResumed(Event):
 
 
 @dataclass(frozen=True)
+class BudgetPlanned(Event):
+    """The run's length under train.budget (core/train/budget.py): planned after its first steps, again once
+    the first validation has been timed, and once more if the speed drifts (`replanned`)."""
+
+    steps: int  # optimizer steps in the whole run; the schedule ends there
+    epochs: float  # the same in epochs (the last one may be partial)
+    budget_s: float
+    ends_at: float  # when the run is planned to end (time.time())
+    replanned: bool = False
+
+
+@dataclass(frozen=True)
 class BatchEnded(Event):
     epoch: int
     batch: int

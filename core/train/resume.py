@@ -2,8 +2,10 @@
 
 `last.pt` keeps, beside the weights: the optimizer, schedule and scaler states, the optimizer
 steps taken, the position (epochs completed, and batches done in an interrupted epoch with their
-loss so far), the best result, the early-stopping state, and every RNG the run draws from (the
-global torch RNG, CUDA's, Python's, the data order's at the epoch's start and augmentation's).
+loss so far), the best result, the early-stopping state, every RNG the run draws from (the
+global torch RNG, CUDA's, Python's, the data order's at the epoch's start and augmentation's) and,
+under train.budget, the plan and the seconds of the budget used (core/train/budget.py), so a
+resumed run keeps its plan with the time left. train.budget itself cannot change on a resume.
 """
 from __future__ import annotations
 

@@ -2,10 +2,12 @@
 
 `Eta` estimates from the events' own times: batches per second over a recent window of the
 current epoch, plus validation as long as the last epoch's took (estimated from the set sizes
-until one has been measured). Before training, the same rows show the data being prepared.
+until one has been measured). A run with a time budget ends when its plan says: that is exact.
+Before training, the same rows show the data being prepared.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
@@ -13,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar
 
-from core.train.events import BatchEnded, DataProgress, EpochEnded, RunResumed, RunStarted
+from core.train.events import BatchEnded, BudgetPlanned, DataProgress, EpochEnded, RunResumed, RunStarted
 
 WINDOW_SECONDS = 30.0  # the speed is measured over this much of the latest batches
 VAL_SHARE_OF_TRAIN = 0.4  # validation time per image against training's, until measured (forward only)
@@ -40,6 +42,7 @@ class Eta:
         self.batch_end: float | None = None  # time the current epoch's last batch ended (validation since)
         self.marks: deque[tuple[float, int, int]] = deque()  # (time, epoch, batch) of recent BatchEnded
         self.rate: float | None = None  # batches per second
+        self.ends_at: float | None = None  # a time budget's planned end
 
     def started(self, event: RunStarted) -> None:
         """A new training process (a resumed run's too): its speed is measured afresh, never taken from before."""
@@ -48,6 +51,9 @@ class Eta:
         self.anchor = event.time
         self.marks.clear()
         self.rate = self.val_seconds = self.batch_end = None
+
+    def planned(self, event: BudgetPlanned) -> None:
+        self.epochs, self.ends_at = math.ceil(event.epochs), event.ends_at
 
     def resumed(self, event: RunResumed) -> None:
         self.epochs_done, self.batch, self.anchor = event.epoch, event.batch, event.time
@@ -93,6 +99,8 @@ class Eta:
 
     def run_left(self, now: float | None = None) -> float | None:
         """Seconds until the last epoch has been validated."""
+        if self.ends_at is not None:
+            return max(self.ends_at - (time.time() if now is None else now), 0.0)
         epoch = self.epoch_left(now)
         if epoch is None or not self.rate:  # epoch_left is None until the rate is known
             return None
@@ -145,6 +153,10 @@ class RunProgress(Vertical):
 
     def resumed(self, event: RunResumed) -> None:
         self.eta.resumed(event)
+        self.show()
+
+    def planned(self, event: BudgetPlanned) -> None:
+        self.eta.planned(event)
         self.show()
 
     def batch_ended(self, event: BatchEnded) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.config_options import add_config, add_notify, add_runs_dir
+from workbench.config_options import add_budget, add_config, add_notify, add_runs_dir
 
 USAGE = "CONFIG"
 SUMMARY = "the same as --run (torchrun takes --run for its own option)"
@@ -11,6 +11,7 @@ SUMMARY = "the same as --run (torchrun takes --run for its own option)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
+    add_budget(parser)
     add_runs_dir(parser)
     add_notify(parser)
 

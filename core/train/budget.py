@@ -1,0 +1,175 @@
+"""Training to a time budget: how many optimizer steps fit, so that the schedule ends at the deadline.
+
+The clock starts with the command, so preparing the data counts. The planner times the first
+steps and plans the run's total steps from them, with validation estimated from the set sizes;
+once the first validation (with its saves) has been timed, it plans again from what it measured.
+After that it re-plans once, if the steps run more than DRIFT faster or slower than planned
+(a machine that got busy, or freed up) in two windows in a row: the second is all after the
+change, so its speed is the one to plan with. The engine rebuilds the schedule for each plan at the
+step it has reached, stops at the planned step (the last epoch may be partial), validates and
+saves. `train.epochs` stays the most it trains. A resume keeps the plan and the budget's time
+left (the new process's own start is not planned for). The clock is injected, so tests run on a
+fake one.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+MEASURE_STEPS = 8  # steps timed before the first plan (the run's first step, which warms up, is not timed)
+MEASURE_SHARE = 0.01  # and at least this share of the budget
+DRIFT = 0.15  # re-plan once when the steps' speed differs from the plan's by more than this share
+DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the budget long
+DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
+EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
+RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The run's total optimizer steps, and the speeds they were planned with."""
+
+    steps: int
+    step_seconds: float  # one optimizer step
+    eval_seconds: float  # one validation, with the checkpoints saved after it
+    ends_in: float  # seconds from the plan to the run's planned end
+    replanned: bool = False  # the speed drifted since the first plan
+
+
+@dataclass
+class Timing:
+    """Optimizer steps and the seconds they took (validations left out)."""
+
+    steps: int = 0
+    seconds: float = 0.0
+
+    def per_step(self) -> float:
+        return self.seconds / max(self.steps, 1)
+
+
+class BudgetPlanner:
+    """Plans a run's steps to fit `budget` seconds counted from `started` (a `clock` reading).
+
+    The engine calls `epoch_started` before each epoch, `after_step` after optimizer steps (every
+    one, or every few) and `evaluation_started` before each validation; the first two may propose
+    a plan, which takes effect with `adopt` (under torchrun, rank 0's on every rank).
+    """
+
+    def __init__(self, budget: float, *, started: float, steps_per_epoch: int, max_steps: int, eval_steps: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`eval_steps`: a validation's estimated cost in optimizer steps (from the set sizes), until one is timed."""
+        self.budget, self.started, self.clock = budget, started, clock
+        self.steps_per_epoch, self.max_steps, self.eval_steps = steps_per_epoch, max_steps, eval_steps
+        self.deadline = started + budget
+        self.used_before = 0.0  # seconds of the budget spent by the run's earlier processes (a resume)
+        self.plan: Plan | None = None
+        self.eval_seconds: float | None = None  # the latest validation with its saves, measured
+        self.speed = Timing()  # the steps timed since the process started, or in the window that found a drift
+        self.window = Timing()  # the latest steps since the plan was adopted: what a drift is measured on
+        self._drifted = False  # the window before this one drifted
+        self._mark: tuple[float, int] | None = None  # (time, step) of the last hook
+        self._first_step: int | None = None  # the process's first step warms up: never timed
+        self._evaluating_since: float | None = None
+
+    # the engine's hooks
+
+    def epoch_started(self, step: int) -> Plan | None:
+        """Before an epoch at optimizer step `step`; after the first validation, the plan with its time."""
+        now = self.clock()
+        first_evaluation = self._evaluating_since is not None and self.eval_seconds is None
+        if self._evaluating_since is not None:
+            self.eval_seconds, self._evaluating_since = now - self._evaluating_since, None
+        if self._first_step is None:
+            self._first_step = step + 1
+        self._mark = (now, step)
+        if first_evaluation and self.plan is not None and not self.done(step):  # a schedule that ended stays ended
+            plan = self._planned(step, self.speed.per_step(), replanned=self.plan.replanned, pending=False)
+            return plan if plan.steps != self.plan.steps else None
+        return None
+
+    def after_step(self, step: int) -> Plan | None:
+        """After optimizer step `step`: the first plan (at once if the deadline has passed), or the one re-plan."""
+        now = self.clock()
+        if self._mark is not None and step > self._mark[1] and self._mark[1] + 1 != self._first_step:
+            for timing in (self.speed, self.window):
+                timing.steps += step - self._mark[1]
+                timing.seconds += now - self._mark[0]
+        self._mark = (now, step)
+        pending = step % self.steps_per_epoch == 0  # the epoch just ended: its validation is still to come
+        if self.plan is None:
+            measured = self._measured(self.speed, MEASURE_SHARE, MEASURE_STEPS) or now >= self.deadline
+            return self._planned(step, self.speed.per_step(), False, pending) if measured else None
+        return self._planned(step, self.speed.per_step(), True, pending) if self._drifted_twice(step) else None
+
+    def evaluation_started(self) -> None:
+        self._evaluating_since = self.clock()
+
+    def adopt(self, plan: Plan) -> None:
+        """Train to `plan` from now on; a drift is measured against it."""
+        self.plan, self.window, self._drifted = plan, Timing(), False
+
+    def done(self, step: int) -> bool:
+        """Whether the planned steps have been taken: the run validates, saves and ends."""
+        return self.plan is not None and step >= self.plan.steps
+
+    def epochs(self, plan: Plan) -> float:
+        return plan.steps / self.steps_per_epoch
+
+    # resuming
+
+    def state_dict(self) -> dict[str, Any]:
+        """What last.pt keeps: the plan, the budget spent so far and the validation's time."""
+        return {"budget": self.budget, "used": self.used_before + self.clock() - self.started,
+                "plan": asdict(self.plan) if self.plan else None, "eval_seconds": self.eval_seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue a resumed run's plan, with what is left of its budget counted from this process's start."""
+        self.used_before = float(state["used"])
+        self.deadline = self.started + self.budget - self.used_before
+        self.plan = Plan(**state["plan"]) if state["plan"] else None
+        self.eval_seconds = state["eval_seconds"]
+
+    # planning
+
+    def _measured(self, timing: Timing, share: float, steps: int) -> bool:
+        return timing.steps >= steps and timing.seconds >= share * self.budget
+
+    def _drifted_twice(self, step: int) -> bool:
+        """Whether the window just measured and the one before both ran more than DRIFT off the plan's speed (then
+        `speed` is the latest window's); asked until the one re-plan, while planned steps are left."""
+        plan = self.plan
+        if plan is None or plan.replanned or self.done(step):
+            return False
+        if not self._measured(self.window, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS):
+            return False
+        window, self.window = self.window, Timing()
+        before, self._drifted = self._drifted, abs(window.per_step() / plan.step_seconds - 1) > DRIFT
+        if before and self._drifted:
+            self.speed = window  # the machine as it is now
+        return before and self._drifted
+
+    def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
+        """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
+        `pending`: the validation of the epoch that ended at `step` is still to come."""
+        eval_seconds = self.eval_seconds if self.eval_seconds is not None else self.eval_steps * step_seconds
+        left = self.deadline - self.clock() - RESERVE_SECONDS - RESERVE_SHARE * self.budget
+        per_epoch = self.steps_per_epoch
+
+        def needs(total: int) -> float:
+            evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
+            return (total - step) * step_seconds + evaluations * eval_seconds
+
+        low, high = step, self.max_steps  # needs() grows with the total: the largest that fits, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if needs(middle) <= left else (low, middle - 1)
+        return Plan(low, step_seconds, eval_seconds, needs(low), replanned)
+
+
+def process_started(clock: Callable[[], float] = time.monotonic) -> float:
+    """When this process started, on `clock`: a budget counts the interpreter's start and the imports too."""
+    import psutil
+
+    return clock() - (time.time() - psutil.Process().create_time())

@@ -1,0 +1,214 @@
+"""train.budget: the duration key, the planner on a fake clock, and schedules rebuilt for a plan."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from torch import nn
+
+from core.config import parse_config, parse_duration
+from core.errors import ConfigError
+from core.recipe.schedules import SCHEDULES, Schedule, Steps
+from core.train.budget import RESERVE_SECONDS, RESERVE_SHARE, BudgetPlanner, Plan
+
+PER_EPOCH = 50
+EVERY_SCHEDULE = {
+    "constant": {"warmup_epochs": 1.5},
+    "step": {"step_size": 2, "gamma": 0.5},
+    "multistep": {"milestones": [1, 3], "gamma": 0.3},
+    "exponential": {"gamma": 0.8},
+    "cosine": {"eta_min": 0.001, "warmup_epochs": 0.5},
+    "one_cycle": {"pct_start": 0.3},
+}
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("15m", 900), ("2h", 7200), ("1.5h", 5400), ("600", 600),
+                                          (45, 45), (" 20 S ", 20)])
+def test_durations_read_with_their_unit(text, seconds) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["15x", "m", "0", "-3m", "inf", "400d"])
+def test_a_bad_budget_names_the_key_and_shows_examples(text) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config("model: {layers: [flatten, {linear: {out_features: auto}}]}", [f"train.budget={text}"])
+    assert "train.budget" in str(raised.value) and "15m" in str(raised.value)
+
+
+def test_the_budget_stays_as_written() -> None:
+    config = parse_config("model: {layers: [flatten]}\ntrain: {budget: 15m}")
+    assert config.to_plain()["train"]["budget"] == "15m" and config.train.budget_seconds == 900
+
+
+def make_schedule(name: str, total: int, lr: float = 0.1) -> tuple[torch.optim.Optimizer, Schedule]:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr, momentum=0.9)
+    params = SCHEDULES.model(name).model_validate({"name": name, **EVERY_SCHEDULE[name]})
+    return optimizer, Schedule(optimizer, params, Steps(PER_EPOCH, total))
+
+
+def step(optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
+    optimizer.step()
+    schedule.step()
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names)
+def test_a_replanned_schedule_goes_on_as_if_built_for_the_new_length(name) -> None:
+    optimizer, replanned = make_schedule(name, total=PER_EPOCH * 40)
+    fresh_optimizer, fresh = make_schedule(name, total=180)
+    for _ in range(20):
+        step(optimizer, replanned)
+        step(fresh_optimizer, fresh)
+    replanned.replan(180)
+    for _ in range(20, 180):
+        assert replanned.lr == pytest.approx(fresh.lr, rel=1e-9, abs=1e-15)
+        assert optimizer.param_groups[0]["momentum"] == pytest.approx(fresh_optimizer.param_groups[0]["momentum"])
+        step(optimizer, replanned)
+        step(fresh_optimizer, fresh)
+
+
+@dataclass
+class FakeRun:
+    """The engine's loop around a planner on a fake clock: a step takes `step_seconds(step)`, a validation
+    `eval_seconds`."""
+
+    budget: float
+    step_seconds: Callable[[int], float]
+    eval_seconds: float = 2.0
+    prepare_seconds: float = 30.0  # the data's preparation, before the first epoch
+    max_epochs: int = 1000
+    schedule_name: str = "one_cycle"
+    now: float = 0.0
+    step: int = 0
+    plans: list[Plan] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)  # the lr each step trained with
+
+    def __post_init__(self) -> None:
+        self.planner = self.new_planner(started=0.0)
+        self.optimizer, self.schedule = make_schedule(self.schedule_name, PER_EPOCH * self.max_epochs)
+        self.now = self.prepare_seconds
+
+    def new_planner(self, started: float) -> BudgetPlanner:
+        return BudgetPlanner(self.budget, started=started, steps_per_epoch=PER_EPOCH,
+                             max_steps=PER_EPOCH * self.max_epochs, eval_steps=5, clock=lambda: self.now)
+
+    def follow(self, plan: Plan | None) -> None:
+        if plan is not None:
+            self.planner.adopt(plan)
+            self.schedule.replan(plan.steps)
+            self.plans.append(plan)
+
+    def train(self, stop_at: int | None = None) -> float:
+        """Epochs until the plan is done (or step `stop_at`); the time at the end, after the last validation."""
+        while self.step < PER_EPOCH * self.max_epochs:
+            self.follow(self.planner.epoch_started(self.step))
+            if self.planner.done(self.step):
+                break
+            while True:
+                self.lrs.append(self.schedule.lr)
+                self.now += self.step_seconds(self.step)
+                self.step += 1
+                step(self.optimizer, self.schedule)
+                self.follow(self.planner.after_step(self.step))
+                if self.step == stop_at:
+                    return self.now
+                if self.planner.done(self.step) or self.step % PER_EPOCH == 0:
+                    break
+            self.planner.evaluation_started()
+            self.now += self.eval_seconds
+        return self.now
+
+    def resumed(self, restart_seconds: float) -> None:
+        """A stop here, and a resume `restart_seconds` later from what last.pt keeps."""
+        state = self.planner.state_dict()
+        self.now += restart_seconds
+        self.planner = self.new_planner(started=self.now - 5.0)  # the new process began 5 s before this
+        self.planner.load_state_dict(state)
+        self.planner.epoch_started(self.step)
+        self.schedule.replan(self.planner.plan.steps if self.planner.plan else PER_EPOCH * self.max_epochs)
+
+    def planned_end(self) -> float:
+        return self.budget - RESERVE_SECONDS - RESERVE_SHARE * self.budget
+
+    def ends_on_time(self, end: float) -> bool:
+        """By the budget (less its reserve), and at most one validation early: an epoch more would add one."""
+        return self.planned_end() - self.eval_seconds <= end <= self.planned_end()
+
+
+def final_lr(name: str, steps: int) -> float:
+    """The lr of a run's last step under a schedule built for exactly `steps` steps."""
+    optimizer, schedule = make_schedule(name, steps)
+    for _ in range(steps - 1):
+        step(optimizer, schedule)
+    return schedule.lr
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+@pytest.mark.parametrize("name", ["one_cycle", "cosine", "step"])
+def test_the_schedule_ends_at_the_budget_on_a_machine_slower_or_faster_than_first_measured(name, factor) -> None:
+    run = FakeRun(900, lambda step: 0.1 if step < 200 else 0.1 * factor, schedule_name=name)
+    end = run.train()
+    assert run.ends_on_time(end)
+    assert [plan.replanned for plan in run.plans] == [False] * (len(run.plans) - 1) + [True]
+    assert run.step == run.plans[-1].steps
+    assert run.lrs[-1] == pytest.approx(final_lr(name, run.step), rel=1e-9, abs=1e-15)
+
+
+def test_a_steady_machine_is_planned_once_and_fixed_after_the_first_validation() -> None:
+    run = FakeRun(610, lambda step: 0.2, eval_seconds=6.0)
+    end = run.train()
+    assert [plan.replanned for plan in run.plans] == [False, False]  # the first steps, then with the validation timed
+    assert run.ends_on_time(end)
+    assert run.plans[-1].steps % PER_EPOCH != 0  # the last epoch is partial
+
+
+def test_a_drift_triggers_exactly_one_re_plan() -> None:
+    speeds = {200: 0.1, 1200: 0.2}  # twice as slow from step 200, then back after step 1200: no second re-plan
+    run = FakeRun(900, lambda step: speeds[200] if step < 200 or step >= 1200 else speeds[1200])
+    run.train()
+    assert sum(plan.replanned for plan in run.plans) == 1
+
+
+def test_resume_mid_budget_keeps_the_plan_and_the_time_left() -> None:
+    run = FakeRun(900, lambda step: 0.1)
+    run.train(stop_at=3010)
+    planned, stopped_at = run.planner.plan, run.now
+    run.resumed(restart_seconds=3600)  # an hour later: the budget counts the processes' time, not the pause
+    assert run.planner.plan == planned
+    assert run.planner.deadline == pytest.approx(run.now - 5.0 + 900 - stopped_at)
+    end = run.train()
+    assert run.step == planned.steps
+    assert run.lrs[-1] == pytest.approx(final_lr("one_cycle", run.step), rel=1e-9, abs=1e-15)
+    budget_spent = end - 3600 + 5.0  # the pause left out, the new process's start counted
+    assert run.ends_on_time(budget_spent - 5.0)  # late by that start only: the plan is kept
+
+
+def test_train_epochs_stays_the_most_a_budget_trains() -> None:
+    run = FakeRun(900, lambda step: 0.1, max_epochs=3)
+    run.train()
+    assert run.step == 3 * PER_EPOCH and run.plans[-1].steps == 3 * PER_EPOCH
+
+
+def test_a_budget_spent_before_training_stops_after_the_measured_steps() -> None:
+    run = FakeRun(20, lambda step: 0.5, prepare_seconds=25)
+    run.train()
+    assert run.plans[0].steps == run.step < 20
+
+
+def test_a_deadline_passed_before_the_speed_is_measured_stops_at_once() -> None:
+    run = FakeRun(20, lambda step: 2.0, prepare_seconds=19)
+    run.train()
+    assert run.plans[0].steps == run.step == 1
+
+
+def test_a_plan_whose_schedule_has_ended_is_never_extended() -> None:
+    run = FakeRun(18, lambda step: 0.2, eval_seconds=0.1, prepare_seconds=5)  # planned to end with the first epoch
+    run.train()  # its validation, far quicker than estimated, leaves time: the run ends all the same
+    assert [plan.steps for plan in run.plans] == [PER_EPOCH] and run.step == PER_EPOCH
+
+
+def test_a_machine_that_slows_down_ten_fold_is_re_planned_in_time() -> None:
+    run = FakeRun(30, lambda step: 0.04 if step < 150 else 0.4, prepare_seconds=12, eval_seconds=0.3)
+    end = run.train()
+    assert run.plans[-1].replanned and run.ends_on_time(end)

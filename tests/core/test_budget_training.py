@@ -1,0 +1,76 @@
+"""The engine under train.budget, on a clock that ticks with every reading: the plan is followed, saved and resumed."""
+from __future__ import annotations
+
+import csv
+import itertools
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+import core.train.engine
+from core.errors import ConfigError
+from core.model.checkpoints import load_checkpoint
+from core.runs.recorder import create_run
+from core.train.budget import BudgetPlanner
+from core.train.engine import fit
+from core.train.events import BudgetPlanned, Event, RunFinished
+from core.train.resume import load_resume
+
+RECIPE = ["train.budget=12s", "train.epochs=200", "train.schedule={name: one_cycle, pct_start: 0.3}",
+          "train.optimizer={name: sgd, lr: 0.05, momentum: 0.9}"]
+PER_EPOCH = 4  # the tiny set: 120 training images in batches of 32
+
+
+@pytest.fixture(autouse=True)
+def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reading of the planner's clock is 0.1 s after the one before: each step takes about that."""
+    ticks = itertools.count()
+    monkeypatch.setattr(core.train.engine, "BudgetPlanner",
+                        partial(BudgetPlanner, clock=lambda: next(ticks) / 10))
+
+
+def train(config, run, stop_when=lambda events: False, **options) -> list[Event]:
+    events: list[Event] = []
+    fit(config, run, emit=events.append, should_stop=lambda: stop_when(events), started=0.0, **options)
+    return events
+
+
+def planned(events: list[Event]) -> list[BudgetPlanned]:
+    return [event for event in events if isinstance(event, BudgetPlanned)]
+
+
+def last_lr(run) -> float:
+    with run.metrics_path.open() as handle:
+        return float(list(csv.DictReader(handle))[-1]["lr"])
+
+
+def test_a_budgeted_run_trains_the_planned_steps_and_ends_its_schedule(tiny, tmp_path: Path) -> None:
+    config = tiny(*RECIPE)
+    run = create_run(tmp_path, config.name, config)
+    events = train(config, run)
+    plan = planned(events)[-1]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.reason == "time budget spent"
+    assert 1 < plan.epochs < 200 and plan.steps % PER_EPOCH != 0  # the last epoch is partial
+    assert finished.epochs_done == -(-plan.steps // PER_EPOCH) == run.read_status()["epochs"]  # the plan's, not 200
+    checkpoint = load_checkpoint(run.checkpoints_dir / "last.pt")
+    assert checkpoint["step"] == plan.steps and checkpoint["budget"]["plan"]["steps"] == plan.steps
+    start_lr = 0.05 / 25  # one_cycle's end: its start lr / final_div_factor
+    assert last_lr(run) == pytest.approx(start_lr / 1e4, rel=0.5)
+
+
+def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path) -> None:
+    config = tiny(*RECIPE)
+    run = create_run(tmp_path, config.name, config)
+    first = train(config, run, stop_when=lambda events: bool(planned(events))
+                  and events[-1].type_name() == "checkpoint_saved")  # the first epoch's end after a plan
+    plan = planned(first)[-1]
+    assert first[-1].status == "stopped"
+    with pytest.raises(ConfigError, match="train.budget"):
+        load_resume(run.path, ["train.budget=1h"])  # a new budget would not fit the plan the weights follow
+    config, checkpoint = load_resume(run.path)
+    resumed = train(config, run, resume=checkpoint)
+    assert all(event.steps == plan.steps for event in planned(resumed))
+    assert load_checkpoint(run.checkpoints_dir / "last.pt")["step"] == plan.steps
+    assert resumed[-1].reason == "time budget spent"
