@@ -33,6 +33,10 @@ class AppBase(App[None]):
         self.followed = FollowedRun()  # the training run the app follows, the one the Train screen shows
         self.tensorboard = TensorBoardServer(runs_dir)
 
+    def screen_classes(self) -> dict[str, type[Screen]]:
+        """Each mode's screen class, in key order (importing the screens not shown yet)."""
+        raise NotImplementedError
+
 
 class WorkbenchScreen(Screen):
     """A top-level screen; subclasses set MODE and implement compose_body()."""

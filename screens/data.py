@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from rich.text import Text
@@ -13,9 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import (
-    DirectoryTree,
     Label,
     OptionList,
     Static,
@@ -25,19 +23,28 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from core.config import DataConfig
-from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
 from core.data.sources import SOURCES
 from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
+from screens.data_pickers import FolderPicker, SourcePicker
+from screens.data_settings import COMBINED, EditData, source_keys
 from screens.dialogs import AskText
+from screens.param_dialogs import KeyPath, with_values
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
+if TYPE_CHECKING:  # imported by the worker that opens the data: it loads torch, which the first frame never waits for
+    from core.data.inspect import ClassCount, DatasetView, HealthReport, SampleInfo
+
 BAR_WIDTH = 8
+MIN_BAR_WIDTH = 3
+ROW_WIDTH = 28  # a class row in the sidebar's list, beside its scrollbar
 NAME_WIDTH = 12
 PROGRESS_EVERY_S = 0.2
 SIDEBAR_TEXT_WIDTH = 32  # before the first layout
+HEALTH_HINT = ("h: check every image (sizes, modes, unreadable files, duplicates)\n"
+               "m: compute the per-channel mean and std")
 
 
 class DataScreen(WorkbenchScreen):
@@ -56,7 +63,9 @@ class DataScreen(WorkbenchScreen):
         Binding("t", "pick_folder", "Pick folder in a tree", show=False),
         Binding("d", "use_demo", "Use the demo shapes", show=False),
         Binding("h", "health", "Health"),
-        Binding("m", "mean_std", "Mean/std"),
+        Binding("m", "mean_std", "Mean/std", show=False),  # the Health tab names it
+        Binding("a", "use_stats", "Use the mean/std as data.normalize", show=False),
+        Binding("e", "edit_settings", "Settings"),
         Binding("p", "toggle_preview", "Preview"),
     ]
 
@@ -69,6 +78,7 @@ class DataScreen(WorkbenchScreen):
         self.show_preview = False
         self._opened: DataConfig | None = None
         self._config_source: dict[str, Any] = {}
+        self._stats: tuple[list[float], list[float]] | None = None  # the last mean/std `m` computed
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -90,14 +100,13 @@ class DataScreen(WorkbenchScreen):
                     with TabPane("Health", id="health-tab"):
                         with VerticalScroll(id="report"):
                             yield Static(id="stats")
-                            yield Static("h: check every image (sizes, modes, unreadable files, duplicates)\n"
-                                         "m: compute the per-channel mean and std", id="health", classes="muted")
+                            yield Static(HEALTH_HINT, id="health", classes="muted")
 
     def on_mount(self) -> None:
         self.query_one("#classes").border_title = "classes  train/val"
         data = self.workspace.config.data.model_dump(mode="json")
         self._config_source = {key: data[key] for key in SOURCE_KEYS}
-        self.open_data()
+        self.call_after_refresh(self.open_data)  # its worker imports torch: not before the first frame
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -117,6 +126,8 @@ class DataScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="open")
     def _open_worker(self, data: DataConfig, seed: int) -> None:
+        from core.data.inspect import DatasetView
+
         try:
             view = DatasetView.open(data, seed)
         except DataError as exc:
@@ -129,16 +140,20 @@ class DataScreen(WorkbenchScreen):
             self.view = view
             self.set_status("")
             self._show_view(view)
+            if self.query_one("#tabs", TabbedContent).active == "health-tab":
+                self.action_health()  # the report on screen is this data's, never the previous source's
 
     def _open_failed(self, data: DataConfig, message: str) -> None:
         if data is self._opened:
             self.set_status(message, error=True)
 
-    def use_source(self, source: str, path: str | None = None, **extra: Any) -> None:
-        """Point the config at another source and open it; a config error is shown, never raised."""
+    def use_source(self, source: str, path: str | None = None, raise_errors: bool = False, **extra: Any) -> None:
+        """Point the config at another source and open it; a config error is shown (or raised, for a form)."""
         try:
             renamed = self.workspace.use_source(source, path, **extra)
         except ConfigError as exc:
+            if raise_errors:
+                raise
             self.set_status(str(exc), error=True)
             return
         if renamed:
@@ -172,10 +187,39 @@ class DataScreen(WorkbenchScreen):
     def _source_chosen(self, choice: str | None) -> None:
         if choice == "config":
             self.use_source(**self._config_source)
+        elif choice == COMBINED or (choice is not None and not SOURCES[choice].needs_only_a_path()):
+            self.edit_settings(choice)  # its other keys (a CSV's columns, a file-name pattern, the sources) too
         elif choice is not None and SOURCES[choice].needs_path:
             self.ask_path(choice)
         elif choice is not None:
             self.use_source(choice)
+
+    # -- every data setting ----------------------------------------------------------------
+
+    def action_edit_settings(self) -> None:
+        self.edit_settings(self.workspace.config.data.source)
+
+    def edit_settings(self, source: str) -> None:
+        """The settings form for `source` (the config's own or a new one), applied when saved."""
+        self.app.push_screen(EditData(self.workspace.config.to_plain(), source, self.apply_settings))
+
+    def apply_settings(self, source: str, values: dict[KeyPath, Any]) -> None:
+        """Write the form's values into the config, switching the source when it changed; raises ConfigError
+        (the config as it was) so the form says why."""
+        before = self.workspace.config.to_plain()
+        where = set(source_keys(source))
+        self.workspace.replace(with_values(before, {path: value for path, value in values.items()
+                                                    if path[1] not in where}))
+        chosen = {path[1]: value for path, value in values.items() if path[1] in where}
+        if source != before["data"]["source"] or any(before["data"][key] != value for key, value in chosen.items()):
+            try:
+                self.use_source(source, **chosen, raise_errors=True)
+            except ConfigError:
+                self.workspace.replace(before)
+                raise
+        self.refresh_title()
+        if self.workspace.config.data != self._opened:
+            self.open_data()
 
     # -- classes and browsing ------------------------------------------------------------
 
@@ -185,6 +229,10 @@ class DataScreen(WorkbenchScreen):
         self.class_filter, self.indices, self.position = None, [], 0
         self.query_one("#source", Static).update(self._source_text(view))
         self.query_one("#stats", Static).update("")
+        self._stats = None
+        health = self.query_one("#health", Static)
+        health.update(HEALTH_HINT)
+        health.add_class("muted")
         if view is None:
             self._show_sample(None, None)
             return
@@ -342,7 +390,19 @@ class DataScreen(WorkbenchScreen):
     def _stats_done(self, view: DatasetView, mean: list[float], std: list[float]) -> None:
         if view is self.view:
             self.set_status("")
+            self._stats = mean, std
             self.query_one("#stats", Static).update(stats_text(mean, std))
+
+    def action_use_stats(self) -> None:
+        """Make the computed mean and std the config's data.normalize (rounded as shown)."""
+        if self._stats is None:
+            self.notify("m computes the mean and std first")
+            return
+        mean, std = ([round(value, 4) for value in values] for values in self._stats)
+        self.workspace.update("data", normalize={"mean": mean, "std": std})
+        self._opened = self.workspace.config.data  # the same images: nothing to list again
+        self.refresh_title()
+        self.notify(f"data.normalize is now mean {mean}, std {std} (ctrl+s saves the config)")
 
     def _report_failed(self, view: DatasetView, message: str) -> None:
         if view is self.view:
@@ -369,15 +429,19 @@ class DataScreen(WorkbenchScreen):
 
 
 def class_options(counts: list[ClassCount]) -> list[Option]:
-    """'all' then one entry per class: name, a bar scaled to the largest class, train/val counts."""
+    """'all' then one entry per class: name, a bar scaled to the largest class, train/val counts.
+
+    The bar gives up cells to wide counts (60000/10000), so every row stays on one line of the sidebar.
+    """
     largest = max((c.train + c.val for c in counts), default=0) or 1
-    total = Text(f"{'all':<{NAME_WIDTH}} {'':<{BAR_WIDTH}} {sum(c.train for c in counts)}/{sum(c.val for c in counts)}")
-    options = [Option(total)]
+    total = f"{sum(c.train for c in counts)}/{sum(c.val for c in counts)}"
+    bar_width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, ROW_WIDTH - NAME_WIDTH - 2 - len(total)))
+    options = [Option(Text(f"{'all':<{NAME_WIDTH}} {'':<{bar_width}} {total}"))]
     for count in counts:
-        filled = round(BAR_WIDTH * (count.train + count.val) / largest)
+        filled = round(bar_width * (count.train + count.val) / largest)
         name = count.name if len(count.name) <= NAME_WIDTH else count.name[:NAME_WIDTH - 1] + "…"
         prompt = Text.assemble(f"{name:<{NAME_WIDTH}} ", ("█" * filled, "bold"),
-                               " " * (BAR_WIDTH - filled), f" {count.train}/{count.val}")
+                               " " * (bar_width - filled), f" {count.train}/{count.val}")
         options.append(Option(prompt, id=count.name))
     return options
 
@@ -388,6 +452,10 @@ def health_text(report: HealthReport, short: Callable[[Path], str]) -> Text:
     text.append("imbalance: ")
     text.append(report.imbalance or "none (largest class at most 3x the smallest)",
                 "bold" if report.imbalance else "")
+    if report.without_val:
+        them = "it" if len(report.without_val) == 1 else "them"
+        text.append(f"\nno validation images: {', '.join(report.without_val)} (val_accuracy leaves {them} out; "
+                    "add some or raise data.val_split)", "bold")
     text.append("\nsizes: " + tally((f"{w}x{h}" for w, h in report.sizes), report.sizes.values()))
     text.append("\nmodes: " + tally(report.modes, report.modes.values()))
     text.append(f"\nunreadable or skipped: {len(report.unreadable)}", "bold" if report.unreadable else "")
@@ -415,69 +483,5 @@ def stats_text(mean: list[float], std: list[float]) -> Text:
     """Mean and std per channel, as a config's data.normalize would take them."""
     return Text.assemble(("mean/std ", "bold"), "of the training images at image_size, per channel\n",
                          f"mean: [{', '.join(f'{m:.4f}' for m in mean)}]\n",
-                         f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n")
-
-
-class SourcePicker(ModalScreen[str | None]):
-    """The sources data.source accepts; dismisses with the chosen one ('config': the config's own).
-
-    A source that needs more than a path (filename: a separator or pattern) is shown but set up in the config.
-    """
-
-    DEFAULT_CSS = """
-    SourcePicker { align: center middle; }
-    SourcePicker > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
-                              border: thick $accent; background: $surface; padding: 0 1; }
-    SourcePicker OptionList { height: auto; max-height: 14; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
-    def __init__(self, config_source: dict[str, Any]) -> None:
-        super().__init__()
-        self.config_source = config_source
-
-    def compose(self) -> ComposeResult:
-        original = self.config_source
-        where = f" at {original['path']}" if original.get("path") else ""
-        options = [Option(f"the config's: {original['source']}{where}", id="config")]
-        options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name,
-                           disabled=not entry.needs_only_a_path()) for entry in SOURCES]
-        with Vertical():
-            yield Label("Choose the data source", classes="panel-title")
-            yield OptionList(*options)
-            yield Static("enter to choose, esc to cancel", classes="muted")
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
-
-
-class FolderTree(DirectoryTree):
-    """A DirectoryTree of folders only (hidden ones left out)."""
-
-    def filter_paths(self, paths):
-        return [path for path in paths if path.is_dir() and not path.name.startswith(".")]
-
-
-class FolderPicker(ModalScreen[Path | None]):
-    """Pick a folder in a tree; dismisses with it, or None when cancelled."""
-
-    DEFAULT_CSS = """
-    FolderPicker { align: center middle; }
-    FolderPicker > Vertical { width: 76; max-width: 100%; height: 90%; border: thick $accent;
-                              background: $surface; padding: 0 1; }
-    FolderPicker FolderTree { height: 1fr; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(f"Pick a folder of class folders under {self.root}", classes="panel-title")
-            yield FolderTree(self.root)
-            yield Static("space: open/close, enter: use the folder, esc: cancel", classes="muted")
-
-    def on_directory_tree_directory_selected(self, event: DirectoryTree.DirectorySelected) -> None:
-        self.dismiss(event.path)
+                         f"std:  [{', '.join(f'{s:.4f}' for s in std)}]\n",
+                         ("a: use them as data.normalize\n", "dim"))

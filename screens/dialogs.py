@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
+import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.events import Key
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Static
 
 from core.errors import ConfigError
 
@@ -42,7 +43,7 @@ class FormDialog(ModalScreen[ResultT]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="form"):
-            yield Label(self.heading, classes="panel-title")
+            yield Static(self.heading, classes="panel-title")  # a Static: a long title wraps
             yield from self.compose_fields()
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
@@ -73,6 +74,20 @@ class FormDialog(ModalScreen[ResultT]):
         self.dismiss(self.CANCELLED)
 
 
+def as_yaml(value: Any) -> str:
+    """A value as a form field shows it: one line of YAML (3, [3, 3], same, null)."""
+    value = list(value) if isinstance(value, tuple) else value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def from_yaml(text: str) -> Any:
+    """A form field's text read as YAML; text that is not YAML stays text, and an empty field is None."""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return text
+
+
 class Confirm(ModalScreen[bool]):
     """Asks a yes/no question, listing what is at stake; dismisses with True on `y` or the first button."""
 
@@ -92,8 +107,8 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="panel-title")
-            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            yield Static(self.title_text, classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
             with Horizontal():
                 yield Button(f"{self.confirm} (y)", variant="warning", id="confirm")
                 yield Button("Cancel (esc)", id="cancel")
@@ -127,8 +142,8 @@ class ConfirmQuit(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Quit workbench?", classes="panel-title")
-            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            yield Static("Quit workbench?", classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
             with Grid():
                 if self.unsaved:
                     label = "Save, leave it running (w)" if self.training else "Save and quit (w)"
@@ -172,7 +187,7 @@ class AskText(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.prompt, classes="panel-title")
+            yield Static(self.prompt, classes="panel-title")
             yield Input(self.value, placeholder=self.placeholder, id="answer")
             yield Static("enter to accept, esc to cancel", classes="muted")
 
@@ -202,8 +217,8 @@ class Choose(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="panel-title")
-            yield Static("\n".join(f"• {reason}" for reason in self.reasons))
+            yield Static(self.title_text, classes="panel-title")
+            yield Static("\n".join(f"• {reason}" for reason in self.reasons), id="reasons")
             with Horizontal():
                 for key, label in self.choices:
                     yield Button(f"{label} ({key})", variant="primary" if key == self.choices[0][0] else "default",

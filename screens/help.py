@@ -1,12 +1,14 @@
 """The help screen (?): what workbench does and the keys of every screen."""
 from __future__ import annotations
 
+from textual import getters
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from screens.base import AppBase
 from screens.widgets.navbar import mode_title
 
 INTRO = """\
@@ -23,6 +25,8 @@ The footer shows each screen's main keys; the rest are listed here.
 class HelpScreen(ModalScreen[None]):
     """Keys of every screen, generated from their bindings."""
 
+    app = getters.app(AppBase)
+
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 90%; height: 90%; border: thick $accent; background: $surface; }
@@ -37,7 +41,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _screen_sections(self) -> list[str]:
         sections = []
-        for mode, screen_class in self.app.MODES.items():
+        for mode, screen_class in self.app.screen_classes().items():
             rows = [f"| {b.key_display or b.key} | {b.description}{f': {b.tooltip}' if b.tooltip else ''} |"
                     for b in _bindings(screen_class) if b.description]
             doc = (screen_class.__doc__ or "").strip().splitlines()[0] if screen_class.__doc__ else ""

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -11,8 +10,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.model.registry import LAYERS, REQUIRED, LayerSpec, describe, layer_names, parse_layer
-from screens.dialogs import FormDialog
+from core.model.registry import (
+    LAYERS,
+    REQUIRED,
+    LayerSpec,
+    describe,
+    layer_names,
+    parse_layer,
+)
+from screens.dialogs import FormDialog, as_yaml, from_yaml
 
 
 class PickOption(ModalScreen[str | None]):
@@ -27,7 +33,7 @@ class PickOption(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="panel-title")
+            yield Static(self.title_text, classes="panel-title")
             yield Input(placeholder="type to filter", id="filter")
             yield OptionList(*self._options(""), id="choices")
 
@@ -79,27 +85,15 @@ class EditLayer(FormDialog[LayerSpec | None]):
             if not layer.params:
                 yield Static(f"{self.spec.kind} takes no params", classes="muted")
             for param in layer.params:
-                default = "required" if param.default is REQUIRED else f"default {_yaml(param.default)}"
+                default = "required" if param.default is REQUIRED else f"default {as_yaml(param.default)}"
                 with Horizontal(classes="param-row"):
                     yield Label(param.name, classes="param-name")
-                    yield Input(_yaml(values[param.name]), id=f"param-{param.name}")
+                    yield Input(as_yaml(values[param.name]), id=f"param-{param.name}")
                     yield Static(f"{param.type.expects}; {default}", classes="muted param-help")
 
     def submit(self) -> LayerSpec:
         return parse_layer({self.spec.kind: self.values()}, ())
 
     def values(self) -> dict[str, Any]:
-        return {param.name: _read(self.query_one(f"#param-{param.name}", Input).value)
+        return {param.name: from_yaml(self.query_one(f"#param-{param.name}", Input).value)
                 for param in LAYERS[self.spec.kind].params}
-
-
-def _yaml(value: Any) -> str:
-    value = list(value) if isinstance(value, tuple) else value
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-
-
-def _read(text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        return text

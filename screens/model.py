@@ -319,8 +319,15 @@ def row_cells(index: int, kind: str, settings: str, row: LayerRow | None, memory
              "mult_adds": "", "memory": "" if memory is None else bytes_text(memory)}
     if row is not None:
         cells.update(input=format_shape(row.input_shape), output=format_shape(row.output_shape),
-                     params=f"{row.parameters:,}", mult_adds=count_text(row.mult_adds))
+                     params=params_text(row), mult_adds=count_text(row.mult_adds))
     return cells
+
+
+def params_text(row: LayerRow) -> str:
+    """A layer's parameters, saying which are frozen: '9,408 frozen', '2,565', '1,000 (200 frozen)'."""
+    if not row.frozen:
+        return f"{row.parameters:,}"
+    return f"{row.parameters:,} frozen" if not row.trainable else f"{row.parameters:,} ({row.frozen:,} frozen)"
 
 
 def _layer_memory(memory: MemoryEstimate | None, index: int) -> int | None:
@@ -341,7 +348,10 @@ def summary_text(report: StackReport, num_classes: int) -> Text:
     text.append("input ", style="dim").append(format_shape(report.input_shape))
     text.append("  output ", style="dim").append(format_shape(report.output_shape))
     text.append("  classes ", style="dim").append(str(num_classes))
-    text.append("  params ", style="dim").append(f"{report.total_parameters:,}\n")
+    text.append("  params ", style="dim").append(f"{report.total_parameters:,}")
+    if report.total_frozen:
+        text.append(f" ({report.total_trainable:,} trainable, {report.total_frozen:,} frozen)")
+    text.append("\n")
     if report.error is None:
         text.append("✓ shapes fit", style="bold green")
     else:

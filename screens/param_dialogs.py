@@ -21,8 +21,7 @@ from textual.events import DescendantFocus
 from textual.widgets import Input, Label, Select, Static
 
 from core.config import TABLES, AugmentConfig, RunConfig, TrainConfig
-from screens.dialogs import FormDialog
-from screens.layer_dialogs import _read, _yaml
+from screens.dialogs import FormDialog, as_yaml, from_yaml
 
 BOUNDS = ((Gt, "gt", ">"), (Ge, "ge", "≥"), (Lt, "lt", "<"), (Le, "le", "≤"),
           (MinLen, "min_length", "len ≥"), (MaxLen, "max_length", "len ≤"))
@@ -46,71 +45,61 @@ def literal_choices(info: FieldInfo) -> tuple[Any, ...] | None:
 
 def choice_options(values: tuple[Any, ...]) -> list[tuple[str, Any]]:
     """Select options showing each value as it is written in a config (true, not True)."""
-    return [(value if isinstance(value, str) else _yaml(value), value) for value in values]
+    return [(value if isinstance(value, str) else as_yaml(value), value) for value in values]
 
 
 def bounds_text(info: FieldInfo) -> str:
     """A field's bounds in a few characters, e.g. '> 0, ≤ 10'."""
-    return ", ".join(f"{sign} {_yaml(getattr(item, attr))}" for item in info.metadata
+    return ", ".join(f"{sign} {as_yaml(getattr(item, attr))}" for item in info.metadata
                      for kind, attr, sign in BOUNDS if isinstance(item, kind))
 
 
 def about_text(info: FieldInfo) -> str:
-    """A field's description (or type) and default."""
-    return f"{info.description or _type_name(info.annotation)} · default {_yaml(info.default)}"
+    """A field's description (or type) and default (or that it is required)."""
+    default = "required" if info.is_required() else f"default {as_yaml(info.default)}"
+    return f"{info.description or _type_name(info.annotation)} · {default}"
 
 
-class EditParams(FormDialog[bool]):
-    """Edit every training setting the screen does not show itself; dismisses True once saved.
+class SchemaForm(FormDialog[bool]):
+    """A form of config keys walked from pydantic models; dismisses True once `apply` took the values.
 
-    `config` is the plain config; `apply(values)` gets every field's value by key path (the
-    optimizer, loss and schedule as whole entries) and raises ConfigError when they are not valid;
-    the dialog then shows why, naming the key, and stays open.
+    Subclasses give `compose_sections()`, yielding headings and `model_fields(...)`. `apply(values)`
+    gets every field's value by key path and raises ConfigError when they are not valid; the form
+    then shows why, naming the key, and stays open.
     """
 
-    DEFAULT_CSS = "EditParams { align: center middle; }"
+    DEFAULT_CSS = "SchemaForm { align: center middle; }"  # the rest in app.tcss, beside the other dialogs'
     BINDINGS = [Binding("ctrl+s", "submit", "Save")]
     SUBMIT = "Save"
     CANCELLED = False
 
-    def __init__(self, config: dict[str, Any], apply: Callable[[dict[KeyPath, Any]], None]) -> None:
-        super().__init__("Training settings")
+    def __init__(self, heading: str, config: dict[str, Any], apply: Callable[[dict[KeyPath, Any]], None]) -> None:
+        super().__init__(heading)
         self.config = config
-        self.entries = {key: config["train"][key] for key in TABLES}
         self.apply = apply
         self.fields: dict[Input | Select, tuple[KeyPath, FieldInfo]] = {}
 
+    def compose_sections(self) -> ComposeResult:
+        raise NotImplementedError
+
     def compose_fields(self) -> ComposeResult:
         with VerticalScroll(id="param-fields"):
-            for key, values in self.entries.items():
-                yield from self._table_section(key, values)
-            for path, model, keys, about in SECTIONS:
-                yield _heading(".".join(path) or "run", about)
-                yield from self._model_fields(path, model, keys)
+            yield from self.compose_sections()
         yield Static("", id="param-description", classes="muted")
 
-    def _table_section(self, key: str, values: dict[str, Any]) -> ComposeResult:
-        entry = TABLES[key][values["name"]]
-        yield _heading(f"{key}: {entry.name}", entry.help)
-        parameters = TABLES[key].parameters(entry.name)
-        if not parameters:
-            yield Static(f"{entry.name} takes no parameters", classes="muted")
-        for param, info in parameters.items():
-            yield self._field(("train", key, param), f"{key}-{param}", param, info, values[param])
-
-    def _model_fields(self, path: KeyPath, model: type[BaseModel], keys: tuple[str, ...] | None,
-                      prefix: str = "") -> ComposeResult:
+    def model_fields(self, path: KeyPath, model: type[BaseModel], keys: tuple[str, ...] | None,
+                     prefix: str = "") -> ComposeResult:
         """A field for each key of `model` (nested sections as `section.key`), valued from the config."""
         for name, info in model.model_fields.items():
             if keys is not None and name not in keys:
                 continue
             if _is_model(info.annotation):
-                yield from self._model_fields(path + (name,), info.annotation, None, f"{prefix}{name}.")
+                yield from self.model_fields(path + (name,), info.annotation, None, f"{prefix}{name}.")
                 continue
             value = _get(self.config, path + (name,))
-            yield self._field(path + (name,), "-".join(path + (name,)), prefix + name, info, value)
+            yield self.field(path + (name,), "-".join(path + (name,)), prefix + name, info, value)
 
-    def _field(self, path: KeyPath, widget_id: str, label: str, info: FieldInfo, value: Any) -> Horizontal:
+    def field(self, path: KeyPath, widget_id: str, label: str, info: FieldInfo, value: Any) -> Horizontal:
         control = _control(widget_id, info, value)
         self.fields[control] = (path, info)
         return Horizontal(Label(label, classes="param-key"), control,
@@ -127,11 +116,43 @@ class EditParams(FormDialog[bool]):
         return True
 
     def values(self) -> dict[KeyPath, Any]:
+        """What the fields say now, by key path: ("data", "val_split") -> 0.2, ("seed",) -> 1, ..."""
+        return {path: control.value if isinstance(control, Select) else from_yaml(control.value)
+                for control, (path, _) in self.fields.items()}
+
+
+class EditParams(SchemaForm):
+    """Edit every training setting the screen does not show itself; dismisses True once saved.
+
+    `config` is the plain config; `apply(values)` gets every field's value by key path, the
+    optimizer, loss and schedule as whole entries.
+    """
+
+    def __init__(self, config: dict[str, Any], apply: Callable[[dict[KeyPath, Any]], None]) -> None:
+        super().__init__("Training settings", config, apply)
+        self.entries = {key: config["train"][key] for key in TABLES}
+
+    def compose_sections(self) -> ComposeResult:
+        for key, values in self.entries.items():
+            yield from self._table_section(key, values)
+        for path, model, keys, about in SECTIONS:
+            yield heading(".".join(path) or "run", about)
+            yield from self.model_fields(path, model, keys)
+
+    def _table_section(self, key: str, values: dict[str, Any]) -> ComposeResult:
+        entry = TABLES[key][values["name"]]
+        yield heading(f"{key}: {entry.name}", entry.help)
+        parameters = TABLES[key].parameters(entry.name)
+        if not parameters:
+            yield Static(f"{entry.name} takes no parameters", classes="muted")
+        for param, info in parameters.items():
+            yield self.field(("train", key, param), f"{key}-{param}", param, info, values[param])
+
+    def values(self) -> dict[KeyPath, Any]:
         """What the fields say now, by key path: ("train", "optimizer") -> {name, params}, ("seed",) -> 1, ..."""
         entries = {key: {"name": values["name"]} for key, values in self.entries.items()}
         values: dict[KeyPath, Any] = {}
-        for control, (path, _) in self.fields.items():
-            value = control.value if isinstance(control, Select) else _read(control.value)
+        for path, value in super().values().items():
             if path[:2] in {("train", key) for key in entries}:
                 entries[path[1]][path[2]] = value
             else:
@@ -156,7 +177,8 @@ def shape_text(annotation: Any) -> str:
     return f"null or {{{keys}}}" if type(None) in get_args(annotation) else f"{{{keys}}}"
 
 
-def _heading(title: str, about: str) -> Static:
+def heading(title: str, about: str) -> Static:
+    """A section's title in bold and the first line of what it is about."""
     return Static(Text.assemble((title, "bold"), "  ", (about.strip().splitlines()[0] if about.strip() else "", "dim")),
                   classes="param-section")
 
@@ -183,7 +205,7 @@ def _control(widget_id: str, info: FieldInfo, value: Any) -> Input | Select:
     if choices is not None:
         return Select(choice_options(choices), value=value, allow_blank=False, compact=True, id=widget_id,
                       tooltip=tooltip)
-    return Input(_yaml(value), compact=True, id=widget_id, tooltip=tooltip)
+    return Input(as_yaml(value), compact=True, id=widget_id, tooltip=tooltip)
 
 
 def _type_name(annotation: Any) -> str:

@@ -1,38 +1,59 @@
 """The Textual app: six screens (keys 1-6), help (?), the command palette (ctrl+p), saving (ctrl+s), quit (q).
 
 `SCREENS` is the one list of modes: the navigation bar, the 1-6 keys, the help and the palette
-all come from it. The app holds the state screens share, each as one typed object (screens.base.AppBase):
+all come from it. A screen's module is imported when it is first shown, and right after the first
+frame a worker imports torch and the other screens, so the app draws at once and every first
+visit is quick. The app holds the state screens share, each as one typed object (screens.base.AppBase):
 the config being edited (`workspace`), the followed training run (`followed`) and the TensorBoard server.
 Screens ask each other for things with messages (screens/messages.py) that the app serves.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import partial
+from importlib import import_module
 from pathlib import Path
 from typing import Callable, Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from core.errors import WorkbenchError
 from core.prepare.workspace import Workspace, is_example
 from core.runs.launch import LaunchError
 from screens.base import AppBase, WorkbenchScreen
-from screens.classify import ClassifyScreen
-from screens.data import DataScreen
 from screens.dialogs import AskText, Confirm, ConfirmQuit
 from screens.help import HelpScreen
 from screens.messages import ClassifyWith, FollowRun, UseModelFile
-from screens.model import ModelScreen
-from screens.runs import RunsScreen
-from screens.sweeps import SweepsScreen
-from screens.train import TrainScreen
 from screens.widgets.navbar import mode_title
 from workbench.run_alerts import RunAlerts
+from workbench.terminal import ascii_driver, locale_warning, utf8_locale
 
-SCREENS: tuple[type[WorkbenchScreen], ...] = (  # in key order: 1 is Data
-    DataScreen, ModelScreen, TrainScreen, ClassifyScreen, RunsScreen, SweepsScreen)
+
+@dataclass(frozen=True)
+class ScreenEntry:
+    """A mode and where its screen class lives; called, it makes the screen (importing its module once)."""
+
+    mode: str
+    where: str  # "module:Class"
+
+    def load(self) -> type[WorkbenchScreen]:
+        module, name = self.where.split(":")
+        return getattr(import_module(module), name)
+
+    def __call__(self) -> WorkbenchScreen:
+        return self.load()()
+
+
+SCREENS: tuple[ScreenEntry, ...] = (  # in key order: 1 is Data
+    ScreenEntry("data", "screens.data:DataScreen"), ScreenEntry("model", "screens.model:ModelScreen"),
+    ScreenEntry("train", "screens.train:TrainScreen"), ScreenEntry("classify", "screens.classify:ClassifyScreen"),
+    ScreenEntry("runs", "screens.runs:RunsScreen"), ScreenEntry("sweeps", "screens.sweeps:SweepsScreen"))
+WARM_UP_CLASSES = 2  # any class count: the warm-up's model check only loads what every check needs
 TEXTUAL_ACTIONS = {binding.action for binding in Binding.make_bindings((*Screen.BINDINGS, *App.BINDINGS))}  # focus, copy, ...: not in ctrl+p
 
 
@@ -41,19 +62,45 @@ class WorkbenchApp(AppBase):
 
     TITLE = "workbench"
     CSS_PATH = "app.tcss"
-    MODES = {screen.MODE: screen for screen in SCREENS}
-    DEFAULT_MODE = SCREENS[0].MODE
+    MODES = {entry.mode: entry for entry in SCREENS}
+    DEFAULT_MODE = SCREENS[0].mode
     BINDINGS = [
-        *(Binding(str(number), f"switch_mode('{screen.MODE}')", mode_title(screen.MODE), show=False)
-          for number, screen in enumerate(SCREENS, start=1)),
+        *(Binding(str(number), f"switch_mode('{entry.mode}')", mode_title(entry.mode), show=False)
+          for number, entry in enumerate(SCREENS, start=1)),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "request_quit", "Quit", show=False),  # the footer keeps its room for each screen's keys
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True),
         Binding("ctrl+s", "save_config", "Save config", show=False),
     ]
 
+    def __init__(self, workspace: Workspace, runs_dir: Path = Path("runs"), *, ascii_only: bool = False) -> None:
+        self.ascii_only = ascii_only  # read by get_driver_class, which App.__init__ calls
+        super().__init__(workspace, runs_dir)
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return ascii_driver(driver) if self.ascii_only else driver
+
     def on_mount(self) -> None:
         self.run_alerts = RunAlerts(self, self.followed)  # a toast and the bell when the followed run ends
+        if self.ascii_only:
+            self.notify(locale_warning(os.environ), title="no UTF-8 locale", severity="warning", timeout=20)
+        self.call_after_refresh(self.warm_up)
+
+    def screen_classes(self) -> dict[str, type[Screen]]:
+        return {entry.mode: entry.load() for entry in SCREENS}
+
+    @work(thread=True, group="warm-up")
+    def warm_up(self) -> None:
+        """After the first frame: import torch and every screen, and check the model once (the first check on the
+        meta device loads torch's decompositions, seconds on a small machine), so no first visit waits for them."""
+        from core.prepare.preflight import check_config_model
+
+        self.screen_classes()
+        try:
+            check_config_model(self.workspace.config, WARM_UP_CLASSES)
+        except WorkbenchError:
+            pass  # the Model screen says what is wrong with the model; here only the loading counted
 
     # messages from screens
 
@@ -169,4 +216,4 @@ def make_app(config_path: Path | None = None, runs_dir: Path = Path("runs")) -> 
     from core.prepare.workspace import default_config_path
 
     path = config_path or default_config_path(Path.cwd())
-    return WorkbenchApp(Workspace.open(path), runs_dir)
+    return WorkbenchApp(Workspace.open(path), runs_dir, ascii_only=not utf8_locale(os.environ))

@@ -56,6 +56,11 @@ class HealthReport:
     total: int
     skipped_folders: list[SkippedFile] = field(default_factory=list)  # hidden and system folders, never classes
 
+    @property
+    def without_val(self) -> list[str]:
+        """Classes with no validation images: training never measures their accuracy."""
+        return [count.name for count in self.classes if count.val == 0]
+
 
 class DatasetView:
     """One dataset as the data config gives it: samples are numbered train first, then val."""

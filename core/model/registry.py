@@ -1,20 +1,21 @@
 """The allowlist of layers a config may name, with typed params and their builders.
 
 A layer name read from a file is only ever a key into `LAYERS`: it never reaches
-getattr(torch.nn, ...), import or eval. Adding a layer is one `LayerDef` in the table.
+getattr(torch.nn, ...), import or eval (the builders name their torch.nn class as a literal of the
+table, imported when a layer is built, so reading a config never loads torch). Adding a layer is
+one `LayerDef` in the table.
 """
 from __future__ import annotations
 
 import difflib
 import json
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Callable, Sequence, cast
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
 from core.errors import ConfigError, ConfigIssue, KeyPath
-from core.model.modules import Residual
+
+if TYPE_CHECKING:  # torch is imported when a layer is built, so reading a config never loads it
+    from torch import nn
 
 REQUIRED = object()
 
@@ -143,8 +144,19 @@ def conv_padding(params: dict[str, Any]) -> tuple[int, int, int, int] | tuple[in
     return (left, right, top, bottom)
 
 
+def _nn(name: str, **fixed: Any) -> Callable[..., nn.Module]:
+    """Builds torch.nn's class `name`, a literal of this table (never a name read from a file)."""
+    def build(**params: Any) -> nn.Module:
+        from torch import nn
+
+        return getattr(nn, name)(**fixed, **params)
+    return build
+
+
 def _conv2d(padding: Any, **params: Any) -> nn.Module:
     """nn.Conv2d with numeric padding; an uneven 'same' gets an nn.ZeroPad2d in front."""
+    from torch import nn
+
     numbers = conv_padding({"padding": padding, **params})
     if len(numbers) == 4:
         return nn.Sequential(nn.ZeroPad2d(numbers), nn.Conv2d(**params, padding=0))
@@ -152,6 +164,10 @@ def _conv2d(padding: Any, **params: Any) -> nn.Module:
 
 
 def _residual(layers: Sequence[LayerSpec]) -> nn.Module:
+    from torch import nn
+
+    from core.model.modules import Residual
+
     return Residual(nn.Sequential(*(build_layer(spec) for spec in layers)))
 
 
@@ -196,58 +212,59 @@ LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("conv2d", "2-D convolution: out_channels learned filters of kernel_size slide over the image",
              _conv2d, _conv_params(CONV_PADDING), takes="image", check=_check_conv),
     LayerDef("convtranspose2d", "transposed convolution: upsamples the image (stride 2 doubles its size)",
-             nn.ConvTranspose2d, _conv_params(PADDING, Param("output_padding", PADDING, 0)), takes="image",
+             _nn("ConvTranspose2d"), _conv_params(PADDING, Param("output_padding", PADDING, 0)), takes="image",
              check=_check_transpose),
     LayerDef("maxpool2d", "max pooling: keeps the largest value of each kernel_size window",
-             nn.MaxPool2d, _POOL_PARAMS + (Param("dilation", SIZE, 1), Param("ceil_mode", BOOLEAN, False)),
+             _nn("MaxPool2d"), _POOL_PARAMS + (Param("dilation", SIZE, 1), Param("ceil_mode", BOOLEAN, False)),
              takes="image", check=_check_pool),
     LayerDef("avgpool2d", "average pooling: averages each kernel_size window",
-             nn.AvgPool2d, _POOL_PARAMS + (Param("ceil_mode", BOOLEAN, False),
-                                           Param("count_include_pad", BOOLEAN, True)),
+             _nn("AvgPool2d"), _POOL_PARAMS + (Param("ceil_mode", BOOLEAN, False),
+                                              Param("count_include_pad", BOOLEAN, True)),
              takes="image", check=_check_pool),
     LayerDef("adaptiveavgpool2d", "average pooling to a fixed output_size, whatever the image size",
-             nn.AdaptiveAvgPool2d, _OUTPUT_SIZE, takes="image"),
+             _nn("AdaptiveAvgPool2d"), _OUTPUT_SIZE, takes="image"),
     LayerDef("adaptivemaxpool2d", "max pooling to a fixed output_size, whatever the image size",
-             nn.AdaptiveMaxPool2d, _OUTPUT_SIZE, takes="image"),
-    LayerDef("zeropad2d", "pads the image border with zeros", nn.ZeroPad2d, _PAD_PARAMS, takes="image"),
-    LayerDef("reflectionpad2d", "pads the image border by mirroring it", nn.ReflectionPad2d, _PAD_PARAMS,
+             _nn("AdaptiveMaxPool2d"), _OUTPUT_SIZE, takes="image"),
+    LayerDef("zeropad2d", "pads the image border with zeros", _nn("ZeroPad2d"), _PAD_PARAMS, takes="image"),
+    LayerDef("reflectionpad2d", "pads the image border by mirroring it", _nn("ReflectionPad2d"), _PAD_PARAMS,
              takes="image"),
-    LayerDef("replicationpad2d", "pads the image border by repeating the edge pixels", nn.ReplicationPad2d,
+    LayerDef("replicationpad2d", "pads the image border by repeating the edge pixels", _nn("ReplicationPad2d"),
              _PAD_PARAMS, takes="image"),
     LayerDef("batchnorm2d", "batch normalisation of each channel",
-             nn.BatchNorm2d, (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="image",
+             _nn("BatchNorm2d"), (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="image",
              keeps_shape=True),
     LayerDef("batchnorm1d", "batch normalisation of each feature",
-             nn.BatchNorm1d, (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="features",
+             _nn("BatchNorm1d"), (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="features",
              keeps_shape=True),
     LayerDef("groupnorm", "normalises groups of channels per image (works with small batches)",
-             nn.GroupNorm, (Param("num_groups", POSITIVE_INT), Param("num_channels", AUTO_INT, "auto", auto="channels")),
+             _nn("GroupNorm"),
+             (Param("num_groups", POSITIVE_INT), Param("num_channels", AUTO_INT, "auto", auto="channels")),
              takes="image", keeps_shape=True),
     LayerDef("layernorm", "normalises each sample over its trailing sizes (auto: all of them)",
-             nn.LayerNorm, (Param("normalized_shape", NORM_SHAPE, "auto", auto="shape"),
+             _nn("LayerNorm"), (Param("normalized_shape", NORM_SHAPE, "auto", auto="shape"),
                             Param("elementwise_affine", BOOLEAN, True)), keeps_shape=True),
-    LayerDef("relu", "ReLU activation: max(0, x)", nn.ReLU, keeps_shape=True),
+    LayerDef("relu", "ReLU activation: max(0, x)", _nn("ReLU"), keeps_shape=True),
     LayerDef("leakyrelu", "leaky ReLU: x, or negative_slope * x below 0",
-             nn.LeakyReLU, (Param("negative_slope", NUMBER, 0.01),), keeps_shape=True),
+             _nn("LeakyReLU"), (Param("negative_slope", NUMBER, 0.01),), keeps_shape=True),
     LayerDef("elu", "ELU activation: x, or alpha * (exp(x) - 1) below 0",
-             nn.ELU, (Param("alpha", POSITIVE_NUMBER, 1.0),), keeps_shape=True),
-    LayerDef("gelu", "GELU activation (smooth ReLU)", nn.GELU, keeps_shape=True),
-    LayerDef("silu", "SiLU (swish) activation: x * sigmoid(x)", nn.SiLU, keeps_shape=True),
-    LayerDef("sigmoid", "sigmoid activation: squashes to (0, 1)", nn.Sigmoid, keeps_shape=True),
-    LayerDef("tanh", "tanh activation: squashes to (-1, 1)", nn.Tanh, keeps_shape=True),
+             _nn("ELU"), (Param("alpha", POSITIVE_NUMBER, 1.0),), keeps_shape=True),
+    LayerDef("gelu", "GELU activation (smooth ReLU)", _nn("GELU"), keeps_shape=True),
+    LayerDef("silu", "SiLU (swish) activation: x * sigmoid(x)", _nn("SiLU"), keeps_shape=True),
+    LayerDef("sigmoid", "sigmoid activation: squashes to (0, 1)", _nn("Sigmoid"), keeps_shape=True),
+    LayerDef("tanh", "tanh activation: squashes to (-1, 1)", _nn("Tanh"), keeps_shape=True),
     LayerDef("softmax", "softmax over channels or features (the loss already applies it: rarely needed)",
-             partial(nn.Softmax, dim=1), keeps_shape=True),
+             _nn("Softmax", dim=1), keeps_shape=True),
     LayerDef("logsoftmax", "log of softmax over channels or features: the model's last layer for loss nll",
-             partial(nn.LogSoftmax, dim=1), keeps_shape=True),
-    LayerDef("dropout", "zeroes each value with probability p while training", nn.Dropout, _P, keeps_shape=True),
+             _nn("LogSoftmax", dim=1), keeps_shape=True),
+    LayerDef("dropout", "zeroes each value with probability p while training", _nn("Dropout"), _P, keeps_shape=True),
     LayerDef("dropout2d", "zeroes whole channels with probability p while training",
-             nn.Dropout2d, _P, takes="image", keeps_shape=True),
-    LayerDef("flatten", "flattens a channels x height x width feature map into features", nn.Flatten),
+             _nn("Dropout2d"), _P, takes="image", keeps_shape=True),
+    LayerDef("flatten", "flattens a channels x height x width feature map into features", _nn("Flatten")),
     LayerDef("linear", "fully connected layer: in_features to out_features",
-             nn.Linear, (Param("in_features", AUTO_INT, "auto", auto="features"),
+             _nn("Linear"), (Param("in_features", AUTO_INT, "auto", auto="features"),
                          Param("out_features", AUTO_INT, auto="classes"), Param("bias", BOOLEAN, True)),
              takes="features"),
-    LayerDef("identity", "passes its input through unchanged", nn.Identity, keeps_shape=True),
+    LayerDef("identity", "passes its input through unchanged", _nn("Identity"), keeps_shape=True),
     LayerDef("residual", "a skip connection: output = layers(x) + x; the layers must keep the shape",
              _residual, (Param("layers", LAYER_LIST),), check=_check_body),
 )}

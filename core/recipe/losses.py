@@ -6,15 +6,16 @@ nll expects log-probabilities (end the model with a log_softmax layer).
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
-import torch
-import torch.nn.functional as F
 from pydantic import Field, field_validator
-from torch import nn
 
 from core.errors import ConfigError, ConfigIssue
 from core.recipe.table import Entry, Named, Table
+
+if TYPE_CHECKING:  # torch is imported when a loss is built, so reading a config never loads it
+    import torch
+    from torch import nn
 
 ClassWeights = Union[Literal["auto"], dict[str, float], list[float], None]
 
@@ -43,6 +44,8 @@ class OneHotParams(Named):
 
 def class_weight_tensor(weights: ClassWeights, counts: list[int], classes: list[str]) -> torch.Tensor | None:
     """Weights in class order: `auto` is N / (K * count), the balanced inverse frequency."""
+    import torch
+
     if weights is None:
         return None
     if weights == "auto":
@@ -63,26 +66,27 @@ def _weights_error(message: str, hint: str) -> ConfigError:
     return ConfigError([ConfigIssue(("train", "loss", "class_weights"), message, hint)])
 
 
-class OneHotLoss(nn.Module):
-    """An element-wise regression loss between the outputs and one-hot targets."""
+def _one_hot(function: str):
+    """Builds a OneHotLoss around torch.nn.functional's `function` (l1_loss, mse_loss)."""
+    def build(params: OneHotParams, counts: list[int], classes: list[str]) -> nn.Module:
+        import torch.nn.functional as F
 
-    def __init__(self, function, softmax: bool) -> None:
-        super().__init__()
-        self.function, self.softmax = function, softmax
+        from core.recipe.one_hot_loss import OneHotLoss
 
-    def forward(self, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.softmax:
-            outputs = outputs.softmax(1)
-        targets = F.one_hot(labels, outputs.shape[1]).to(outputs.dtype)
-        return self.function(outputs, targets)
+        return OneHotLoss(getattr(F, function), params.outputs != "raw")
+    return build
 
 
 def _cross_entropy(params: CrossEntropyParams, counts: list[int], classes: list[str]) -> nn.Module:
+    from torch import nn
+
     weight = class_weight_tensor(params.class_weights, counts, classes)
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=params.label_smoothing)
 
 
 def _nll(params: WeightedParams, counts: list[int], classes: list[str]) -> nn.Module:
+    from torch import nn
+
     return nn.NLLLoss(weight=class_weight_tensor(params.class_weights, counts, classes))
 
 
@@ -95,12 +99,12 @@ def last_layer_warning(loss: str, last_layer: str) -> str | None:
     return None
 
 
-LOSSES: Table[nn.Module, Named] = Table("loss", "cross_entropy", [
+LOSSES: Table["nn.Module", Named] = Table("loss", "cross_entropy", [
     Entry("cross_entropy", CrossEntropyParams, _cross_entropy,
           "softmax cross-entropy (nn.CrossEntropyLoss), optional label smoothing and class weights"),
     Entry("nll", WeightedParams, _nll, "negative log-likelihood of log-probabilities (after log_softmax)"),
-    Entry("l1", OneHotParams, lambda params, counts, classes: OneHotLoss(F.l1_loss, params.outputs != "raw"),
+    Entry("l1", OneHotParams, _one_hot("l1_loss"),
           "mean absolute error against one-hot targets (nn.L1Loss)"),
-    Entry("mse", OneHotParams, lambda params, counts, classes: OneHotLoss(F.mse_loss, params.outputs != "raw"),
+    Entry("mse", OneHotParams, _one_hot("mse_loss"),
           "mean squared error against one-hot targets (nn.MSELoss)"),
 ])

@@ -1,15 +1,15 @@
 """The optimizer table: torch.optim classes by name, with torch's own parameter names."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import Field, model_validator
-from torch import nn
 
 from core.recipe.table import Entry, Named, Table
 
-NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+if TYPE_CHECKING:  # torch is imported when a table entry is built, so reading a config never loads it
+    import torch
+    from torch import nn
 
 
 class OptimizerParams(Named):
@@ -70,29 +70,35 @@ def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: boo
     """The trainable parameters, split so biases and norm layers can skip weight decay."""
     if decay_bias_and_norm or weight_decay == 0:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    from torch import nn
+
+    norm_types = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for module in model.modules():
         for name, parameter in module.named_parameters(recurse=False):
             if parameter.requires_grad:
-                skip = isinstance(module, NORM_TYPES) or name == "bias"
+                skip = isinstance(module, norm_types) or name == "bias"
                 (no_decay if skip else decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _factory(cls: type[torch.optim.Optimizer]):
+def _factory(class_name: str):
+    """Builds torch.optim's `class_name` (SGD, Adam, ...) on a model's parameter groups."""
     def build(model: nn.Module, params: OptimizerParams) -> torch.optim.Optimizer:
+        import torch
+
         options = params.model_dump(exclude={"name", "decay_bias_and_norm"})
         groups = param_groups(model, options.pop("weight_decay"), params.decay_bias_and_norm)
-        return cls(groups, **options)
+        return getattr(torch.optim, class_name)(groups, **options)
     return build
 
 
-OPTIMIZERS: Table[torch.optim.Optimizer, OptimizerParams] = Table("optimizer", "sgd", [
-    Entry("sgd", SGDParams, _factory(torch.optim.SGD), "stochastic gradient descent, optionally with (Nesterov) momentum"),
-    Entry("adam", AdamParams, _factory(torch.optim.Adam), "Adam: per-parameter steps from gradient moments"),
-    Entry("adamw", AdamWParams, _factory(torch.optim.AdamW), "Adam with decoupled weight decay"),
-    Entry("rmsprop", RMSpropParams, _factory(torch.optim.RMSprop), "RMSprop: steps scaled by a running RMS"),
-    Entry("adagrad", AdagradParams, _factory(torch.optim.Adagrad), "Adagrad: steps shrink with accumulated squares"),
-    Entry("adadelta", AdadeltaParams, _factory(torch.optim.Adadelta), "Adadelta: Adagrad without a decaying lr"),
+OPTIMIZERS: Table["torch.optim.Optimizer", OptimizerParams] = Table("optimizer", "sgd", [
+    Entry("sgd", SGDParams, _factory("SGD"), "stochastic gradient descent, optionally with (Nesterov) momentum"),
+    Entry("adam", AdamParams, _factory("Adam"), "Adam: per-parameter steps from gradient moments"),
+    Entry("adamw", AdamWParams, _factory("AdamW"), "Adam with decoupled weight decay"),
+    Entry("rmsprop", RMSpropParams, _factory("RMSprop"), "RMSprop: steps scaled by a running RMS"),
+    Entry("adagrad", AdagradParams, _factory("Adagrad"), "Adagrad: steps shrink with accumulated squares"),
+    Entry("adadelta", AdadeltaParams, _factory("Adadelta"), "Adadelta: Adagrad without a decaying lr"),
 ])

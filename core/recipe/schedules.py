@@ -11,13 +11,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field, field_validator, model_validator
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 from core.recipe.table import Entry, Named, Table
+
+if TYPE_CHECKING:  # torch is imported when a schedule is built, so reading a config never loads it
+    import torch
+    from torch.optim.lr_scheduler import LRScheduler
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class OneCycleParams(ScheduleParams):
 def _lambda(factor):
     """A schedule given as lr factor per step, from the steps of the run."""
     def build(optimizer: torch.optim.Optimizer, params: ScheduleParams, steps: Steps) -> LRScheduler:
+        from torch.optim.lr_scheduler import LambdaLR
+
         return LambdaLR(optimizer, lambda step: factor(params, step, steps))
     return build
 
@@ -97,6 +101,8 @@ def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> fl
 
 
 def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, steps: Steps) -> LRScheduler:
+    from torch.optim.lr_scheduler import LambdaLR
+
     # a schedule rebuilt mid-run (Schedule.replan) finds the base lr in initial_lr, the current one in lr
     factors: list[Callable[[int], float]] = [partial(_cosine, params, steps=steps,
                                                      base_lr=group.get("initial_lr", group["lr"]))
@@ -105,6 +111,8 @@ def _cosine_schedule(optimizer: torch.optim.Optimizer, params: CosineParams, ste
 
 
 def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: Steps) -> LRScheduler:
+    from torch.optim.lr_scheduler import OneCycleLR
+
     options = params.model_dump(exclude={"name", "warmup_epochs", "warmup_start_factor"})
     shortest = math.ceil(2 / params.pct_start) + 1  # torch divides by zero when a phase has no steps
     peaks = [group.get("max_lr", group["lr"]) for group in optimizer.param_groups]  # rebuilt: the first build's peak
@@ -112,7 +120,7 @@ def _one_cycle(optimizer: torch.optim.Optimizer, params: OneCycleParams, steps: 
                       total_steps=max(steps.total, shortest), **options)
 
 
-SCHEDULES: Table[LRScheduler, ScheduleParams] = Table("schedule", "constant", [
+SCHEDULES: Table["LRScheduler", ScheduleParams] = Table("schedule", "constant", [
     Entry("constant", ConstantParams, _lambda(lambda params, step, steps: 1.0), "the same lr throughout"),
     Entry("step", StepParams, _lambda(lambda params, step, steps: params.gamma ** (_epoch(step, steps) // params.step_size)),
           "multiply the lr by gamma every step_size epochs (StepLR)"),

@@ -65,6 +65,7 @@ def test_health_report(tmp_path, write_images):
     report = _view(root).health(progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (17, 17) and len(calls) == 17 and report.total == 17
     assert report.classes == [ClassCount("ants", 12, 1), ClassCount("bees", 3, 1)]
+    assert report.without_val == []
     assert "'ants' has 13 images" in report.imbalance and "'bees' (4)" in report.imbalance
     assert report.sizes == {(20, 10): 11, (12, 12): 2, (12, 10): 2, (6, 6): 1}
     assert report.modes == {"RGB": 15, "L": 1}
@@ -73,6 +74,13 @@ def test_health_report(tmp_path, write_images):
     assert sorted(sorted(f"{p.parent.parent.name}/{p.name}" for p in group) for group in report.duplicates) == [
         ["train/copy.png", "train/img000.png"], ["train/img000.png", "train/img001.png"],  # bees' two are equal
         ["val/img000.png", "val/img000.png"]]
+
+
+def test_a_class_without_validation_images_is_named(tmp_path, write_images):
+    write_images(tmp_path / "train" / "ants", 3)
+    write_images(tmp_path / "train" / "bees", 3)
+    write_images(tmp_path / "val" / "ants", 2)  # no val/bees
+    assert _view(tmp_path).health().without_val == ["bees"]
 
 
 def test_balanced_set_has_no_imbalance_warning(tmp_path, write_images):

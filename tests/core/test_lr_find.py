@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import WorkbenchError
 from core.prepare.lr_find import LrFindResult, find_lr, suggest, write_curve
-from workbench.commands.lr_find import CLIPPED, MARK, loss_chart
+from workbench.commands.lr_find import DIVERGED, MARK, POINT, loss_chart
 
 
 def test_sweep_is_reproducible_and_suggests_an_lr_inside_it(tiny) -> None:
@@ -78,8 +78,20 @@ def test_chart_has_axes_ticks_and_the_mark_within_80_columns() -> None:
     assert lines[0] == "loss" and sum("┤" in line for line in lines) >= 3
     axis, ticks = lines[-3], lines[-2]
     assert "└" in axis and axis.count("┬") >= 5 and "1e-7" in ticks and "1e0" in ticks
-    assert sum(MARK in line for line in lines) >= 10 and CLIPPED in lines[1]
+    assert sum(MARK in line for line in lines) >= 10
     assert "lr (log scale)" in lines[-1] and "0.001" in lines[-1]
+
+
+def test_chart_fits_the_curve_before_it_diverges_and_marks_where() -> None:
+    lrs = [1e-6 * 10 ** (6 * k / 59) for k in range(60)]
+    dip = [2.3 - 0.8 * math.exp(-((math.log10(lr) + 2) ** 2)) for lr in lrs[:50]]
+    losses = dip + [2.3 * 1.6 ** k for k in range(1, 11)]  # a steep climb to 250
+    lines = loss_chart(lrs, losses)
+    plot = lines[1:18]
+    assert float(plot[0].split()[0]) == pytest.approx(2.3, abs=0.01)  # the top is the start, not the climb
+    assert float(plot[-1].split()[0]) == pytest.approx(1.5, abs=0.01)
+    assert plot[0].count(DIVERGED) == 1 and sum(POINT in line for line in plot[8:]) >= 5  # the dip fills the chart
+    assert lines[-1].endswith(f"{DIVERGED} diverges at lr {lrs[50]:.3g}")
 
 
 @pytest.mark.parametrize(("lrs", "losses"), [([1e-3], [1.0]), ([1e-3, 2e-3, 3e-3], [1.0, 1.0, 1.0])])

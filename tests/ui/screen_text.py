@@ -28,3 +28,20 @@ async def assert_footer_fits(pilot) -> None:
     for (_, description), keys in shown.items():
         assert any(f"{key} {description}" in footer for key in keys), f"{description!r} missing in {footer!r}"
     assert footer.rstrip().endswith("palette"), footer
+
+
+def widget_rows(app, widget) -> list[str]:
+    """The rows the terminal shows inside `widget`'s border and padding, each cut to them."""
+    region = widget.content_region
+    rows = screen_lines(app)[region.y:region.bottom]
+    return [row[region.x:region.right] for row in rows]
+
+
+def widget_text(app, widget) -> str:
+    """What `widget` shows, its rows joined by single spaces: a wrapped sentence reads as one line."""
+    return " ".join(" ".join(widget_rows(app, widget)).split())
+
+
+def whole(text: str) -> str:
+    """`text` with its runs of white space as single spaces, to look for in `widget_text`."""
+    return " ".join(text.split())

@@ -52,7 +52,7 @@ async def test_the_model_screens_fix_undo_and_save_keys_are_in_the_footer_at_80(
 
 async def test_the_bar_the_keys_and_the_help_come_from_one_list_of_modes(make_app, small_shapes_config) -> None:
     app = make_app(small_shapes_config)
-    assert list(app.MODES) == [screen.MODE for screen in SCREENS]
+    assert list(app.MODES) == [entry.mode for entry in SCREENS] == [entry.load().MODE for entry in SCREENS]
     async with app.run_test(size=(80, 24)) as pilot:
         bar = [item.id.removeprefix("nav-") for item in app.screen.query_one(NavBar).query(".nav-item")]
         assert bar == list(app.MODES)

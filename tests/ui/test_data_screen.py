@@ -5,11 +5,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import DirectoryTree, OptionList, Static
+from textual.widgets import DirectoryTree, Input, OptionList, Static
 from waiting import wait_until
 
 from core.data.inspect import DatasetView
-from screens.data import DataScreen, FolderPicker, SourcePicker
+from screens.data import DataScreen
+from screens.data_pickers import FolderPicker, SourcePicker
 from screens.dialogs import AskText
 from screens.widgets.image_view import ImageView
 
@@ -182,7 +183,7 @@ async def test_source_picker_returns_to_the_configs_source(make_app, small_shape
         assert isinstance(app.screen, SourcePicker)
         listed = [option.id for option in app.screen.query_one(OptionList).options]
         assert listed[:4] == ["config", "shapes", "folder", "csv"] and "cifar10" in listed
-        assert [option.id for option in app.screen.query_one(OptionList).options if option.disabled] == ["filename"]
+        assert listed[-1] == "combined" and not any(option.disabled for option in app.screen.query_one(OptionList).options)
         await pilot.press("enter")  # the first entry: the config's own source
         await settle(pilot)
         assert app.workspace.config.data.source == "shapes"
@@ -295,3 +296,53 @@ async def test_a_new_data_source_names_the_run_after_it(make_app, small_shapes_c
         await pilot.press("enter")  # the config's own source: its own name again
         await settle(pilot)
         assert app.workspace.config.name == "ui-test"
+
+
+async def test_folder_picker_leaves_its_start_folder(make_app, small_shapes_config, image_folder, monkeypatch) -> None:
+    monkeypatch.chdir(image_folder / "cat")
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, FolderPicker)
+        tree = picker.query_one(DirectoryTree)
+        await pilot.press("~")
+        assert tree.path == Path.home()
+        await pilot.press("/")
+        assert tree.path == Path("/")
+        await pilot.press("g")
+        where = picker.query_one("#where", Input)
+        where.value = str(image_folder / "no-such-folder")
+        await pilot.press("enter")
+        assert tree.path == Path("/") and app.focused is where  # still typing
+        where.value = str(image_folder / "dog")
+        await pilot.press("enter")
+        assert tree.path == image_folder / "dog" and app.focused is tree
+        await pilot.press("backspace")  # up a level: the folder of class folders
+        assert tree.path == image_folder and where.value == str(image_folder)
+        await pilot.press("backspace")
+        await wait_until(pilot, lambda: bool(tree.root.children))
+        await pilot.press("down", "enter")  # the first folder below the parent: pets
+        await wait_until(pilot, lambda: app.workspace.config.data.path == str(image_folder))
+
+
+async def test_the_health_report_follows_the_source(make_app, small_shapes_config, tmp_path, write_images) -> None:
+    root = tmp_path / "bugs"
+    write_images(root / "train" / "ants", 3)
+    write_images(root / "train" / "bees", 3)
+    write_images(root / "val" / "ants", 2)  # no val/bees
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        assert shown(app.screen, "#health").startswith("health 40 images, 5 classes")
+        await open_typed_folder(pilot, root)  # from the Health tab: the report is made again for this data
+        report = shown(app.screen, "#health")
+        assert report.startswith("health 8 images, 2 classes")
+        assert "no validation images: bees (val_accuracy leaves it out" in report
+        await pilot.press("right")  # the sample tab
+        await open_typed_folder(pilot, tmp_path / "shapes")
+        assert "health" not in shown(app.screen, "#health")  # no report of the previous source

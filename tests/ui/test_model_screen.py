@@ -183,3 +183,16 @@ async def test_stack_saved_alone_and_loaded_back(app: WorkbenchApp, tmp_path: Pa
         await pilot.press("enter")
         await pilot.pause()
         assert column(screen, "layer") == ["flatten", "linear", "relu", "linear"]
+
+
+async def test_a_torchvision_model_shows_its_frozen_and_trainable_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "tv.yaml"
+    path.write_text(CONFIG.replace(
+        "  layers: [flatten, {linear: {out_features: 16}}, relu, {linear: {out_features: auto}}]",
+        "  torchvision: {name: resnet18, freeze_backbone: true}") % (tmp_path / "shapes"))
+    app = WorkbenchApp(Workspace.open(path), runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_model(app, pilot)
+        assert "(2,565 trainable, 11,176,512 frozen)" in summary(screen)  # the new head for 5 classes: 512 x 5 + 5
+        params = column(screen, "params")
+        assert params[0] == "9,408 frozen" and params[-1] == "2,565"

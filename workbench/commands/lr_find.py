@@ -16,7 +16,7 @@ from workbench.progress import reporting
 
 USAGE = "CONFIG"
 SUMMARY = "sweep the learning rate and suggest one"
-POINT, MARK, CLIPPED = "•", "┆", "↑"
+POINT, MARK, DIVERGED = "•", "┆", "×"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
 def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None, *, width: int = 80,
                height: int = 17) -> list[str]:
     """Loss against lr (log scale) as text lines at most `width` wide, with tick labels on both
-    axes and `mark` (the suggestion) drawn as a dotted vertical line. The loss axis stops a little
-    above the first loss; higher points (a divergence) are drawn as ↑ on the top row."""
-    low, first = min(losses), losses[0]
-    high = min(max(losses), first + (first - low) / 2) if first > low else max(losses)
+    axes and `mark` (the suggestion) drawn as a dotted vertical line. The loss axis spans the curve
+    up to where it diverges (past its lowest point, back above its first loss), so the dip fills the
+    chart; the divergence is one × on the top row, the points after it left out."""
+    diverged = divergence(losses)
+    shown = losses[:diverged]
+    low, high = min(shown), max(shown)
     y_ticks = {row: f"{high - (high - low) * row / (height - 1):.3g}" for row in {*range(0, height, 4), height - 1}}
     label_width = max(map(len, y_ticks.values()))
     plot_width = width - label_width - 3
@@ -80,13 +82,15 @@ def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None,
         for line in grid:
             line[column(mark)] = MARK
     previous: tuple[int, int] | None = None
-    for lr, loss in zip(lrs, losses):
-        x, y = column(lr), max(row(loss), 0)
+    for lr, loss in zip(lrs, shown):
+        x, y = column(lr), row(loss)
         if previous is not None and abs(previous[1] - y) > 1:
             for between in range(min(previous[1], y) + 1, max(previous[1], y)):  # join steep steps
                 grid[between][x] = POINT
-        grid[y][x] = POINT if loss <= high else CLIPPED
+        grid[y][x] = POINT
         previous = (x, y)
+    if diverged is not None:
+        grid[0][column(lrs[diverged])] = DIVERGED
     lines = ["loss"]
     for index, cells in enumerate(grid):
         label = y_ticks.get(index, "")
@@ -102,9 +106,16 @@ def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None,
             labels[start:start + len(text)] = text
             end = start + len(text)
     lines += [" " * (label_width + 1) + "└" + "".join(axis), "".join(labels).rstrip()]
-    caption = "lr (log scale)" + (f"   {MARK} suggested lr {mark:.3g}" if mark is not None else "")
+    caption = ("lr (log scale)" + (f"   {MARK} suggested lr {mark:.3g}" if mark is not None else "")
+               + (f"   {DIVERGED} diverges at lr {lrs[diverged]:.3g}" if diverged is not None else ""))
     lines.append(caption.rjust(width).rstrip() if len(caption) < width else caption)
     return lines
+
+
+def divergence(losses: list[float]) -> int | None:
+    """The first point past the lowest loss that is back above the first loss (where the sweep diverged), or None."""
+    lowest = losses.index(min(losses))
+    return next((index for index in range(lowest + 1, len(losses)) if losses[index] > losses[0]), None)
 
 
 def _x_ticks(low: float, high: float, max_count: int) -> list[tuple[float, str]]:
