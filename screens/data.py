@@ -1,4 +1,5 @@
-"""The Data screen: pick a source, see its classes, browse samples, check its health, preview transforms."""
+"""The Data screen: pick a source, see its classes, browse samples, check its health, preview transforms;
+`i` opens its Issues view (`data_issues.py`)."""
 from __future__ import annotations
 
 import time
@@ -30,6 +31,7 @@ from core.data.sources import SOURCES
 from core.errors import ConfigError, DataError
 from core.prepare.workspace import SOURCE_KEYS
 from screens.base import WorkbenchScreen
+from screens.data_issues import IssuesScreen
 from screens.dialogs import AskText
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
@@ -58,6 +60,7 @@ class DataScreen(WorkbenchScreen):
         Binding("h", "health", "Health"),
         Binding("m", "mean_std", "Mean/std"),
         Binding("p", "toggle_preview", "Preview"),
+        Binding("i", "issues", "Issues"),
     ]
 
     def __init__(self) -> None:
@@ -176,6 +179,10 @@ class DataScreen(WorkbenchScreen):
             self.ask_path(choice)
         elif choice is not None:
             self.use_source(choice)
+
+    def action_issues(self) -> None:
+        """The latest cross-validation's findings, to mark keep / exclude / relabel; the data is listed again after."""
+        self.app.push_screen(IssuesScreen(mode=self.MODE), lambda wrote: self.open_data() if wrote else None)
 
     # -- classes and browsing ------------------------------------------------------------
 
