@@ -1,17 +1,15 @@
 """The Data screen's Issues view: what the latest cross-validation says is wrong with the data, decided image by image.
 
 The findings (likely mislabelled images, duplicate groups, outliers) come from the config's latest
-cross-validation in the app's runs folder (`core.clean.findings.from_cv`). For the selected one the
-view shows its image(s) side by side; `k`, `x` and `r` mark it keep, exclude or relabel, written at
+cross-validation in the app's runs folder (`core.clean.review`). For the selected one the view
+shows its image(s) side by side; `k`, `x` and `r` mark it keep, exclude or relabel, written at
 once to the decisions file the config names (or a new one beside the config, named in the config,
 which then needs saving). The image files are never touched; the class counts show the effect.
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Literal
 
 from PIL import Image
 from rich.text import Text
@@ -24,103 +22,31 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from core.clean.cv_folder import latest_cv
-from core.clean.duplicates import Listed, listed_images
-from core.clean.findings import Findings, from_cv
-from core.config import DataConfig, RunConfig
-from core.data.decisions import Decisions, apply_decisions, decided, key_of, read_decisions, write_decisions
-from core.data.images import image_from_array, open_image
-from core.data.samples import Listing
-from core.data.sources import list_data
+from core.clean.duplicates import Listed
+from core.clean.review import (
+    Choice,
+    Finding,
+    Review,
+    class_counts,
+    config_value,
+    decision_states,
+    decisions_target,
+    load_review,
+    marked,
+    new_decisions_path,
+    redecided,
+    thumbnail,
+)
+from core.config import RunConfig
+from core.data.decisions import Decisions, apply_decisions, key_of, write_decisions
 from core.errors import WorkbenchError
-from core.prepare.workspace import is_example
 from screens.base import WorkbenchScreen
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
-Choice = Literal["keep", "exclude", "relabel"]
 KINDS = {"label": "label issues", "duplicate": "duplicates", "outlier": "outliers"}
 LIST_TEXT_WIDTH = 30  # the findings list's text, inside its border
 MARKS = {"excluded": "✗", "kept": "✓"}  # a relabelled file is marked "→"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One entry of the list, as the view acts on it: its files, their given classes and what is suspected."""
-
-    kind: Literal["label", "duplicate", "outlier"]
-    paths: list[str]  # as the data source names them; a duplicate group's first copy is the one to keep
-    classes: list[str]  # each file's given class
-    about: str  # what is suspected, in words
-    suggested: str | None = None  # a label issue's likely class
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What the worker found: the findings, every listed image by name and the files' own listing."""
-
-    findings: list[Finding]
-    evidence: str
-    images: dict[str, Listed]  # by the name findings and decisions use, before any decision
-    files: Listing  # as the sources list it, no decision applied: the "before" of the class counts
-    decisions: Decisions
-
-
-def findings_list(findings: Findings, images: dict[str, Listed]) -> list[Finding]:
-    """Every finding, label issues first, then duplicate groups, then outliers, each kind ranked."""
-    listed = [Finding("label", [i.path], [i.given], f"given {i.given}, likely {i.suggested} ({i.score:.2f})",
-                      i.suggested) for i in findings.label_issues]
-    for group in findings.duplicates:
-        where = ", ".join(filter(None, ["train and val" if group.across_splits else "",
-                                        "two labels" if group.across_classes else ""])) or "one class"
-        listed.append(Finding("duplicate", list(group.paths), list(group.classes), f"{group.kind} copies, {where}"))
-    listed += [Finding("outlier", [o.path], [images[o.path].label if o.path in images else "?"],
-                       f"far from every class ({o.score:.2f})") for o in findings.outliers]
-    return listed
-
-
-def marked(finding: Finding, choice: Choice, label: str | None = None) -> Decisions:
-    """What marking `finding` keep, exclude or relabel (to `label`) decides for its files.
-
-    A duplicate group keeps its first copy (the training one of a leak) and leaves the others out;
-    one picture under two labels has no right copy, so exclude leaves out every one of them.
-    Relabelling a file to the class it already has is keeping it.
-    """
-    if choice == "keep":
-        return Decisions(keep=finding.paths)
-    first, copies = finding.paths[0], finding.paths[1:]
-    if choice == "exclude":
-        whole = finding.kind != "duplicate" or len(set(finding.classes)) > 1
-        return Decisions(exclude=finding.paths if whole else copies)
-    if label is None or label == finding.classes[0]:
-        return Decisions(exclude=copies, keep=[first])
-    return Decisions(exclude=copies, relabel={first: label})
-
-
-def redecided(decisions: Decisions, finding: Finding, new: Decisions) -> Decisions:
-    """`decisions` with the finding's files decided anew: their earlier decisions dropped, `new`'s added."""
-    own = {key_of(path) for path in finding.paths}
-
-    def others(names: list[str]) -> list[str]:
-        return [name for name in names if key_of(name) not in own]
-
-    relabel = {name: label for name, label in decisions.relabel.items() if key_of(name) not in own}
-    return Decisions(exclude=others(decisions.exclude) + new.exclude, relabel=relabel | new.relabel,
-                     keep=others(decisions.keep) + new.keep)
-
-
-def decision_states(decisions: Decisions) -> dict[str, str]:
-    """Each decided file's state by key: "excluded", "→ class" or "kept" (an exclusion wins, as in the listing)."""
-    states = {key_of(name): "kept" for name in decisions.keep}
-    states |= {key_of(name): f"→ {label}" for name, label in decisions.relabel.items()}
-    return states | {key_of(name): "excluded" for name in decisions.exclude}
-
-
-def class_counts(listing: Listing) -> dict[str, tuple[int, int]]:
-    """Each class's (train, val) image counts."""
-    train = Counter(sample.label for sample in listing.train)
-    val = Counter(sample.label for sample in listing.val)
-    return {name: (train[i], val[i]) for i, name in enumerate(listing.classes)}
 
 
 def counts_text(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> Text:
@@ -136,58 +62,6 @@ def counts_text(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, 
         style = "" if before[name] == after[name] else "bold"
         text.append(f"\n{shorten_left(name, 10):<10} {pair(before[name]):>9} → {pair(after[name])}", style)
     return text
-
-
-def decisions_target(data: DataConfig) -> str | None:
-    """The decisions file the data config names: its exclude's, else its relabel's."""
-    return next((value for value in (data.exclude, data.relabel) if isinstance(value, str)), None)
-
-
-def new_decisions_path(config_path: Path | None, name: str) -> Path:
-    """A decisions file beside the config (in the working folder for an unsaved or example config), numbered
-    rather than over a file that is there."""
-    folder = config_path.parent if config_path is not None and not is_example(config_path) else Path.cwd()
-    for attempt in range(1, 1000):
-        candidate = folder / f"{name}-decisions{'' if attempt == 1 else f'-{attempt}'}.yaml"
-        if not candidate.exists():
-            return candidate
-    return folder / f"{name}-decisions.yaml"
-
-
-def config_value(path: Path) -> str:
-    """How the config names a file: relative to the working folder (where data paths are read from) when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path.resolve())
-
-
-def current_decisions(data: DataConfig) -> Decisions:
-    """The decisions the data config gives, with the files each of its decisions files marks keep."""
-    given = decided(data.exclude, data.relabel)
-    files = dict.fromkeys(value for value in (data.exclude, data.relabel) if isinstance(value, str))
-    keep = [name for path in files for name in read_decisions(path).keep]
-    return Decisions(exclude=given.exclude, relabel=given.relabel, keep=list(dict.fromkeys(keep)))
-
-
-def load_findings(config: RunConfig, runs_dir: Path) -> Loaded | None:
-    """The findings of the config's latest cross-validation in `runs_dir`; None when it has none."""
-    folder = latest_cv(runs_dir, config.name)
-    if folder is None:
-        return None
-    files = list_data(config.data.model_copy(update={"exclude": None, "relabel": None, "fold": None}), config.seed)
-    images = {image.name: image for image in listed_images(files)}
-    findings = from_cv(config, folder)
-    return Loaded(findings_list(findings, images), findings.evidence, images, files, current_decisions(config.data))
-
-
-def thumbnail(image: Listed) -> Image.Image:
-    """A listed image decoded for showing (DataError when it cannot be read)."""
-    sample = image.sample
-    if sample.path is not None:
-        return open_image(sample.path)
-    assert sample.array is not None  # a sample is a file or an array
-    return image_from_array(sample.array)
 
 
 class IssuesScreen(WorkbenchScreen):
@@ -209,7 +83,7 @@ class IssuesScreen(WorkbenchScreen):
     def __init__(self, *, mode: str = "") -> None:
         super().__init__()
         self.MODE = mode
-        self.loaded: Loaded | None = None
+        self.review: Review | None = None
         self.decisions = Decisions()
         self.wrote = False
 
@@ -240,21 +114,21 @@ class IssuesScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, group="issues", exit_on_error=False)
     def _load(self, config: RunConfig, runs_dir: Path) -> None:
         try:
-            loaded = load_findings(config, runs_dir)
+            review = load_review(config, runs_dir)
         except WorkbenchError as exc:
             self.app.call_from_thread(self._set_status, str(exc), True)
         else:
-            self.app.call_from_thread(self._loaded, loaded)
+            self.app.call_from_thread(self._reviewed, review)
 
-    def _loaded(self, loaded: Loaded | None) -> None:
-        if loaded is None:
+    def _reviewed(self, review: Review | None) -> None:
+        if review is None:
             config = str(self.workspace.path) if self.workspace.path else "CONFIG"
             self._set_status(f"No cross-validation of '{self.workspace.config.name}' in {self.app.runs_dir}: label "
                              f"issues and outliers need images predicted by models that never saw them. Make one, "
                              f"then open this view again:\n  workbench cv {config} --folds 3", True)
             return
-        self.loaded, self.decisions = loaded, loaded.decisions
-        self._set_status(f"evidence: {loaded.evidence}")
+        self.review, self.decisions = review, review.decisions
+        self._set_status(f"evidence: {review.evidence}")
         self._fill_list()
         self._update_counts()
 
@@ -266,13 +140,13 @@ class IssuesScreen(WorkbenchScreen):
     # -- the list --------------------------------------------------------------------------
 
     def _fill_list(self) -> None:
-        assert self.loaded is not None
+        assert self.review is not None
         findings = self.query_one("#findings", OptionList)
         highlighted = findings.highlighted
         findings.clear_options()
         states = decision_states(self.decisions)
         for kind, title in KINDS.items():
-            entries = [(number, f) for number, f in enumerate(self.loaded.findings) if f.kind == kind]
+            entries = [(number, f) for number, f in enumerate(self.review.findings) if f.kind == kind]
             findings.add_option(Option(Text(f"{title} ({len(entries)})", "bold"), disabled=True))
             findings.add_options(Option(self._entry(finding, states), id=str(number)) for number, finding in entries)
         findings.highlighted = highlighted if highlighted is not None else self._first_finding()
@@ -292,10 +166,10 @@ class IssuesScreen(WorkbenchScreen):
 
     def selected(self) -> Finding | None:
         findings = self.query_one("#findings", OptionList)
-        if self.loaded is None or findings.highlighted is None:
+        if self.review is None or findings.highlighted is None:
             return None
         option = findings.get_option_at_index(findings.highlighted)
-        return None if option.id is None else self.loaded.findings[int(option.id)]
+        return None if option.id is None else self.review.findings[int(option.id)]
 
     @on(OptionList.OptionHighlighted, "#findings")
     def _highlighted(self) -> None:
@@ -307,11 +181,11 @@ class IssuesScreen(WorkbenchScreen):
         finding = self.selected()
         self.refresh_bindings()
         self.query_one("#issue-box-1").display = finding is not None and finding.kind == "duplicate"
-        if finding is None or self.loaded is None:
+        if finding is None or self.review is None:
             return
         states = decision_states(self.decisions)
         for number, (path, given) in enumerate(zip(finding.paths[:2], finding.classes)):
-            image = self.loaded.images.get(path)
+            image = self.review.images.get(path)
             caption = f"{image.split} · {given}" if image is not None else given
             if finding.suggested:
                 caption += f" → likely {finding.suggested}"
@@ -322,7 +196,7 @@ class IssuesScreen(WorkbenchScreen):
         more = f" (+{len(finding.paths) - 2} more)" if len(finding.paths) > 2 else ""
         self.query_one("#issue-detail", Static).update(Text.assemble(
             (finding.about, "bold"), more, *(f"\n{shorten_left(path, width)}" for path in finding.paths[:2])))
-        self._thumbnails([self.loaded.images.get(path) for path in finding.paths[:2]])
+        self._thumbnails([self.review.images.get(path) for path in finding.paths[:2]])
 
     @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
     def _thumbnails(self, images: list[Listed | None]) -> None:
@@ -360,9 +234,13 @@ class IssuesScreen(WorkbenchScreen):
     def action_pick_class(self) -> None:
         """Relabel the selected finding to a class picked from a list."""
         finding = self.selected()
-        if finding is not None and self.loaded is not None:
-            self.app.push_screen(ClassPicker(self.loaded.files.classes, finding.classes[0]),
-                                 lambda label: self._decide(finding, marked(finding, "relabel", label)) if label else None)
+        if finding is not None and self.review is not None:
+            self.app.push_screen(ClassPicker(self.review.files.classes, finding.classes[0]),
+                                 partial(self._relabel, finding))
+
+    def _relabel(self, finding: Finding, label: str | None) -> None:
+        if label is not None:
+            self._decide(finding, marked(finding, "relabel", label))
 
     def _decide(self, finding: Finding, new: Decisions) -> None:
         """Write the finding's decision into the decisions file (named in the config first if it names none)."""
@@ -396,9 +274,9 @@ class IssuesScreen(WorkbenchScreen):
     @work(thread=True, exclusive=True, group="counts", exit_on_error=False)
     def _update_counts(self) -> None:
         """The class counts of the files, before and after the decisions (applying them reads every path)."""
-        if self.loaded is None:
+        if self.review is None:
             return
-        files, decisions = self.loaded.files, self.decisions
+        files, decisions = self.review.files, self.decisions
         try:
             text = counts_text(class_counts(files), class_counts(apply_decisions(files, decisions)))
         except WorkbenchError as exc:

@@ -71,7 +71,7 @@ async def test_marking_findings_writes_the_decisions_file_and_changes_the_counts
         files = counts(screen)["all"][0]
         assert counts(screen)["all"] == (files, files)
         listed = entries(screen)
-        assert listed[0] == f"label issues ({sum(f.kind == 'label' for f in screen.loaded.findings)})"
+        assert listed[0] == f"label issues ({sum(f.kind == 'label' for f in screen.review.findings)})"
         assert "duplicates (1)" in listed and any(entry.startswith("outliers (") for entry in listed)
         await assert_footer_fits(pilot)
         assert "Issues" not in screen_lines(app)[-1]  # the view's own keys, not the Data screen's
@@ -106,7 +106,7 @@ async def test_marking_findings_writes_the_decisions_file_and_changes_the_counts
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, ClassPicker), deadline=15)
         await pilot.press("down", "enter")  # the second class
-        second = screen.loaded.files.classes[1]
+        second = screen.review.files.classes[1]
         expected = {picked.paths[0]: second} if picked.classes[0] != second else {}
         await wait_until(pilot, lambda: isinstance(app.screen, IssuesScreen)
                          and read_decisions(file).relabel == {issue.paths[0]: issue.suggested, **expected})
