@@ -109,7 +109,7 @@ async def test_marking_findings_writes_the_decisions_file_and_changes_the_counts
         second = screen.review.files.classes[1]
         expected = {picked.paths[0]: second} if picked.classes[0] != second else {}
         await wait_until(pilot, lambda: isinstance(app.screen, IssuesScreen)
-                         and read_decisions(file).relabel == {issue.paths[0]: issue.suggested, **expected})
+                         and read_decisions(file).relabel == {issue.paths[0]: issue.suggested, **expected}, deadline=15)
         assert read_decisions(file).exclude == excluded.paths + picked.paths[1:]  # earlier decisions stay
 
         await pilot.press("escape")
