@@ -1,4 +1,5 @@
-"""The Data screen: pick a source, see its classes, browse samples, check its health, preview transforms."""
+"""The Data screen: pick a source, see its classes, browse samples, check its health, preview transforms;
+`i` opens its Issues view (`data_issues.py`)."""
 from __future__ import annotations
 
 import time
@@ -67,6 +68,7 @@ class DataScreen(WorkbenchScreen):
         Binding("a", "use_stats", "Use the mean/std as data.normalize", show=False),
         Binding("e", "edit_settings", "Settings"),
         Binding("p", "toggle_preview", "Preview"),
+        Binding("i", "issues", "Issues"),
     ]
 
     def __init__(self) -> None:
@@ -220,6 +222,12 @@ class DataScreen(WorkbenchScreen):
         self.refresh_title()
         if self.workspace.config.data != self._opened:
             self.open_data()
+
+    def action_issues(self) -> None:
+        """The latest cross-validation's findings, to mark keep / exclude / relabel; the data is listed again after."""
+        from screens.data_issues import IssuesScreen  # it needs torch, which the first frame goes without
+
+        self.app.push_screen(IssuesScreen(mode=self.MODE), lambda wrote: self.open_data() if wrote else None)
 
     # -- classes and browsing ------------------------------------------------------------
 
