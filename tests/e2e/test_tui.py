@@ -78,6 +78,17 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"no line matches {pattern!r}:\n{self.text()}")
 
+    def type_into_field(self, text: str, shown: str, tries: int = 10) -> str:
+        """Clear the focused field and type `text` until a screen line matches `shown`: keys that arrive before the
+        field has the focus go elsewhere, so a lost first character is typed again rather than waited out."""
+        for _ in range(tries):
+            self.keys("C-u", *text)
+            try:
+                return self.wait_for_line(shown, seconds=5)
+            except AssertionError:
+                continue
+        raise AssertionError(f"{text!r} never showed in the field:\n{self.text()}")
+
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
 
@@ -102,12 +113,8 @@ def test_switch_screens_edit_a_layer_and_quit(terminal: Terminal) -> None:
     terminal.keys("2")
     terminal.wait_for("shapes fit")
     terminal.keys("Down", "e")
-    # the edit dialog's title, not the table's text: a dialog focuses its first field before its first frame
-    terminal.wait_for("linear: fully connected layer")
-    terminal.keys("C-u")
-    for char in "100":
-        terminal.keys(char)
-    terminal.wait_for_line(r"(?<![\d,.])100(?![\d,.])")  # typed into the field
+    terminal.wait_for("linear: fully connected layer")  # the edit dialog's title, not the table's text
+    terminal.type_into_field("100", r"in_features +100 ")
     terminal.keys("Enter")
     terminal.wait_for("in_features is 100")
     terminal.keys("f")
