@@ -46,8 +46,7 @@ class SystemPanel(Static):
         """Refresh the figures from `sample` every `every` seconds until `stop_live` or the process it watches
         ends (ProcessLookupError). It runs in a thread: psutil and NVML calls may block."""
         self.stop_live()
-        timer = self.set_interval(every, lambda: self._refresh(sample, timer))
-        self._live = timer
+        self._live = self.set_interval(every, lambda: self._refresh(sample))
 
     @property
     def is_live(self) -> bool:
@@ -64,10 +63,10 @@ class SystemPanel(Static):
         self.update("")
         self.display = False
 
-    def _refresh(self, sample: Callable[[], SystemSample], timer: Timer) -> None:
-        if not self._sampling:
+    def _refresh(self, sample: Callable[[], SystemSample]) -> None:
+        if self._live is not None and not self._sampling:
             self._sampling = True
-            self._take_sample(sample, timer)
+            self._take_sample(sample, self._live)
 
     @work(thread=True, group="system-sample", exit_on_error=False)
     def _take_sample(self, sample: Callable[[], SystemSample], timer: Timer) -> None:
