@@ -28,6 +28,7 @@ from core.runs.rundir import RunDir, RunState
 from core.train.describe import describe, epochs_and_time
 from core.train.events import (BatchEnded, BudgetPlanned, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                                RunResumed, RunStarted)
+from core.train.system import SystemMonitor
 from screens.base import AppBase
 from screens.widgets.line_chart import LineChart, Series
 from screens.widgets.metric_chart import MetricChart
@@ -164,6 +165,7 @@ class RunMonitor(Vertical):
             self.run_config = _run_config(run.run_dir)
         self.show_status(run.state if not resumed else "resuming", "waiting for the training process")
         self.clock.resume()
+        self.query_one(SystemPanel).start_live(SystemMonitor(pid=run.pid).sample)
         self.follow(run)
 
     @work(exclusive=True, group="follow", exit_on_error=False)
@@ -264,6 +266,7 @@ class RunMonitor(Vertical):
     def show_outcome(self, run: LaunchedRun) -> None:
         """The final status line of a run whose process has ended; a failure shows the log."""
         self.clock.pause()
+        self.query_one(SystemPanel).stop_live()
         self.query_one(RunProgress).stopped()
         self.tail_log()
         done, state = self.finished, RunState(run.state)

@@ -1,6 +1,6 @@
 """What the machine is doing while a run trains: CPU use, the process's memory and each GPU's state.
 
-CPU and memory come from psutil; NVIDIA GPUs from NVML (nvidia-ml-py), imported only when a sample is
+CPU and memory come from psutil (of this process, or of another one: the app watches its run's process); NVIDIA GPUs from NVML (nvidia-ml-py), imported only when a sample is
 first taken. A machine without NVIDIA GPUs, drivers or the library simply has no GPUs here, and a GPU
 whose counter is not supported shows that figure as None.
 """
@@ -111,14 +111,21 @@ class NvmlSource:
 
 
 class SystemMonitor:
-    """Takes samples of this process and the machine; `gpus` may be any source (tests pass a fake)."""
+    """Takes samples of one process (this one by default) and the machine; `gpus` may be any source (tests pass a fake).
 
-    def __init__(self, gpus: GpuSource | None = None) -> None:
-        self._process = psutil.Process()
+    `sample` raises ProcessLookupError once the watched process has ended."""
+
+    def __init__(self, gpus: GpuSource | None = None, pid: int | None = None) -> None:
+        self._pid = pid
+        self._process: psutil.Process | None = None  # opened by the first sample, which may run in a thread
         self._gpus = gpus if gpus is not None else NvmlSource()
         psutil.cpu_percent(interval=None)  # starts the CPU measurement; the first sample covers the time since
 
     def sample(self) -> SystemSample:
-        return SystemSample(cpu_percent=psutil.cpu_percent(interval=None),
-                            process_memory=self._process.memory_info().rss, gpus=self._gpus.sample())
-
+        try:
+            if self._process is None:
+                self._process = psutil.Process(self._pid)
+            memory = self._process.memory_info().rss
+        except psutil.NoSuchProcess as exc:
+            raise ProcessLookupError(f"process {self._pid} has ended") from exc
+        return SystemSample(cpu_percent=psutil.cpu_percent(interval=None), process_memory=memory, gpus=self._gpus.sample())

@@ -13,7 +13,9 @@ from core.use.explain import Explainer, ExplainError, spatial_layers
 from core.use.inference import Classifier, load_model
 from core.use.overlay import heat_colours, overlay, save_overlay
 
-# the demo's stack (configs/shapes.yaml) on fewer images: it reaches 100% validation accuracy in about a minute
+# the demo's stack (configs/shapes.yaml) on fewer images: it reaches 100% validation accuracy in seconds. AdamW's
+# weight decay prunes the filters the decision does not need, so the evidence stays on the shape (with plain Adam,
+# Grad-CAM's mass reaches twice the shape's share for fewer than half the images)
 DEMO = """\
 name: explain
 seed: 3
@@ -43,7 +45,7 @@ model:
 train:
   epochs: 5
   device: cpu
-  optimizer: {{name: adam, lr: 0.003}}
+  optimizer: {{name: adamw, lr: 0.003, weight_decay: 0.1}}
 """
 
 
@@ -59,9 +61,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Classifier, list[Pat
     return classifier, sorted((folder / "shapes" / "val").glob("*/*.png"))
 
 
+LUMA = torch.tensor([0.299, 0.587, 0.114])[:, None, None]  # the weights core/data/shapes.py keeps the contrast in
+
+
 def shape_mask(image: torch.Tensor) -> torch.Tensor:
-    """The shape's pixels: the demo always draws the shape darker than its background (70+ apart in luma)."""
-    luma = image.float().mean(dim=0)
+    """The shape's pixels: the demo always draws the shape darker than its background, 70+ apart in luma (the plain
+    mean of the channels can put a green background and a blue shape level)."""
+    luma = (image.float() * LUMA).sum(dim=0)
     return luma < (luma.min() + luma.max()) / 2
 
 
@@ -76,10 +82,9 @@ def test_grad_cam_puts_the_evidence_on_the_shape(demo) -> None:
     explainer = Explainer(classifier)
     ratios = torch.tensor([concentration(explainer.explain_file(path)[0].heatmap, shape_mask(classifier.image(path)))
                            for path in images])
-    # Grad-CAM at the last convolution sees 8x8 cells, upsampled: its mass spills over the shape's edges,
-    # so on this model it reaches twice the mask's share for about half the images, 1.5 times for most
-    assert (ratios >= 1.5).float().mean() > 0.5, ratios
-    assert ratios.median() >= 1.5
+    # the issue's criterion: at least twice the mask's share of the image for most images
+    assert (ratios >= 2.0).float().mean() > 0.5, ratios
+    assert ratios.median() >= 2.0, ratios
 
 
 def test_occlusion_prefers_the_shape_without_gradients(demo) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import subprocess
 import sys
 import time
 import types
@@ -32,6 +33,18 @@ def test_a_sample_has_real_cpu_and_memory_figures_and_the_gpu_sources() -> None:
     assert sample.gpus == [H100]
     assert sample.summary().endswith("  gpu0 97% 10.0/80.0 GiB 61°C 250 W") and sample.summary().startswith("cpu ")
     assert SystemSample.from_dict(sample.to_dict()) == sample
+
+
+def test_another_process_is_watched_until_it_ends() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        monitor = SystemMonitor(FakeGpus(), pid=child.pid)
+        assert monitor.sample().process_memory == pytest.approx(psutil.Process(child.pid).memory_info().rss, rel=0.2)
+    finally:
+        child.kill()
+        child.wait()
+    with pytest.raises(ProcessLookupError):
+        monitor.sample()
 
 
 def fake_nvml(**overrides) -> types.ModuleType:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -324,6 +325,7 @@ class ScriptedRun:
     def __init__(self, config=None, run_dir=None, resume=None, extension=None) -> None:
         self.config, self.run_dir, self.resume, self.extension = config, run_dir, resume, extension
         self.is_running, self.state, self.error_text, self.stopped = True, "running", None, False
+        self.pid = os.getpid()  # a live process, as a run's child is: the system panel watches it
         self.events = list(ScriptedRun.script)
         self._ended = asyncio.Event()
 
