@@ -92,13 +92,16 @@ class WorkbenchApp(AppBase):
 
     @work(thread=True, group="warm-up")
     def warm_up(self) -> None:
-        """After the first frame: import torch and every screen, and check the model once (the first check on the
-        meta device loads torch's decompositions, seconds on a small machine), so no first visit waits for them."""
+        """After the first frame: import torch and every screen, and check the model and estimate its memory once
+        (the first check on the meta device loads torch's decompositions, the first optimizer torch._dynamo: seconds
+        each on a small machine), so no first visit waits for them."""
+        from core.prepare.memory_estimate import optimizer_state_per_value
         from core.prepare.preflight import check_config_model
 
         self.screen_classes()
         try:
             check_config_model(self.workspace.config, WARM_UP_CLASSES)
+            optimizer_state_per_value(self.workspace.config)
         except WorkbenchError:
             pass  # the Model screen says what is wrong with the model; here only the loading counted
 
