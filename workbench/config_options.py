@@ -16,11 +16,14 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
                         help="override a config key, e.g. --set train.epochs=3 (repeatable)")
 
 
-def add_budget(parser: argparse.ArgumentParser) -> None:
+BUDGET_HELP = ("train to a deadline counted from now, e.g. 15m, 2h, 90s: the schedule ends then and train.epochs is "
+               "the most it trains (sets train.budget)")
+
+
+def add_budget(parser: argparse.ArgumentParser, help: str = BUDGET_HELP) -> None:
     """`--budget 15m` is `--set train.budget=15m`: it joins the overrides, in order."""
     parser.add_argument("--budget", dest="overrides", action="append", type=lambda text: f"train.budget={text}",
-                        metavar="DURATION", help="train to a deadline counted from now, e.g. 15m, 2h, 90s: the "
-                        "schedule ends then and train.epochs is the most it trains (sets train.budget)")
+                        metavar="DURATION", help=help)
 
 
 def add_runs_dir(parser: argparse.ArgumentParser, help: str = "where run directories are created (default: ./runs)"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.clean.cv import cross_validate
 from core.clean.cv_folder import CvFolder, latest_cv
@@ -117,3 +118,16 @@ def test_files_marked_keep_are_not_suggested_again(crossed: Crossed) -> None:
     write_decisions(decisions, Decisions(keep=[first.path]))
     again = from_cv(config_for(crossed.root / "data", f", relabel: {decisions}"), crossed.folder)
     assert [issue.path for issue in again.label_issues] == [issue.path for issue in rest]
+
+
+def test_a_budget_is_each_folds_own(tmp_path: Path) -> None:
+    """train.budget counts from each fold's start: the last fold trains its planned steps, not what the first left."""
+    colour_folder(tmp_path / "data", per_class=12)
+    config = parse_config(yaml.safe_dump(config_for(tmp_path / "data").to_plain()), ["train.budget=4s", "train.epochs=1000"])
+    result = cross_validate(config, tmp_path / "runs", 2, emit=lambda event: None, should_stop=lambda: False)
+    assert result.complete
+    for fold in json.loads(result.folder.summary_path.read_text())["per_fold"]:
+        events = [json.loads(line) for line in (Path(fold["run_dir"]) / "events.jsonl").read_text().splitlines()]
+        plan = [event for event in events if event["type"] == "budget_planned"][-1]
+        assert plan["steps"] > 1, fold["run_dir"]  # a fold counting from the command's start would plan none
+        assert events[-1]["type"] == "run_finished" and events[-1]["reason"] == "time budget spent"

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.config_options import add_config, add_runs_dir
+from workbench.config_options import add_budget, add_config, add_runs_dir
 from workbench.exit_codes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from workbench.model_options import plain
 
-USAGE = "CONFIG --folds K"
+USAGE = "CONFIG --folds K [--budget DURATION]"
 SUMMARY = "cross-validate: K runs over the training pool, mean ± std, out-of-fold predictions for clean"
 
 DEFAULT_FOLDS = 5
@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K",
                         help=f"folds, 2 to 20 (default: {DEFAULT_FOLDS}; 2-3 keep it practical on a CPU)")
+    add_budget(parser, help="each fold's time budget, counted from the fold's start, e.g. 5m (sets train.budget)")
     add_runs_dir(parser, help="where the cross-validation folder goes, under .cv/ (default: ./runs)")
 
 
