@@ -17,7 +17,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
@@ -41,6 +40,7 @@ from core.config import RunConfig
 from core.data.decisions import Decisions, apply_decisions, key_of, write_decisions
 from core.errors import WorkbenchError
 from screens.base import WorkbenchScreen
+from screens.dialogs import OptionPicker
 from screens.widgets.fit import shorten_left
 from screens.widgets.image_view import ImageView
 
@@ -285,26 +285,10 @@ class IssuesScreen(WorkbenchScreen):
             self.app.call_from_thread(self.query_one("#issues-counts", Static).update, text)
 
 
-class ClassPicker(ModalScreen[str | None]):
+class ClassPicker(OptionPicker):
     """The data's classes; dismisses with the one chosen, or None."""
 
-    DEFAULT_CSS = """
-    ClassPicker { align: center middle; }
-    ClassPicker > Vertical { width: 40; max-width: 100%; height: auto; max-height: 100%;
-                             border: thick $accent; background: $surface; padding: 0 1; }
-    ClassPicker OptionList { height: auto; max-height: 14; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    DEFAULT_CSS = "ClassPicker > Vertical { width: 40; }"
 
     def __init__(self, classes: list[str], given: str) -> None:
-        super().__init__()
-        self.names, self.given = classes, given
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(f"Relabel (given: {self.given}) as", classes="panel-title")
-            yield OptionList(*(Option(name, id=str(i)) for i, name in enumerate(self.names)))
-            yield Static("enter to choose, esc to cancel", classes="muted")
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.names[int(event.option.id or 0)])
+        super().__init__(f"Relabel (given: {given}) as", [Option(name, id=name) for name in classes])

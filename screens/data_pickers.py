@@ -9,44 +9,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Input, OptionList, Static
+from textual.widgets import DirectoryTree, Input, Static
 from textual.widgets.option_list import Option
 
 from core.data.sources import SOURCES
 from screens.data_settings import COMBINED
+from screens.dialogs import OptionPicker
 
 
-class SourcePicker(ModalScreen[str | None]):
+class SourcePicker(OptionPicker):
     """The sources data.source accepts, and several combined; dismisses with the chosen one ('config': the
     config's own)."""
 
-    DEFAULT_CSS = """
-    SourcePicker { align: center middle; }
-    SourcePicker > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
-                              border: thick $accent; background: $surface; padding: 0 1; }
-    SourcePicker OptionList { height: auto; max-height: 14; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-
     def __init__(self, config_source: dict[str, Any]) -> None:
-        super().__init__()
-        self.config_source = config_source
-
-    def compose(self) -> ComposeResult:
-        original = self.config_source
-        where = f" at {original['path']}" if original.get("path") else ""
-        options = [Option(f"the config's: {original['source']}{where}", id="config")]
+        where = f" at {config_source['path']}" if config_source.get("path") else ""
+        options = [Option(f"the config's: {config_source['source']}{where}", id="config")]
         options += [Option(Text.assemble((f"{entry.name:<14}", "bold"), entry.help), id=entry.name)
                     for entry in SOURCES]
         options.append(Option(Text.assemble((f"{COMBINED:<14}", "bold"), "several sources as one dataset"),
                               id=COMBINED))
-        with Vertical():
-            yield Static("Choose the data source", classes="panel-title")
-            yield OptionList(*options)
-            yield Static("enter to choose, esc to cancel", classes="muted")
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        super().__init__("Choose the data source", options)
 
 
 class FolderTree(DirectoryTree):

@@ -9,7 +9,8 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.events import Key
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
 
 from core.errors import ConfigError
 
@@ -235,3 +236,28 @@ class Choose(ModalScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None if event.button.id == "cancel" else str(event.button.id).removeprefix("choice-"))
+
+
+class OptionPicker(ModalScreen[str | None]):
+    """A title over a list to choose one from; dismisses with the chosen option's id, None to cancel."""
+
+    DEFAULT_CSS = """
+    OptionPicker { align: center middle; }
+    OptionPicker > Vertical { width: 76; max-width: 100%; height: auto; max-height: 100%;
+                              border: thick $accent; background: $surface; padding: 0 1; }
+    OptionPicker OptionList { height: auto; max-height: 14; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, title: str, options: list[Option]) -> None:
+        super().__init__()
+        self.title_text, self.options = title, options
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="panel-title")
+            yield OptionList(*self.options)
+            yield Static("enter to choose, esc to cancel", classes="muted")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
