@@ -2,8 +2,10 @@
 
 The clock starts with the command, so preparing the data counts. The planner times the first
 steps and plans the run's total steps from them, with validation estimated from the set sizes;
-once the first validation (with its saves) has been timed, it plans again from what it measured.
-After that it re-plans once, if the steps run more than DRIFT faster or slower than planned
+once the first validation (with its saves) has been timed, it plans again from what it measured,
+and again whenever the quickest of the latest EVAL_WINDOW validations would move the end by more
+than DRIFT_WINDOW_SHARE of the budget (a first validation slowed by a busy moment is not planned
+with for the whole run). Besides that it re-plans once, if the steps run more than DRIFT faster or slower than planned
 (a machine that got busy, or freed up) in two windows in a row: the second is all after the
 change, so its speed is the one to plan with. The engine rebuilds the schedule for each plan at the
 step it has reached, stops at the planned step (the last epoch may be partial), validates and
@@ -23,6 +25,7 @@ MEASURE_SHARE = 0.01  # and at least this share of the budget
 DRIFT = 0.15  # re-plan once when the steps' speed differs from the plan's by more than this share
 DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the budget long
 DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
+EVAL_WINDOW = 3  # a validation's cost: the quickest of this many latest ones (a busy moment does not count)
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
 RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
@@ -65,7 +68,8 @@ class BudgetPlanner:
         self.deadline = started + budget
         self.used_before = 0.0  # seconds of the budget spent by the run's earlier processes (a resume)
         self.plan: Plan | None = None
-        self.eval_seconds: float | None = None  # the latest validation with its saves, measured
+        self.eval_seconds: float | None = None  # one validation with its saves: the quickest of the latest measured
+        self._evaluations: list[float] = []  # the latest validations' seconds, measured
         self.speed = Timing()  # the steps timed since the process started, or in the window that found a drift
         self.window = Timing()  # the latest steps since the plan was adopted: what a drift is measured on
         self._drifted = False  # the window before this one drifted
@@ -76,17 +80,19 @@ class BudgetPlanner:
     # the engine's hooks
 
     def epoch_started(self, step: int) -> Plan | None:
-        """Before an epoch at optimizer step `step`; after the first validation, the plan with its time."""
+        """Before an epoch at optimizer step `step`; once a validation has been timed whose cost moves
+        the plan's end, the plan with its time."""
         now = self.clock()
-        first_evaluation = self._evaluating_since is not None and self.eval_seconds is None
+        timed = self._evaluating_since is not None
         if self._evaluating_since is not None:
-            self.eval_seconds, self._evaluating_since = now - self._evaluating_since, None
+            self._evaluations = [*self._evaluations[1 - EVAL_WINDOW:], now - self._evaluating_since]
+            self.eval_seconds, self._evaluating_since = min(self._evaluations), None
         if self._first_step is None:
             self._first_step = step + 1
         self._mark = (now, step)
-        if first_evaluation and self.plan is not None and not self.done(step):  # a schedule that ended stays ended
+        if timed and self.plan is not None and not self.done(step) and self._validations_move_the_end(step):
             plan = self._planned(step, self.speed.per_step(), replanned=self.plan.replanned, pending=False)
-            return plan if plan.steps != self.plan.steps else None
+            return plan if plan.steps != self.plan.steps else None  # a schedule that ended stays ended
         return None
 
     def after_step(self, step: int) -> Plan | None:
@@ -135,6 +141,13 @@ class BudgetPlanner:
 
     def _measured(self, timing: Timing, share: float, steps: int) -> bool:
         return timing.steps >= steps and timing.seconds >= share * self.budget
+
+    def _validations_move_the_end(self, step: int) -> bool:
+        """Whether the validations left, at the cost now measured, end the run more than DRIFT_WINDOW_SHARE of
+        the budget away from the plan's end."""
+        assert self.plan is not None and self.eval_seconds is not None
+        left = -(-self.plan.steps // self.steps_per_epoch) - step // self.steps_per_epoch
+        return left * abs(self.eval_seconds - self.plan.eval_seconds) > DRIFT_WINDOW_SHARE * self.budget
 
     def _drifted_twice(self, step: int) -> bool:
         """Whether the window just measured and the one before both ran more than DRIFT off the plan's speed (then

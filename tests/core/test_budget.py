@@ -76,6 +76,7 @@ class FakeRun:
     budget: float
     step_seconds: Callable[[int], float]
     eval_seconds: float = 2.0
+    first_eval_seconds: float | None = None  # the first validation's, when a busy moment slowed it
     prepare_seconds: float = 30.0  # the data's preparation, before the first epoch
     max_epochs: int = 1000
     schedule_name: str = "one_cycle"
@@ -116,7 +117,8 @@ class FakeRun:
                 if self.planner.done(self.step) or self.step % PER_EPOCH == 0:
                     break
             self.planner.evaluation_started()
-            self.now += self.eval_seconds
+            first = self.first_eval_seconds is not None and self.step <= PER_EPOCH
+            self.now += self.first_eval_seconds if first else self.eval_seconds
         return self.now
 
     def resumed(self, restart_seconds: float) -> None:
@@ -161,6 +163,14 @@ def test_a_steady_machine_is_planned_once_and_fixed_after_the_first_validation()
     assert [plan.replanned for plan in run.plans] == [False, False]  # the first steps, then with the validation timed
     assert run.ends_on_time(end)
     assert run.plans[-1].steps % PER_EPOCH != 0  # the last epoch is partial
+
+
+def test_a_first_validation_slowed_by_a_busy_moment_is_not_planned_with_for_the_whole_run() -> None:
+    run = FakeRun(60, lambda step: 0.02, eval_seconds=0.05, first_eval_seconds=0.5, prepare_seconds=7)
+    end = run.train()
+    assert [plan.replanned for plan in run.plans] == [False, False, False]  # the steps, the slow one, the next
+    assert run.plans[1].steps < run.plans[2].steps
+    assert run.ends_on_time(end)
 
 
 def test_a_drift_triggers_exactly_one_re_plan() -> None:
