@@ -13,7 +13,8 @@ journal file takes several processes on one machine (SQLite does not); several m
 a PostgreSQL or MySQL study. Optuna's storage is the only coordination: each worker asks it for
 the next trial. A worker killed mid-trial leaves that trial RUNNING; `reap_dead_trials` marks it
 failed, judging the worker by pid, start time and boot (core/runs/liveness.py) on this host, and
-Optuna's heartbeat does it for RDB storages across machines.
+Optuna's heartbeat does it for RDB storages across machines. The journal's lock dies with its
+worker, and a record it left half-written is cut off (core/sweep/journal.py).
 """
 from __future__ import annotations
 
@@ -139,7 +140,9 @@ def make_storage(folder: StudyFolder, url: str | None, heartbeat: bool = True) -
     if url is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(str(folder.journal_path)))
+        from core.sweep.journal import JournalLock
+
+        return JournalStorage(JournalFileBackend(str(folder.journal_path), lock_obj=JournalLock(folder.journal_path)))
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme == "sqlite":
         raise SweepError("SQLite is not safe for several processes; leave --storage out for the study's journal "
