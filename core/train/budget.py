@@ -5,13 +5,15 @@ steps and plans the run's total steps from them, with validation estimated from 
 once the first validation (with its saves) has been timed, it plans again from what it measured,
 and again whenever the quickest of the latest EVAL_WINDOW validations would move the end by more
 than DRIFT_WINDOW_SHARE of the budget (a first validation slowed by a busy moment is not planned
-with for the whole run). Besides that it re-plans once, if the steps run more than DRIFT faster or slower than planned
-(a machine that got busy, or freed up) in two windows in a row: the second is all after the
-change, so its speed is the one to plan with. The engine rebuilds the schedule for each plan at the
-step it has reached, stops at the planned step (the last epoch may be partial), validates and
-saves. `train.epochs` stays the most it trains. A resume keeps the plan and the budget's time
-left (the new process's own start is not planned for). The clock is injected, so tests run on a
-fake one.
+with for the whole run). Besides that it re-plans once, if the steps run more than DRIFT faster
+or slower than planned (a machine that got busy, or freed up) in two windows in a row: the second
+is all after the change, so its speed is the one to plan with. A plan whose steps ran slower than
+it planned and that no longer ends by the deadline even at its own speeds (a machine busier than
+any re-plan measured: other work coming and going) is cut to the steps' mean speed, as often as
+that happens: the deadline is kept. The engine rebuilds the schedule for each plan at the step it
+has reached, stops at the planned step (the last epoch may be partial), validates and saves.
+`train.epochs` stays the most it trains. A resume keeps the plan and the budget's time left (the
+new process's own start is not planned for). The clock is injected, so tests run on a fake one.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the bud
 DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
 EVAL_WINDOW = 3  # a validation's cost: the quickest of this many latest ones (a busy moment does not count)
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
+LATE_SHARE = 0.03  # a plan that ends this share of the budget past the deadline is cut
 RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
 
@@ -72,6 +75,7 @@ class BudgetPlanner:
         self._evaluations: list[float] = []  # the latest validations' seconds, measured
         self.speed = Timing()  # the steps timed since the process started, or in the window that found a drift
         self.window = Timing()  # the latest steps since the plan was adopted: what a drift is measured on
+        self.since_plan = Timing()  # the steps since the plan was adopted
         self._drifted = False  # the window before this one drifted
         self._mark: tuple[float, int] | None = None  # (time, step) of the last hook
         self._first_step: int | None = None  # the process's first step warms up: never timed
@@ -96,10 +100,11 @@ class BudgetPlanner:
         return None
 
     def after_step(self, step: int) -> Plan | None:
-        """After optimizer step `step`: the first plan (at once if the deadline has passed), or the one re-plan."""
+        """After optimizer step `step`: the first plan (at once if the deadline has passed), the one re-plan,
+        or a late plan cut."""
         now = self.clock()
         if self._mark is not None and step > self._mark[1] and self._mark[1] + 1 != self._first_step:
-            for timing in (self.speed, self.window):
+            for timing in (self.speed, self.window, self.since_plan):
                 timing.steps += step - self._mark[1]
                 timing.seconds += now - self._mark[0]
         self._mark = (now, step)
@@ -107,14 +112,21 @@ class BudgetPlanner:
         if self.plan is None:
             measured = self._measured(self.speed, MEASURE_SHARE, MEASURE_STEPS) or now >= self.deadline
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
-        return self._planned(step, self.speed.per_step(), True, pending) if self._drifted_twice(step) else None
+        if self._drifted_twice(step):
+            return self._planned(step, self.speed.per_step(), True, pending)
+        if self._running_late(step, pending, now):
+            return self._planned(step, self.speed.per_step(), self.plan.replanned, pending)
+        return None
 
     def evaluation_started(self) -> None:
         self._evaluating_since = self.clock()
 
     def adopt(self, plan: Plan) -> None:
-        """Train to `plan` from now on; a drift is measured against it."""
-        self.plan, self.window, self._drifted = plan, Timing(), False
+        """Train to `plan` from now on. A drift is measured afresh from the first plan and the re-plan; a plan
+        moved by the validations' cost or cut for being late keeps the windows measured so far."""
+        if self.plan is None or plan.replanned != self.plan.replanned:
+            self.window, self._drifted = Timing(), False
+        self.plan, self.since_plan = plan, Timing()
 
     def done(self, step: int) -> bool:
         """Whether the planned steps have been taken: the run validates, saves and ends."""
@@ -163,22 +175,42 @@ class BudgetPlanner:
             self.speed = window  # the machine as it is now
         return before and self._drifted
 
+    def _running_late(self, step: int, pending: bool, now: float) -> bool:
+        """Whether the steps under the plan ran slower than it planned and what is left, even at the plan's own
+        speeds, ends LATE_SHARE of the budget or more past the deadline (a resumed process late by its own
+        start alone keeps its plan)."""
+        plan = self.plan
+        if plan is None or self.done(step) or self.since_plan.steps < DRIFT_WINDOW_STEPS:
+            return False
+        if self.since_plan.per_step() <= plan.step_seconds:
+            return False
+        needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
+        return needs - self._left(now) > LATE_SHARE * self.budget
+
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
         `pending`: the validation of the epoch that ended at `step` is still to come."""
         eval_seconds = self.eval_seconds if self.eval_seconds is not None else self.eval_steps * step_seconds
-        left = self.deadline - self.clock() - RESERVE_SECONDS - RESERVE_SHARE * self.budget
-        per_epoch = self.steps_per_epoch
+        left = self._left(self.clock())
 
         def needs(total: int) -> float:
-            evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
-            return (total - step) * step_seconds + evaluations * eval_seconds
+            return self._needs(step, total, step_seconds, eval_seconds, pending)
 
         low, high = step, self.max_steps  # needs() grows with the total: the largest that fits, by bisection
         while low < high:
             middle = (low + high + 1) // 2
             low, high = (middle, high) if needs(middle) <= left else (low, middle - 1)
         return Plan(low, step_seconds, eval_seconds, needs(low), replanned)
+
+    def _needs(self, step: int, total: int, step_seconds: float, eval_seconds: float, pending: bool) -> float:
+        """Seconds from `step` to the end of a run of `total` steps, its validations included."""
+        per_epoch = self.steps_per_epoch
+        evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
+        return (total - step) * step_seconds + evaluations * eval_seconds
+
+    def _left(self, now: float) -> float:
+        """Seconds from `now` to the planned end: the deadline less what the process's end is kept."""
+        return self.deadline - now - RESERVE_SECONDS - RESERVE_SHARE * self.budget
 
 
 def process_started(clock: Callable[[], float] = time.monotonic) -> float:

@@ -173,6 +173,17 @@ def test_a_first_validation_slowed_by_a_busy_moment_is_not_planned_with_for_the_
     assert run.ends_on_time(end)
 
 
+def test_a_plan_that_runs_late_under_load_coming_and_going_is_cut_to_keep_the_deadline() -> None:
+    def seconds(step: int) -> float:  # busy from step 200 (the one re-plan), busier still for a spell later
+        return 0.02 if step < 200 else 0.12 if 500 <= step < 650 else 0.05
+
+    run = FakeRun(60, seconds, eval_seconds=0.2, prepare_seconds=5)
+    end = run.train()
+    replanned = [plan for plan in run.plans if plan.replanned]
+    assert len(replanned) > 1 and all(later.steps < plan.steps for plan, later in zip(replanned, replanned[1:]))
+    assert 0.9 * run.budget <= end <= run.planned_end()  # without the cuts: 68 s, 14% past the deadline
+
+
 def test_a_drift_triggers_exactly_one_re_plan() -> None:
     speeds = {200: 0.1, 1200: 0.2}  # twice as slow from step 200, then back after step 1200: no second re-plan
     run = FakeRun(900, lambda step: speeds[200] if step < 200 or step >= 1200 else speeds[1200])

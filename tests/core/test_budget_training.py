@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -23,16 +24,20 @@ PER_EPOCH = 4  # the tiny set: 120 training images in batches of 32
 
 
 @pytest.fixture(autouse=True)
-def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
     """Every reading of the planner's clock is 0.1 s after the one before: each step takes about that."""
     ticks = itertools.count()
-    monkeypatch.setattr(core.train.engine, "BudgetPlanner",
-                        partial(BudgetPlanner, clock=lambda: next(ticks) / 10))
+
+    def clock() -> float:
+        return next(ticks) / 10
+
+    monkeypatch.setattr(core.train.engine, "BudgetPlanner", partial(BudgetPlanner, clock=clock))
+    return clock
 
 
-def train(config, run, stop_when=lambda events: False, **options) -> list[Event]:
+def train(config, run, stop_when=lambda events: False, started: float = 0.0, **options) -> list[Event]:
     events: list[Event] = []
-    fit(config, run, emit=events.append, should_stop=lambda: stop_when(events), started=0.0, **options)
+    fit(config, run, emit=events.append, should_stop=lambda: stop_when(events), started=started, **options)
     return events
 
 
@@ -60,7 +65,7 @@ def test_a_budgeted_run_trains_the_planned_steps_and_ends_its_schedule(tiny, tmp
     assert last_lr(run) == pytest.approx(start_lr / 1e4, rel=0.5)
 
 
-def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path) -> None:
+def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path, ticking_clock: Callable[[], float]) -> None:
     config = tiny(*RECIPE)
     run = create_run(tmp_path, config.name, config)
     first = train(config, run, stop_when=lambda events: bool(planned(events))
@@ -70,7 +75,7 @@ def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="train.budget"):
         load_resume(run.path, ["train.budget=1h"])  # a new budget would not fit the plan the weights follow
     config, checkpoint = load_resume(run.path)
-    resumed = train(config, run, resume=checkpoint)
-    assert all(event.steps == plan.steps for event in planned(resumed))
+    resumed = train(config, run, resume=checkpoint, started=ticking_clock())  # a new process starts now
+    assert all(event.steps == plan.steps for event in planned(resumed)), (plan, planned(resumed))
     assert load_checkpoint(run.checkpoints_dir / "last.pt")["step"] == plan.steps
     assert resumed[-1].reason == "time budget spent"
