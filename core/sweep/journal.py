@@ -15,11 +15,13 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from optuna.storages.journal._file import BaseJournalFileLock  # the interface JournalFileBackend takes (not exported)
+
 TAIL_CHUNK = 64 * 1024  # read back from the end in pieces this size to find the last whole record
 
 
-class JournalLock:
-    """Optuna's journal lock interface (acquire, release) on flock(2) of the journal file itself."""
+class JournalLock(BaseJournalFileLock):
+    """Optuna's journal lock on flock(2) of the journal file itself."""
 
     def __init__(self, journal: Path) -> None:
         self.journal = journal
