@@ -82,7 +82,7 @@ def test_cross_validation_trains_every_fold_on_both_ranks_and_rank_0_alone_repor
     config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=8))
     logs = tmp_path / "logs"
     launcher = [*TORCHRUN, "--log-dir", str(logs), "--redirects", "1"]  # each rank's stdout in a file of its own
-    workbench(launcher, "cv", str(config), "--folds", "2", "--set", "train.epochs=1", "--runs-dir", "runs", cwd=tmp_path)
+    workbench(launcher, "cv", str(config), "--folds", "2", "--set", "train.epochs=1", cwd=tmp_path)
     [rank_0], [rank_1] = (list(logs.glob(f"*/attempt_0/{rank}/stdout.log")) for rank in (0, 1))
     assert rank_1.read_text() == ""
     printed = rank_0.read_text()
