@@ -21,7 +21,10 @@ from core.clean.cv_folder import CvFolder, OutOfFold
 from core.config import RunConfig
 from core.data.decisions import sample_name
 from core.data.folds import HeldOutFold, assign_folds, hold_out
+from core.data.samples import Listing
 from core.data.sources import list_data
+from core.runs.rundir import CheckpointKind, RunDir, RunState
+from core.train.distributed import World, main_first
 from core.train.events import Event
 
 
@@ -81,45 +84,56 @@ def fold_config(config: RunConfig, fold: int, folds: int) -> RunConfig:
 
 
 def cross_validate(config: RunConfig, runs_dir: Path, folds: int, *, emit: Callable[[Event], None],
-                   should_stop: Callable[[], bool], on_fold: Callable[[FoldScore], None] = lambda score: None
-                   ) -> CvResult:
+                   should_stop: Callable[[], bool], on_fold: Callable[[FoldScore], None] = lambda score: None,
+                   world: World = World()) -> CvResult | None:
     """Train `folds` runs of `config` into a new cross-validation folder under `runs_dir`; WorkbenchError for bad
-    input. A stop request ends the fold in progress like a run's stop and leaves out that fold and the rest."""
-    from core.clean.predictions import probabilities
-    from core.runs.recorder import create_run
-    from core.runs.rundir import CheckpointKind, RunState
-    from core.train.engine import fit
-    from core.use.inference import load_model
+    input. A stop request ends the fold in progress like a run's stop and leaves out that fold and the rest.
 
-    pool = list_data(config.data.model_copy(update={"fold": None}), config.seed)
+    Under torchrun (`world`, its process group started) every rank trains each fold; rank 0 alone makes the
+    folder and the fold runs, predicts the held-out folds and returns the result, the others return None."""
+    from core.runs.recorder import create_run
+    from core.train.engine import fit
+
+    with main_first(world):  # rank 0 generates or downloads the data once
+        pool = list_data(config.data.model_copy(update={"fold": None}), config.seed)
     hold_out(pool, HeldOutFold(index=1, folds=folds), config.seed)  # a pool too small to split fails before any folder
     assigned = assign_folds(pool.train, folds, config.seed)  # as each fold's run splits it (core.data.folds)
-    folder = CvFolder.new(runs_dir, config.name)
-    names: list[str] = []
-    given: list[int] = []
-    fold_of: list[int] = []
-    rows: list[np.ndarray] = []
-    scores: list[FoldScore] = []
-    result = CvResult(folder, pool.classes, folds, scores)
+    result = CvResult(CvFolder.new(runs_dir, config.name), pool.classes, folds, []) if world.is_main else None
+    parts: list[OutOfFold] = []
     for fold in range(1, folds + 1):
         fold_run = fold_config(config, fold, folds)
-        run = create_run(folder.path, f"{config.name}-fold{fold}", fold_run)
-        if fit(fold_run, run, emit=emit, should_stop=should_stop).status == RunState.STOPPED:
+        run = create_run(result.folder.path, f"{config.name}-fold{fold}", fold_run) if result is not None else None
+        if fit(fold_run, run, emit=emit, should_stop=should_stop, world=world).status == RunState.STOPPED:
             break
-        held = [i for i, f in enumerate(assigned) if f == fold - 1]
-        classifier = load_model(run.checkpoint_path(CheckpointKind.BEST), device=fold_run.train.device)
-        predicted, kept = probabilities(classifier, [pool.train[i] for i in held])
-        labels = np.array([pool.train[held[k]].label for k in kept], dtype=np.int64)
-        names += [sample_name(pool.train[held[k]], "train", held[k]) for k in kept]
-        given += labels.tolist()
-        fold_of += [fold] * len(kept)
-        rows.append(predicted.numpy())
-        scores.append(_score(fold, run.path, pool.classes, labels, rows[-1]))
-        folder.write_oof(OutOfFold(pool.classes, names, given, fold_of, np.concatenate(rows)))
-        folder.write_summary(result.to_dict(config))
-        on_fold(scores[-1])
-    folder.write_summary(result.to_dict(config))
+        with main_first(world):  # the other ranks wait while rank 0 predicts the fold it held out
+            if result is not None and run is not None:
+                held = [i for i, f in enumerate(assigned) if f == fold - 1]
+                parts.append(_predict_held_out(run, fold_run.train.device, pool, held, fold))
+                result.scores.append(_score(fold, run.path, pool.classes, np.array(parts[-1].given),
+                                            parts[-1].probabilities))
+                result.folder.write_oof(_joined(parts, pool.classes))
+                result.folder.write_summary(result.to_dict(config))
+                on_fold(result.scores[-1])
+    if result is not None:
+        result.folder.write_summary(result.to_dict(config))
     return result
+
+
+def _predict_held_out(run: RunDir, device: str, pool: Listing, held: list[int], fold: int) -> OutOfFold:
+    """The probabilities best.pt of `run` gives the training images at `held` (an unreadable one gets no row)."""
+    from core.clean.predictions import probabilities
+    from core.use.inference import load_model
+
+    classifier = load_model(run.checkpoint_path(CheckpointKind.BEST), device=device)
+    predicted, kept = probabilities(classifier, [pool.train[i] for i in held])
+    rows = [held[k] for k in kept]
+    return OutOfFold(pool.classes, [sample_name(pool.train[i], "train", i) for i in rows],
+                     [pool.train[i].label for i in rows], [fold] * len(rows), predicted.numpy())
+
+
+def _joined(parts: list[OutOfFold], classes: list[str]) -> OutOfFold:
+    return OutOfFold(classes, [p for part in parts for p in part.paths], [g for part in parts for g in part.given],
+                     [f for part in parts for f in part.folds], np.concatenate([part.probabilities for part in parts]))
 
 
 def _score(fold: int, run_dir: Path, classes: list[str], labels: np.ndarray, predicted: np.ndarray) -> FoldScore:

@@ -1,6 +1,8 @@
-"""`torchrun -m workbench --run`: two gloo processes on the CPU train like one process with twice the batch."""
+"""`torchrun -m workbench --run`: two gloo processes on the CPU train like one process with twice the batch;
+`torchrun -m workbench cv`: every fold trained by both, the cross-validation written by the first alone."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -73,3 +75,32 @@ def test_a_distributed_run_resumes_under_torchrun(tmp_path: Path) -> None:
     assert [row.split(",")[0] for row in (run / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "finished" and status["epochs_done"] == 3
+
+
+def test_cross_validation_trains_every_fold_on_both_ranks_and_rank_0_alone_reports(tmp_path: Path) -> None:
+    config = tmp_path / "ddp.yaml"
+    config.write_text(CONFIG.format(data=tmp_path / "shapes", batch=8))
+    logs = tmp_path / "logs"
+    launcher = [*TORCHRUN, "--log-dir", str(logs), "--redirects", "1"]  # each rank's stdout in a file of its own
+    workbench(launcher, "cv", str(config), "--folds", "2", "--set", "train.epochs=1", cwd=tmp_path)
+    [rank_0], [rank_1] = (list(logs.glob(f"*/attempt_0/{rank}/stdout.log")) for rank in (0, 1))
+    assert rank_1.read_text() == ""
+    printed = rank_0.read_text()
+    assert "fold 1/2: accuracy" in printed and "fold 2/2: accuracy" in printed and "over 2 fold(s)" in printed
+
+    [folder] = (tmp_path / "runs" / ".cv").iterdir()  # rank 0 alone made a cross-validation folder
+    with (folder / "oof.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    training_files = sorted(str(path) for path in (tmp_path / "shapes" / "train").rglob("*.png"))
+    assert sorted(row["path"] for row in rows) == training_files  # every training file, exactly once
+    summary = json.loads((folder / "cv.json").read_text())
+    assert summary["complete"] and [fold["fold"] for fold in summary["per_fold"]] == [1, 2]
+    for fold in summary["per_fold"]:
+        run = tmp_path / fold["run_dir"]
+        assert run.parent == folder and (run / "checkpoints" / "best.pt").is_file()
+        status = json.loads((run / "status.json").read_text())
+        assert (status["state"], status["world_size"], status["backend"]) == ("finished", 2, "gloo")
+        started = json.loads((run / "events.jsonl").read_text().splitlines()[0])
+        assert started["val_samples"] == fold["images"] == sum(row["fold"] == str(fold["fold"]) for row in rows)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        ["cv.json", "oof.csv", *(Path(fold["run_dir"]).name for fold in summary["per_fold"])])

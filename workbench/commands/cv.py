@@ -4,7 +4,9 @@ Each fold is an ordinary run (same engine, same run folder) inside `runs/.cv/<na
 validating on the fold it never trained on. Printed: a line per fold, then the mean ± standard
 deviation of the accuracy and of each class's recall. Written there: cv.json (the scores) and
 oof.csv (every training image's out-of-fold probabilities, what `workbench clean` reads).
-Ctrl-C stops the fold in progress like a run's stop; the folds finished are kept.
+Ctrl-C stops the fold in progress like a run's stop; the folds finished are kept. Under torchrun
+every fold is a DistributedDataParallel run of all the processes, in the one process group they
+join at the start; the first process alone prints and writes.
 """
 from __future__ import annotations
 
@@ -39,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from core.clean.cv import FoldScore, cross_validate
     from core.config import load_config
     from core.errors import WorkbenchError
+    from core.prepare.devices import resolve_device
     from core.train.describe import describe
+    from core.train.distributed import World, start
+    from core.train.distributed import stop as leave
     from core.train.events import EpochEnded, Event
 
     def show_epochs(event: Event) -> None:
@@ -52,16 +57,24 @@ def run(args: argparse.Namespace) -> int:
 
     with StopRequest() as stop:
         stop.training = True  # a first Ctrl-C stops the fold in progress politely
+        world, finished = World(), False
         try:
             config = load_config(args.config, args.overrides)
-            result = cross_validate(config, args.runs_dir, args.folds, emit=show_epochs,
-                                    should_stop=stop.requested, on_fold=report)
+            world = start(World.from_environment(), resolve_device(config.train.device).type)
+            emit = show_epochs if world.is_main else lambda event: None  # rank 0 reports for all
+            result = cross_validate(config, args.runs_dir, args.folds, emit=emit, should_stop=stop.requested,
+                                    on_fold=report, world=world)
+            finished = True
         except WorkbenchError as exc:
             say(f"workbench: {exc}")
             return EXIT_INVALID
         except KeyboardInterrupt:
             say("workbench: cross-validation aborted")
             return stop.exit_code
+        finally:
+            leave(world, finished)
+    if result is None:  # one of torchrun's other ranks
+        return stop.exit_code if stop.requested() else EXIT_OK
     if result.scores:
         mean, std = result.accuracy
         print(f"accuracy {mean:.2%} ± {std:.2%} over {len(result.scores)} fold(s)")
