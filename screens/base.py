@@ -15,11 +15,12 @@ from textual import getters
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from core.prepare.workspace import Workspace
 from core.runs.launch import FollowedRun
 from core.runs.tensorboard_server import TensorBoardServer
+from screens.widgets.key_footer import KeyFooter
 from screens.widgets.navbar import NavBar
 
 
@@ -48,7 +49,7 @@ class WorkbenchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE, self.config_title())
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

@@ -9,6 +9,7 @@ Screens ask each other for things with messages (screens/messages.py) that the a
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +26,7 @@ from textual.screen import Screen
 from core.errors import WorkbenchError
 from core.prepare.workspace import Workspace, is_example
 from core.runs.launch import LaunchError
+from screens import SCREEN_STYLESHEETS
 from screens.base import AppBase, WorkbenchScreen
 from screens.dialogs import AskText, Confirm, ConfirmQuit
 from screens.help import HelpScreen
@@ -46,7 +48,12 @@ class ScreenEntry:
         return getattr(import_module(module), name)
 
     def __call__(self) -> WorkbenchScreen:
-        return self.load()()
+        screen = self.load()()
+        # Textual re-parses all the app's CSS and restyles every screen twice when a mode's screen is new (its CSS
+        # generation unset): 0.1-0.3 s of a first visit. Its widgets are styled as they mount by the current CSS
+        # (every stylesheet is read at start, CSS_PATH), so the screen is current from the start.
+        screen._css_update_count = screen.app._css_update_count
+        return screen
 
 
 SCREENS: tuple[ScreenEntry, ...] = (  # in key order: 1 is Data
@@ -61,7 +68,7 @@ class WorkbenchApp(AppBase):
     """Browse data, build a model, train it, classify images and compare runs."""
 
     TITLE = "workbench"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", *SCREEN_STYLESHEETS]  # all parsed once at start, not again at each first visit
     MODES = {entry.mode: entry for entry in SCREENS}
     DEFAULT_MODE = SCREENS[0].mode
     BINDINGS = [
@@ -104,6 +111,9 @@ class WorkbenchApp(AppBase):
             optimizer_state_per_value(self.workspace.config)
         except WorkbenchError:
             pass  # the Model screen says what is wrong with the model; here only the loading counted
+        # What is loaded now lives as long as the app: later collections skip it (a full collection over torch's
+        # objects took 0.3-0.5 s of the UI thread, in the middle of some screen's first visit).
+        gc.freeze()
 
     # messages from screens
 
