@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import getters
+from textual import events, getters, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -69,6 +69,18 @@ class WorkbenchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_title()
+
+    suspended = False  # whether the screen was left since it mounted
+
+    @on(events.ScreenSuspend)
+    def _note_suspended(self) -> None:
+        self.suspended = True
+
+    @on(events.ScreenResume)
+    def _restyle_after_suspend(self, event: events.ScreenResume) -> None:
+        """Textual restyles the whole screen at each resume, twice at a mode's first visit; a screen never left is
+        styled already (as it mounted), and restyling it was most of the Train screen's first visit."""
+        event.refresh_styles = self.suspended
 
     # leaving fields
 
