@@ -50,9 +50,11 @@ class ScreenEntry:
     def __call__(self) -> WorkbenchScreen:
         screen = self.load()()
         # Textual re-parses all the app's CSS and restyles every screen twice when a mode's screen is new (its CSS
-        # generation unset): 0.1-0.3 s of a first visit. Its widgets are styled as they mount by the current CSS
-        # (every stylesheet is read at start, CSS_PATH), so the screen is current from the start.
-        screen._css_update_count = screen.app._css_update_count
+        # generation unset): 0.1-0.3 s of a first visit. Once the first screen is shown (that refresh set the
+        # theme's variables), a new screen's widgets are styled as they mount by the current CSS (every
+        # stylesheet is read at start, CSS_PATH), so the screen is current from the start.
+        if screen.app.screen_stack:
+            screen._css_update_count = screen.app._css_update_count
         return screen
 
 
