@@ -104,6 +104,10 @@ class WorkbenchApp(AppBase):
         """After the first frame: import torch and every screen, and check the model and estimate its memory once
         (the first check on the meta device loads torch's decompositions, the first optimizer torch._dynamo: seconds
         each on a small machine), so no first visit waits for them."""
+        # What is loaded by then lives as long as the app, so the garbage collector is told to skip it, before and
+        # after the warm-up's imports: a full collection over torch's objects took 0.3-0.5 s of the UI thread (the
+        # GIL), in the middle of the warm-up and of some screen's first visit.
+        gc.freeze()
         from core.prepare.memory_estimate import optimizer_state_per_value
         from core.prepare.preflight import check_config_model
 
@@ -113,8 +117,6 @@ class WorkbenchApp(AppBase):
             optimizer_state_per_value(self.workspace.config)
         except WorkbenchError:
             pass  # the Model screen says what is wrong with the model; here only the loading counted
-        # What is loaded now lives as long as the app: later collections skip it (a full collection over torch's
-        # objects took 0.3-0.5 s of the UI thread, in the middle of some screen's first visit).
         gc.freeze()
 
     # messages from screens
