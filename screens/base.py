@@ -79,7 +79,7 @@ class WorkbenchScreen(Screen):
     @on(events.ScreenResume)
     def _restyle_after_suspend(self, event: events.ScreenResume) -> None:
         """Textual restyles the whole screen at each resume, twice at a mode's first visit; a screen never left is
-        styled already (as it mounted), and restyling it was most of the Train screen's first visit."""
+        styled already (as it mounted), and restyling it was a third of the Train screen's first visit."""
         event.refresh_styles = self.suspended
 
     # leaving fields
