@@ -4,3 +4,8 @@ Screens show what `core` computes and hold no training or data logic of their ow
 the shared state through `self.app.workspace` (a core.prepare.workspace.Workspace) and
 `self.app.runs_dir`.
 """
+from __future__ import annotations
+
+from pathlib import Path
+
+SCREEN_STYLESHEETS = sorted(Path(__file__).parent.glob("*.tcss"))  # the app reads them all at start

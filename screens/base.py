@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import getters
+from textual import events, getters, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from core.prepare.workspace import Workspace
 from core.runs.launch import FollowedRun
 from core.runs.tensorboard_server import TensorBoardServer
+from screens.widgets.key_footer import KeyFooter
 from screens.widgets.navbar import NavBar
 
 
@@ -48,7 +49,7 @@ class WorkbenchScreen(Screen):
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE, self.config_title())
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -68,6 +69,18 @@ class WorkbenchScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_title()
+
+    suspended = False  # whether the screen was left since it mounted
+
+    @on(events.ScreenSuspend)
+    def _note_suspended(self) -> None:
+        self.suspended = True
+
+    @on(events.ScreenResume)
+    def _restyle_after_suspend(self, event: events.ScreenResume) -> None:
+        """Textual restyles the whole screen at each resume, twice at a mode's first visit; a screen never left is
+        styled already (as it mounted), and restyling it was a third of the Train screen's first visit."""
+        event.refresh_styles = self.suspended
 
     # leaving fields
 

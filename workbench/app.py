@@ -9,6 +9,7 @@ Screens ask each other for things with messages (screens/messages.py) that the a
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -25,6 +26,7 @@ from textual.screen import Screen
 from core.errors import WorkbenchError
 from core.prepare.workspace import Workspace, is_example
 from core.runs.launch import LaunchError
+from screens import SCREEN_STYLESHEETS
 from screens.base import AppBase, WorkbenchScreen
 from screens.dialogs import AskText, Confirm, ConfirmQuit
 from screens.help import HelpScreen
@@ -46,7 +48,14 @@ class ScreenEntry:
         return getattr(import_module(module), name)
 
     def __call__(self) -> WorkbenchScreen:
-        return self.load()()
+        screen = self.load()()
+        # Textual re-parses all the app's CSS and restyles every screen twice when a mode's screen is new (its CSS
+        # generation unset): 0.1-0.3 s of a first visit. Once the first screen is shown (that refresh set the
+        # theme's variables), a new screen's widgets are styled as they mount by the current CSS (every
+        # stylesheet is read at start, CSS_PATH), so the screen is current from the start.
+        if screen.app.screen_stack:
+            screen._css_update_count = screen.app._css_update_count
+        return screen
 
 
 SCREENS: tuple[ScreenEntry, ...] = (  # in key order: 1 is Data
@@ -61,7 +70,7 @@ class WorkbenchApp(AppBase):
     """Browse data, build a model, train it, classify images and compare runs."""
 
     TITLE = "workbench"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", *SCREEN_STYLESHEETS]  # all parsed once at start, not again at each first visit
     MODES = {entry.mode: entry for entry in SCREENS}
     DEFAULT_MODE = SCREENS[0].mode
     BINDINGS = [
@@ -95,6 +104,10 @@ class WorkbenchApp(AppBase):
         """After the first frame: import torch and every screen, and check the model and estimate its memory once
         (the first check on the meta device loads torch's decompositions, the first optimizer torch._dynamo: seconds
         each on a small machine), so no first visit waits for them."""
+        # What is loaded by then lives as long as the app, so the garbage collector is told to skip it, before and
+        # after the warm-up's imports: a full collection over torch's objects took 0.3-0.5 s of the UI thread (the
+        # GIL), in the middle of the warm-up and of some screen's first visit.
+        gc.freeze()
         from core.prepare.memory_estimate import optimizer_state_per_value
         from core.prepare.preflight import check_config_model
 
@@ -104,6 +117,7 @@ class WorkbenchApp(AppBase):
             optimizer_state_per_value(self.workspace.config)
         except WorkbenchError:
             pass  # the Model screen says what is wrong with the model; here only the loading counted
+        gc.freeze()
 
     # messages from screens
 

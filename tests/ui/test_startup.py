@@ -1,4 +1,5 @@
-"""The app draws before torch is loaded: reading the config and importing the app and its first screen never load it."""
+"""The app draws before torch is loaded: reading the config and importing the app and its first screen never load it;
+a first visit parses no CSS again."""
 from __future__ import annotations
 
 import subprocess
@@ -26,3 +27,23 @@ def test_the_first_screen_needs_no_torch(tmp_path: Path) -> None:
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+async def test_a_first_visit_parses_no_css_again(make_app, small_shapes_config, monkeypatch) -> None:
+    """Every stylesheet is read at start and a new screen counts as styled: otherwise Textual re-parses all the app's
+    CSS three times at each mode's first visit, restyling every screen."""
+    from textual.css.stylesheet import Stylesheet
+
+    from workbench.app import SCREENS
+
+    reparses: list[str] = []
+    reparse = Stylesheet.reparse
+    app = make_app(small_shapes_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(Stylesheet, "reparse", lambda self: (reparses.append(app.screen.MODE), reparse(self)))
+        for key, entry in enumerate(SCREENS[1:], start=2):
+            await pilot.press(str(key))
+            await pilot.pause()
+            assert app.screen.MODE == entry.mode
+    assert reparses == []
