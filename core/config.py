@@ -368,8 +368,8 @@ class TrainConfig(StrictModel):
     compile: bool = Field(False, description="torch.compile the model (on CUDA; skipped on CPU)")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms and seeded workers")
     tta: Literal[tuple(TTA_POLICIES)] = Field(  # type: ignore[valid-type]
-        "none", description="test-time augmentation at validation: none, flip (with the mirror image), flip_shift "
-                            "(also both shifted a pixel up-left and down-right); outputs averaged")
+        "none", description="validation averages each image's outputs over views: flip (and its mirror), "
+                            "flip_shift (both also shifted a pixel)")
     eval_flip: bool = Field(False, description="the same as tta: flip")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN or infinite loss: stop the run, or skip the batch")
 

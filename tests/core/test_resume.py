@@ -88,6 +88,16 @@ def test_resume_mid_epoch_continues_from_the_saved_batch(tiny, tmp_path: Path, u
     assert [row["epoch"] for row in metric_rows(run)] == ["1", "2", "3"]
 
 
+def test_alternate_flips_and_tta_resume_mid_epoch_to_the_same_weights(tiny, tmp_path: Path) -> None:
+    recipe = [*RECIPE, "data.augment.horizontal_flip=alternate", "train.tta=flip_shift"]
+    whole, _ = run_until(tiny(*recipe), tmp_path / "whole", lambda events: False)
+    run, _ = run_until(tiny(*recipe), tmp_path / "split", after_calls(7))
+    resume(run)
+    expected = weights(whole)
+    assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
+    assert [row["val_accuracy"] for row in metric_rows(run)] == [row["val_accuracy"] for row in metric_rows(whole)]
+
+
 def test_resume_can_extend_a_run(tiny, tmp_path: Path) -> None:
     config = tiny("train.epochs=1", "train.schedule={name: one_cycle}")
     run, _ = run_until(config, tmp_path, lambda events: False)
