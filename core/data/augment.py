@@ -18,7 +18,7 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 class Augmenter:
-    """`augmenter(images)` applies the config's augmentation to a batch (no-op when none is set)."""
+    """`augmenter(images, ids, epoch)` applies the config's augmentation to a batch (no-op when none is set)."""
 
     def __init__(self, config: AugmentConfig, seed: int, count: int = 0) -> None:
         """`count`: the training images, numbered 0..count-1 by the `ids` a call passes (horizontal_flip: alternate)."""
@@ -57,7 +57,9 @@ class Augmenter:
         """Which images to mirror: alternating by epoch (every two epochs show each image both ways), or a coin."""
         if self.even_epoch_flips is None or ids is None:
             return self._chance(n, 0.5, device)
-        return (self.even_epoch_flips[ids.cpu()] ^ bool(epoch % 2)).to(device).view(-1, 1, 1, 1)
+        if self.even_epoch_flips.device != ids.device:  # moved once, so looking up a batch never waits on the GPU
+            self.even_epoch_flips = self.even_epoch_flips.to(ids.device)
+        return (self.even_epoch_flips[ids] ^ bool(epoch % 2)).to(device).view(-1, 1, 1, 1)
 
     def _uniform(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator)
