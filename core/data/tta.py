@@ -53,9 +53,11 @@ POLICIES: dict[str, tuple[View, ...]] = {
 
 
 def tta_outputs(model: Model, images: torch.Tensor, policy: str) -> torch.Tensor:
-    """The weighted sum of the model's outputs on each of the policy's views of `images`."""
-    views = POLICIES[policy]
-    outputs = views[0].weight * model(views[0].make(images))
-    for view in views[1:]:
+    """The weighted sum of the model's outputs on each of the policy's views of `images` (a lone view's as they are)."""
+    first, *rest = POLICIES[policy]
+    if not rest:
+        return model(first.make(images))
+    outputs = first.weight * model(first.make(images))
+    for view in rest:
         outputs = outputs + view.weight * model(view.make(images))
     return outputs
