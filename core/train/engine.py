@@ -25,7 +25,7 @@ from core.model.checkpoints import FORMAT, save_checkpoint
 from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
-from core.data.tta import tta_outputs
+from core.data.tta import POLICIES as TTA_POLICIES, tta_outputs
 from core.prepare.devices import autocast_dtype, describe_device, resolve_device
 from core.train.budget import EVAL_COST, BudgetPlanner, Plan
 from core.train.distributed import World, any_across, from_main, main_first, rank_device, sum_across
@@ -479,9 +479,10 @@ class _Trainer:
             return None
         per_epoch = self.schedule.steps.per_epoch
         samples_per_step = self.config.data.planned_batch_size * train.accumulate * self.world.size
+        views = len(TTA_POLICIES[train.validation_tta])  # each view is a forward pass over the validation set
         return BudgetPlanner(budget, started=command_started, steps_per_epoch=per_epoch,
                              max_steps=per_epoch * train.epochs,
-                             eval_steps=EVAL_COST * self.data.val_count / samples_per_step)
+                             eval_steps=EVAL_COST * views * self.data.val_count / samples_per_step)
 
     def _planned_epochs(self, epochs: int) -> int:
         """The epochs the run will train: train.epochs, or under a budget its plan's (the last one counted whole)."""
