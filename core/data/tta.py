@@ -40,15 +40,16 @@ def shift(images: torch.Tensor, down: int, right: int) -> torch.Tensor:
     return padded[:, :, 1 - down:1 - down + height, 1 - right:1 - right + width]
 
 
-def _shifted(down: int, right: int, mirrored: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda images: mirror(shift(images, down, right)) if mirrored else shift(images, down, right)
+def _shifted(step: int, mirrored: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The view shifted `step` pixels down and right (-1: up-left), then mirrored or not."""
+    return lambda images: mirror(shift(images, step, step)) if mirrored else shift(images, step, step)
 
 
 POLICIES: dict[str, tuple[View, ...]] = {
     "none": (View(1.0, same),),
     "flip": (View(0.5, same), View(0.5, mirror)),
     "flip_shift": (View(0.25, same), View(0.25, mirror),
-                   *(View(0.125, _shifted(step, step, mirrored)) for step in (-1, 1) for mirrored in (False, True))),
+                   *(View(0.125, _shifted(step, mirrored)) for step in (-1, 1) for mirrored in (False, True))),
 }
 
 
