@@ -21,6 +21,7 @@ from pydantic_core import ErrorDetails
 from core import safe_yaml
 from core.data.folds import HeldOutFold
 from core.data.sources import SOURCES
+from core.data.tta import POLICIES as TTA_POLICIES
 from core.errors import ConfigError, ConfigIssue, KeyPath
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS, OptimizerParams
@@ -127,7 +128,8 @@ class AugmentConfig(StrictModel):
     """Training-only augmentation, applied per batch on the training device, in this order."""
 
     random_crop_padding: int = Field(0, ge=0, le=256, description="RandomCrop(image_size, padding=N); 0 = off")
-    horizontal_flip: bool = Field(False, description="RandomHorizontalFlip(p=0.5)")
+    horizontal_flip: Literal[True, False, "alternate"] = Field(
+        False, description="RandomHorizontalFlip(p=0.5); alternate: each image mirrored every other epoch")
     rotation: float = Field(0.0, ge=0, le=180, description="RandomRotation(degrees): up to this many either way")
     color_jitter: ColorJitterOptions = ColorJitterOptions()
     grayscale: float = Field(0.0, ge=0, le=1, description="RandomGrayscale(p)")
@@ -365,7 +367,10 @@ class TrainConfig(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype (fp16: CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (on CUDA; skipped on CPU)")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms and seeded workers")
-    eval_flip: bool = Field(False, description="validate on each image and its mirror image, outputs averaged")
+    tta: Literal[tuple(TTA_POLICIES)] = Field(  # type: ignore[valid-type]
+        "none", description="validation averages each image's outputs over views: flip (and its mirror), "
+                            "flip_shift (both also shifted a pixel)")
+    eval_flip: bool = Field(False, description="the same as tta: flip")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN or infinite loss: stop the run, or skip the batch")
 
     @model_validator(mode="before")
@@ -384,6 +389,18 @@ class TrainConfig(StrictModel):
             return value
         parse_duration(value)
         return str(value)
+
+    @model_validator(mode="after")
+    def _one_tta(self) -> "TrainConfig":
+        if self.eval_flip and self.tta not in ("none", "flip"):
+            raise ValueError(f"eval_flip: true (the same as tta: flip) conflicts with tta: {self.tta}; "
+                             "set tta alone and remove eval_flip")
+        return self
+
+    @property
+    def validation_tta(self) -> str:
+        """The test-time augmentation validation uses: train.tta, or flip for eval_flip: true."""
+        return "flip" if self.eval_flip else self.tta
 
     @property
     def budget_seconds(self) -> float | None:

@@ -2,7 +2,8 @@
 
 Each op draws its random numbers for the whole batch from one seeded CPU generator, so a run is
 reproducible on any device. Images are float N x C x H x W in 0-255 units (before normalising).
-Order: random crop, horizontal flip, rotation, colour jitter, grayscale.
+Order: random crop, horizontal flip, rotation, colour jitter, grayscale. `horizontal_flip: alternate` is
+airbench's derandomised flip: a seeded coin per image picks its first orientation, and each epoch turns it over.
 """
 from __future__ import annotations
 
@@ -17,23 +18,28 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 class Augmenter:
-    """`augmenter(images)` applies the config's augmentation to a batch (no-op when none is set)."""
+    """`augmenter(images, ids, epoch)` applies the config's augmentation to a batch (no-op when none is set)."""
 
-    def __init__(self, config: AugmentConfig, seed: int) -> None:
+    def __init__(self, config: AugmentConfig, seed: int, count: int = 0) -> None:
+        """`count`: the training images, numbered 0..count-1 by the `ids` a call passes (horizontal_flip: alternate)."""
         self.config = config
         self.generator = torch.Generator().manual_seed(seed)
+        # alternate: a seeded orientation per image for even epochs, the other one for odd epochs
+        self.even_epoch_flips = self._uniform(count) < 0.5 if config.horizontal_flip == "alternate" else None
 
     @property
     def enabled(self) -> bool:
         return self.config.enabled
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, ids: torch.Tensor | None = None, epoch: int = 0) -> torch.Tensor:
+        """`ids` (each image's number in the training set) and `epoch` choose alternating flips; without ids
+        (a preview) horizontal_flip: alternate flips a coin per image, as true does."""
         c = self.config
         x = images  # the crop and the flip move uint8 pixels: a quarter of the memory traffic of floats
         if c.random_crop_padding:
             x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2))
         if c.horizontal_flip:
-            x = torch.where(self._chance(len(x), 0.5, x.device), x.flip(3), x)
+            x = torch.where(self._flips(ids, epoch, len(x), x.device), x.flip(3), x)
         x = x.float()
         if c.rotation:
             x = rotate(x, (self._uniform(len(x)) * 2 - 1) * c.rotation)
@@ -46,6 +52,14 @@ class Augmenter:
         if c.grayscale and x.shape[1] == 3:
             x = torch.where(self._chance(len(x), c.grayscale, x.device), _gray(x).expand_as(x), x)
         return x
+
+    def _flips(self, ids: torch.Tensor | None, epoch: int, n: int, device: torch.device) -> torch.Tensor:
+        """Which images to mirror: alternating by epoch (every two epochs show each image both ways), or a coin."""
+        if self.even_epoch_flips is None or ids is None:
+            return self._chance(n, 0.5, device)
+        if self.even_epoch_flips.device != ids.device:  # moved once, so looking up a batch never waits on the GPU
+            self.even_epoch_flips = self.even_epoch_flips.to(ids.device)
+        return (self.even_epoch_flips[ids] ^ bool(epoch % 2)).to(device).view(-1, 1, 1, 1)
 
     def _uniform(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator)

@@ -53,7 +53,6 @@ class Feed:
         self.classes = listing.classes
         self.root = data_root(config)
         self.cached = use_cache(listing, config)
-        self.augmenter = Augmenter(config.augment, seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.memory_format = torch.preserve_format
         self._new_skipped: list[SkippedFile] = []
@@ -74,6 +73,7 @@ class Feed:
             self._train_loader = self._loader(listing.train, self._train_order(len(listing.train)))
             self._val_loader = self._loader(listing.val, self._val_order(len(listing.val)))
         _check_labels(labels, val_labels, self.classes)
+        self.augmenter = Augmenter(config.augment, seed, self.train_count)
         self.train_class_counts = torch.bincount(labels, minlength=len(self.classes)).tolist()
         self.val_class_counts = torch.bincount(val_labels, minlength=len(self.classes)).tolist()
         self.epoch_rng_state = self.generator.get_state()  # the data order's RNG at the current epoch's start
@@ -103,29 +103,30 @@ class Feed:
     def describe(self) -> str:
         return "decoded once, on the device" if self.cached else "streamed from files"
 
-    def train_batches(self, skip: int = 0) -> Iterator[Batch]:
+    def train_batches(self, epoch: int = 0, skip: int = 0) -> Iterator[Batch]:
         """One epoch of shuffled (data.loader.shuffle), augmented, normalised training batches.
 
-        `skip` leaves out the epoch's first batches (resuming mid-epoch): the order is the same,
-        and the skipped batches draw no augmentation (streaming still decodes them).
+        `epoch`'s parity turns each image over under horizontal_flip: alternate. `skip` leaves out
+        the epoch's first batches (resuming mid-epoch): the order is the same, and the skipped
+        batches draw no augmentation (streaming still decodes them).
         """
         self.epoch_rng_state = self.generator.get_state()
         if not self.cached:
-            yield from self._stream(self._train_loader, train=True, skip=skip)
+            yield from self._stream(self._train_loader, epoch, skip=skip)
             return
         for number, indices in enumerate(self._train_order(len(self._train))):
             if number >= skip:
                 rows = torch.tensor(indices, device=self.device)
-                yield self._finish(self._train.images[rows], self._train.labels[rows], train=True)
+                yield self._finish(self._train.images[rows], self._train.labels[rows], rows, epoch)
 
     def val_batches(self) -> Iterator[Batch]:
         """The validation set in order, normalised, without augmentation."""
         if not self.cached:
-            yield from self._stream(self._val_loader, train=False)
+            yield from self._stream(self._val_loader)
             return
         for indices in self._val_order(len(self._val)):
             rows = torch.tensor(indices, device=self.device)
-            yield self._finish(self._val.images[rows], self._val.labels[rows], train=False)
+            yield self._finish(self._val.images[rows], self._val.labels[rows])
 
     def take_skipped(self) -> list[SkippedFile]:
         """Bad files found while streaming since the last call."""
@@ -139,19 +140,22 @@ class Feed:
         c = self.config
         return decode_samples(self._train_samples[:count], c.image_size, c.channels, c.resize)[0].images
 
-    def _finish(self, images: torch.Tensor, labels: torch.Tensor, train: bool) -> Batch:
+    def _finish(self, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor | None = None,
+                epoch: int | None = None) -> Batch:
+        """A batch normalised; a training batch (its `epoch` given) augmented, `ids` its training-set indices."""
         images = images.to(self.device, non_blocking=True)
-        x = self.augmenter(images) if train and self.augmenter.enabled else images.float()
+        x = self.augmenter(images, ids, epoch) if epoch is not None and self.augmenter.enabled else images.float()
         x = torch.addcmul(self._shift, x, self._scale)
         return x.contiguous(memory_format=self.memory_format), labels.to(self.device, non_blocking=True)
 
-    def _stream(self, loader: DataLoader, train: bool, skip: int = 0) -> Iterator[Batch]:
+    def _stream(self, loader: DataLoader, epoch: int | None = None, skip: int = 0) -> Iterator[Batch]:
+        """The loader's batches; training ones when `epoch` is given."""
         try:
-            for index, (images, labels, skipped) in enumerate(loader):
+            for index, (images, labels, ids, skipped) in enumerate(loader):
                 if skipped:
                     self._record(skipped)
                 if len(labels) and index >= skip:
-                    yield self._finish(images, labels, train)
+                    yield self._finish(images, labels, ids, epoch)
         except RuntimeError as exc:  # a worker killed (by the OOM killer, say) or stuck past the timeout
             if "DataLoader" not in str(exc):
                 raise
@@ -219,7 +223,8 @@ class EpochOrder:
 
 @dataclass
 class _Decoded(Dataset):
-    """Samples decoded on demand; an unreadable one comes back as (None, label, (path, reason))."""
+    """Samples decoded on demand as (image, label, index, None); an unreadable one as (None, label, index, (path,
+    reason))."""
 
     samples: list[Sample]
     image_size: tuple[int, int]
@@ -232,9 +237,9 @@ class _Decoded(Dataset):
     def __getitem__(self, index: int):
         sample = self.samples[index]
         try:
-            return sample_tensor(sample, self.image_size, self.channels, self.resize), sample.label, None
+            return sample_tensor(sample, self.image_size, self.channels, self.resize), sample.label, index, None
         except UnreadableImage as exc:
-            return None, sample.label, (str(exc.path), exc.reason)
+            return None, sample.label, index, (str(exc.path), exc.reason)
 
 
 def _check_labels(train: torch.Tensor, val: torch.Tensor, classes: list[str]) -> None:
@@ -257,11 +262,13 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def _collate(items):
-    good = [(image, label) for image, label, _ in items if image is not None]
-    skipped = [bad for _, _, bad in items if bad is not None]
+    """(images, labels, indices, skipped files) of one batch, the unreadable images left out."""
+    good = [item for item in items if item[0] is not None]
+    skipped = [bad for *_, bad in items if bad is not None]
     if not good:
-        return torch.empty(0), torch.empty(0, dtype=torch.int64), skipped
-    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), skipped
+        return torch.empty(0), torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64), skipped
+    return (torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), torch.tensor([g[2] for g in good]),
+            skipped)
 
 
 def _stream_stats(listing: Listing, config: DataConfig, seed: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,9 +134,9 @@ def write_curve(result: LrFindResult, path: Path) -> None:
 
 def _cycle(data: Feed) -> Iterator[Batch]:
     """Training batches, epoch after epoch."""
-    while True:
+    for epoch in itertools.count(1):
         empty = True
-        for batch in data.train_batches():
+        for batch in data.train_batches(epoch):
             empty = False
             yield batch
         if empty:

@@ -25,6 +25,7 @@ from core.model.checkpoints import FORMAT, save_checkpoint
 from core.config import AUTO_BATCH_START, RunConfig
 from core.data.batches import Batch, Feed
 from core.data.sources import list_data
+from core.data.tta import POLICIES as TTA_POLICIES, tta_outputs
 from core.prepare.devices import autocast_dtype, describe_device, resolve_device
 from core.train.budget import EVAL_COST, BudgetPlanner, Plan
 from core.train.distributed import World, any_across, from_main, main_first, rank_device, sum_across
@@ -137,16 +138,16 @@ def seed_everything(seed: int) -> None:
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: Loss,
              autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-             world: World = World(), flip: bool = False) -> tuple[float, float]:
+             world: World = World(), tta: str = "none") -> tuple[float, float]:
     """Mean loss (the training loss, batch means weighted by batch size) and accuracy over normalised
-    batches; under torchrun over every rank's share. `flip` averages each image's outputs with its
-    mirror image's (test-time augmentation)."""
+    batches; under torchrun over every rank's share. `tta` names the test-time augmentation policy
+    (core/data/tta.py) whose views' outputs are averaged."""
     model.eval()
     loss_sum, correct, count = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
     with torch.inference_mode():
         for images, labels in batches:
             with autocast():
-                logits = (model(images) + model(images.flip(3))) / 2 if flip else model(images)
+                logits = tta_outputs(model, images, tta)
                 loss = loss_fn(logits, labels).float() * len(labels)
             loss_sum = loss_sum.to(loss.device) + loss
             correct = correct.to(loss.device) + (logits.argmax(1) == labels).sum()
@@ -409,7 +410,7 @@ class _Trainer:
                 self.budget.evaluation_started()
             train_loss = self._mean_across_ranks(train_loss, samples)
             val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast,
-                                              self.world, flip=self.config.train.eval_flip)
+                                              self.world, tta=self.config.train.validation_tta)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self._check_divergence()
@@ -436,7 +437,8 @@ class _Trainer:
         loss_sum = torch.full((), float(start.loss_sum), device=self.device)
         samples, last_report, window_start, window_samples = start.samples, time.perf_counter(), time.perf_counter(), 0
         committed = start  # where the last optimizer step left the epoch: what a stop saves
-        batches = enumerate(self.data_wait.timed(self.data.train_batches(skip=start.batch)), start=start.batch + 1)
+        epoch_batches = self.data.train_batches(epoch, skip=start.batch)
+        batches = enumerate(self.data_wait.timed(epoch_batches), start=start.batch + 1)
         for batch, (images, labels) in batches:
             group_start = (batch - 1) // accumulate * accumulate + 1
             group_size = min(accumulate, self.batches - group_start + 1)
@@ -477,9 +479,10 @@ class _Trainer:
             return None
         per_epoch = self.schedule.steps.per_epoch
         samples_per_step = self.config.data.planned_batch_size * train.accumulate * self.world.size
+        views = len(TTA_POLICIES[train.validation_tta])  # each view is a forward pass over the validation set
         return BudgetPlanner(budget, started=command_started, steps_per_epoch=per_epoch,
                              max_steps=per_epoch * train.epochs,
-                             eval_steps=EVAL_COST * self.data.val_count / samples_per_step)
+                             eval_steps=EVAL_COST * views * self.data.val_count / samples_per_step)
 
     def _planned_epochs(self, epochs: int) -> int:
         """The epochs the run will train: train.epochs, or under a budget its plan's (the last one counted whole)."""

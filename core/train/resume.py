@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from core.model.checkpoints import CheckpointError, load_checkpoint
 from core.config import RunConfig, load_config
@@ -69,7 +70,7 @@ def schedule_span(checkpoint: dict[str, Any], per_epoch: int, run_steps: int, ex
 def check_resumable(saved: dict[str, Any], config: RunConfig, source: str | None = None) -> None:
     """Refuse a config whose model, data or training recipe differs from the checkpoint's."""
     allowed = [tuple(key.split(".")) for key in CHANGEABLE]
-    changed = [path for path in differing_keys(saved, config.to_plain())
+    changed = [path for path in differing_keys(_with_new_defaults(saved), config.to_plain())
                if not any(path[:len(key)] == key for key in allowed)]
     if changed:
         issues = [ConfigIssue(path, "differs from the checkpoint, so the run cannot continue",
@@ -104,6 +105,14 @@ def restore_rng(state: dict[str, Any], feed: Feed) -> None:
     feed.augmenter.generator.set_state(state["augment"])
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _with_new_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's config with the keys added since it was written at their defaults, which is how it ran."""
+    try:
+        return RunConfig.model_validate(saved).to_plain()
+    except ValidationError:  # a key since renamed or removed: compared as it is, and reported as a difference
+        return saved
 
 
 def _as_tuple(value: Any) -> Any:

@@ -88,12 +88,12 @@ class _Labelled:
 
 
 def evaluate_model(classifier: Classifier, data: str | Path | None = None, *, run_dir: Path | None = None,
-                   top_losses: int = 16, batch_size: int = 64,
+                   top_losses: int = 16, batch_size: int = 64, tta: str = "none",
                    progress: Callable[[int, int], None] | None = None) -> Evaluation:
     """Evaluate on `data`: a YAML config (its validation split), a folder of class folders (image files
     found recursively), or None for the run's own validation split (run_dir/config.yaml, else the
-    config inside the checkpoint). Images are preprocessed as the model was trained. DataError when
-    there is nothing to evaluate."""
+    config inside the checkpoint). Images are preprocessed as the model was trained, and the outputs
+    averaged over test-time augmentation policy `tta`'s views. DataError when there is nothing to evaluate."""
     labelled = _labelled(classifier, data, run_dir)
     if not labelled.samples:
         known = f"; folders not among the model's classes: {', '.join(labelled.unknown)}" if labelled.unknown else ""
@@ -117,7 +117,7 @@ def evaluate_model(classifier: Classifier, data: str | Path | None = None, *, ru
         kept = [(i, item) for i, item in enumerate(decoded) if isinstance(item, torch.Tensor)]
         skipped += [FileFailure(item.path, item.reason) for item in decoded if not isinstance(item, torch.Tensor)]
         if kept:
-            outputs.append(classifier.logits(torch.stack([tensor for _, tensor in kept])).float().cpu())
+            outputs.append(classifier.logits(torch.stack([tensor for _, tensor in kept]), tta).float().cpu())
             labels += [chunk[i].label for i, _ in kept]
             shown += [labelled.names[start + i] for i, _ in kept]
         if progress is not None:

@@ -20,6 +20,7 @@ from core.model.checkpoints import (CheckpointError, check_format, check_preproc
                               rebuild_model, run_dir_of, state_dict_of, TRUST_HINT)
 from core.data.images import UnreadableImage
 from core.data.loading import image_tensor, normalize_batch
+from core.data.tta import tta_outputs
 from core.errors import WorkbenchError
 
 __all__ = ["Classifier", "FileFailure", "Prediction", "load_model", "needs_trust", "decode_parallel",
@@ -102,10 +103,11 @@ class Classifier:
         """The run directory the model file belongs to, if any."""
         return run_dir_of(self.source) if self.source is not None else None
 
-    def logits(self, images_uint8: torch.Tensor) -> torch.Tensor:
-        """Raw model outputs for a uint8 batch (N x C x H x W) preprocessed like training."""
+    def logits(self, images_uint8: torch.Tensor, tta: str = "none") -> torch.Tensor:
+        """Raw model outputs for a uint8 batch (N x C x H x W) preprocessed like training, averaged over the
+        views of test-time augmentation policy `tta` (core/data/tta.py)."""
         with torch.inference_mode():
-            return self.model(normalize_batch(images_uint8.to(self.device), self.mean, self.std))
+            return tta_outputs(self.model, normalize_batch(images_uint8.to(self.device), self.mean, self.std), tta)
 
     def image(self, path: str | Path) -> torch.Tensor:
         """One file as this model sees it before normalising: uint8 C x H x W (UnreadableImage)."""

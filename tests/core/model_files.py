@@ -55,9 +55,9 @@ layers:
 CIFAR_CLASSES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def train_tiny(runs: Path, shapes_root: Path) -> RunDir:
+def train_tiny(runs: Path, shapes_root: Path, *overrides: str) -> RunDir:
     """One epoch of the tiny shapes config (about a second): a run directory with best.pt and last.pt."""
-    config = parse_config(TINY.format(data=shapes_root), ["train.epochs=1"])
+    config = parse_config(TINY.format(data=shapes_root), ["train.epochs=1", *overrides])
     run = create_run(runs, config.name, config)
     fit(config, run, emit=lambda event: None, should_stop=lambda: False)
     return run

@@ -11,6 +11,8 @@ from core.data.augment import Augmenter, _hue, random_crop, rotate
 from core.data.batches import Feed
 from core.data.cache import cache_file
 from core.data.images import UnreadableImage
+from core.train.distributed import World
+from core.train.resume import restore_rng, rng_state
 
 CPU = torch.device("cpu")
 
@@ -137,3 +139,45 @@ def test_random_crop_matches_a_per_image_pad_and_crop():
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     for i, (top, left) in enumerate((where * 5).long().tolist()):
         assert torch.equal(cropped[i], padded[i, :, top:top + 6, left:left + 5])
+
+
+def _mirrored(root, seed, epoch, world=World(), **options):
+    """Per training image, in order: whether horizontal_flip: alternate mirrors it in `epoch`."""
+    plain = _all(Feed(_config(root, **options), seed, CPU, world).train_batches())[0]
+    alternate = _config(root, augment={"horizontal_flip": "alternate"}, **options)
+    x = _all(Feed(alternate, seed, CPU, world).train_batches(epoch))[0]
+    same, mirrored = ((x == view).flatten(1).all(1) for view in (plain, plain.flip(3)))
+    assert bool((same ^ mirrored).all()), "each image is either itself or its mirror"
+    return mirrored
+
+
+def test_alternate_flips_show_every_image_both_ways_over_two_epochs(tmp_path):
+    root = _folder(tmp_path)
+    first, second, third = (_mirrored(root, 0, epoch) for epoch in (1, 2, 3))
+    assert bool((first ^ second).all()) and torch.equal(first, third)
+    assert 0 < int(first.sum()) < len(first), "the first orientation is a coin per image"
+    assert torch.equal(_mirrored(root, 0, 1), first), "seeded"
+    assert not torch.equal(_mirrored(root, 5, 1), first)
+    assert torch.equal(_mirrored(root, 0, 1, cache="off"), first), "streaming flips the same"
+
+
+def test_alternate_flips_follow_each_image_on_every_rank(tmp_path):
+    root = _folder(tmp_path)  # 10 training images; one process trains on 9, each of two ranks on 5
+    one = _mirrored(root, 0, 2)
+    rank0, rank1 = (_mirrored(root, 0, 2, World(rank=rank, size=2)) for rank in (0, 1))
+    assert rank0.tolist() == one[0::2].tolist() and rank1[:4].tolist() == one[1::2].tolist()
+
+
+def test_a_resumed_epoch_continues_with_the_same_flips(tmp_path):
+    config = _config(_folder(tmp_path, count=12), loader={"shuffle": True},
+                     augment={"horizontal_flip": "alternate", "random_crop_padding": 1})
+    feed = Feed(config, 3, CPU)
+    list(feed.train_batches(1))
+    batches = feed.train_batches(2)
+    seen = [next(batches), next(batches)]
+    state = rng_state(feed, mid_epoch=True)
+    rest = list(batches)
+    resumed = Feed(config, 3, CPU)
+    restore_rng(state, resumed)
+    for (x, y), (again, labels) in zip(rest, resumed.train_batches(2, skip=len(seen)), strict=True):
+        assert torch.equal(x, again) and torch.equal(y, labels)

@@ -107,6 +107,13 @@ def test_the_runs_own_validation_split_reproduces_its_val_accuracy(run: RunDir) 
     assert same.confusion == evaluation.confusion and len(same.top_losses) == 3
 
 
+def test_the_runs_tta_reproduces_its_val_accuracy(tmp_path: Path, shapes_root: Path) -> None:
+    classifier = load_model(train_tiny(tmp_path, shapes_root, "train.tta=flip_shift").path)
+    averaged, plain = evaluate_model(classifier, tta="flip_shift"), evaluate_model(classifier)
+    assert averaged.accuracy == pytest.approx(classifier.metrics["val_accuracy"])
+    assert [loss.loss for loss in averaged.top_losses] != [loss.loss for loss in plain.top_losses]
+
+
 def test_save_evaluation_writes_json_and_csv(run: RunDir, tmp_path: Path) -> None:
     evaluation = evaluate_model(load_model(run.path), top_losses=2)
     save_evaluation(evaluation, tmp_path)

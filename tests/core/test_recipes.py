@@ -313,5 +313,5 @@ def test_eval_flip_averages_each_image_with_its_mirror() -> None:
     images[..., :2] = 1.0  # bright on the left: class 0 unless mirrored
     loss = nn.CrossEntropyLoss()
     assert evaluate(LeftHalf(), [(images, torch.tensor([0]))], loss)[1] == 1.0
-    flipped_loss, flipped_accuracy = evaluate(LeftHalf(), [(images, torch.tensor([0]))], loss, flip=True)
+    flipped_loss, flipped_accuracy = evaluate(LeftHalf(), [(images, torch.tensor([0]))], loss, tta="flip")
     assert flipped_loss == pytest.approx(math.log(2))  # the two views cancel: equal logits

@@ -10,7 +10,7 @@ import torch
 from core.model.checkpoints import load_checkpoint
 from core.errors import ConfigError
 from core.train.events import Event, Extension
-from core.train.resume import load_resume
+from core.train.resume import check_resumable, load_resume
 from core.runs.recorder import RunRecorder, create_run
 from core.runs.rundir import METRICS_COLUMNS, RunDir
 from core.train.describe import describe
@@ -86,6 +86,25 @@ def test_resume_mid_epoch_continues_from_the_saved_batch(tiny, tmp_path: Path, u
     expected = weights(uninterrupted)
     assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
     assert [row["epoch"] for row in metric_rows(run)] == ["1", "2", "3"]
+
+
+def test_alternate_flips_and_tta_resume_mid_epoch_to_the_same_weights(tiny, tmp_path: Path) -> None:
+    recipe = [*RECIPE, "data.augment.horizontal_flip=alternate", "train.tta=flip_shift"]
+    whole, _ = run_until(tiny(*recipe), tmp_path / "whole", lambda events: False)
+    run, _ = run_until(tiny(*recipe), tmp_path / "split", after_calls(7))
+    resume(run)
+    expected = weights(whole)
+    assert all(torch.equal(value, expected[key]) for key, value in weights(run).items())
+    assert [row["val_accuracy"] for row in metric_rows(run)] == [row["val_accuracy"] for row in metric_rows(whole)]
+
+
+def test_a_run_saved_before_a_key_was_added_resumes(tiny, tmp_path: Path) -> None:
+    config = tiny(*RECIPE)
+    saved = config.to_plain()
+    del saved["train"]["tta"]  # written before train.tta existed: it ran as its default
+    check_resumable(saved, config)
+    with pytest.raises(ConfigError, match=r"train\.optimizer\.lr: differs from the checkpoint"):
+        check_resumable(saved, tiny(*RECIPE, "train.optimizer.lr=0.1"))
 
 
 def test_resume_can_extend_a_run(tiny, tmp_path: Path) -> None:

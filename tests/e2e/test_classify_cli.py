@@ -87,6 +87,9 @@ def test_evaluate_prints_the_report_as_json_and_writes_it_into_the_run(trained, 
     text = workbench("evaluate", str(run), str(run.parent.parent / "shapes" / "val"), cwd=run.parent.parent)
     assert text.returncode == 0 and text.stdout.startswith("evaluated 40 images: ")
     assert "confusion matrix (rows: true class, columns: predicted class, by number)" in text.stdout
+    averaged = workbench("evaluate", str(run), "--json", "--top-losses", "3", "--tta", "flip_shift",
+                         cwd=run.parent.parent)
+    assert averaged.returncode == 0 and json.loads(averaged.stdout)["top_losses"] != evaluation["top_losses"]
 
 
 def test_an_export_classifies_like_its_checkpoint_and_features_go_to_tensorboard(trained, tmp_path: Path) -> None:

@@ -644,7 +644,10 @@ async def test_settings_dialog_has_the_rest_of_the_schema(small_shapes_config, m
                           "train-compile", "train-deterministic", "data-augment-horizontal_flip",
                           "data-augment-color_jitter-hue", "seed"):
             assert dialog.query(f"#{widget_id}"), widget_id
+        assert offered(dialog.query_one("#data-augment-horizontal_flip", Select)) == ["true", "false", "alternate"]
+        assert offered(dialog.query_one("#train-tta", Select)) == ["none", "flip", "flip_shift"]
         dialog.query_one("#data-augment-horizontal_flip", Select).value = True
+        dialog.query_one("#train-tta", Select).value = "flip_shift"
         dialog.query_one("#data-augment-color_jitter-hue", Input).value = "0.1"
         dialog.query_one("#train-grad_clip", Input).value = "{norm: 1.0}"
         dialog.query_one("#seed", Input).value = "7"
@@ -652,7 +655,7 @@ async def test_settings_dialog_has_the_rest_of_the_schema(small_shapes_config, m
         await pilot.pause()
         config = app.workspace.config
         assert config.seed == 7 and config.data.augment.horizontal_flip and config.data.augment.color_jitter.hue == 0.1
-        assert config.train.grad_clip.norm == 1.0
+        assert config.train.grad_clip.norm == 1.0 and config.train.tta == "flip_shift"
 
         dialog = await open_params(app, pilot)
         dialog.query_one("#train-accumulate", Input).value = "0"

@@ -5,7 +5,8 @@ validation split. Printed: accuracy, top-5 accuracy (with more than 5 classes), 
 precision/recall/F1/support, the confusion matrix (shaded in a terminal), the most confused pairs and the highest-loss files. Written:
 evaluation.json and confusion.csv into the run directory (or <model>-evaluation/ beside a model file
 outside a run) and the matrix as an image into its tensorboard/ folder. --json prints the same
-object as evaluation.json, and nothing else on stdout.
+object as evaluation.json, and nothing else on stdout. --tta averages each image's outputs over
+test-time augmentation views, as train.tta does in validation.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.data.tta import POLICIES as TTA_POLICIES
 from core.runs.rundir import RunDir
 from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.model_options import add_model_options, error, load_classifier, output_dir, plain
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the evaluation as one JSON object")
     parser.add_argument("--top-losses", type=int, default=16, metavar="N", help="highest-loss files listed (default: 16)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default: 64)")
+    parser.add_argument("--tta", choices=TTA_POLICIES, default="none",
+                        help="test-time augmentation, as train.tta: outputs averaged over views (default: none)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with reporting("evaluating") as progress:
             evaluation = evaluate_model(classifier, args.data, top_losses=args.top_losses,
-                                        batch_size=args.batch_size, progress=progress)
+                                        batch_size=args.batch_size, tta=args.tta, progress=progress)
         folder = RunDir(output_dir(classifier, "evaluation"))
         save_evaluation(evaluation, folder.path)
         log_evaluation(evaluation, folder.tensorboard_dir)
