@@ -9,6 +9,7 @@ in core/recipe.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import time
@@ -49,6 +50,7 @@ from core.train.tensorboard import TensorBoardLog
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
 DATA_PROGRESS_SECONDS = 0.5  # DataProgress once a preparation stage takes this long, then at most this often
 SYNC_EVERY = 8  # under torchrun, ranks agree on stopping every this many batches
+INIT_SAMPLE_IMAGES, INIT_SAMPLE_VALUES = 5000, 2**24  # what layers set from data see: 5,000 images, 64 MB at most
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -242,6 +244,8 @@ class _Trainer:
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
+        if self.resume is None:  # a resume brings the weights
+            self._init_from_data(data)
         data.memory_format = memory_format
         self.batches = data.batches_per_epoch
         self.loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes))
@@ -269,6 +273,19 @@ class _Trainer:
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
             precision=self.precision, compiled=self.compiled, warnings=self._loss_warnings() + self._data_warnings(),
             world_size=self.world.size, backend=self.world.backend or ""))
+
+    def _init_from_data(self, data: Feed) -> None:
+        """Layers that set their weights from the training data (`init_from_data`, core/model/modules.py) get a
+        bounded sample, normalised as training sees it. Under torchrun every rank computes from the same images
+        (and DistributedDataParallel starts every rank from rank 0's weights anyway)."""
+        layers = [module for module in self.model.modules() if hasattr(module, "init_from_data")]
+        if not layers:
+            return
+        per_image = math.prod(self.input_shape)
+        images = data.normalised_sample(max(1, min(INIT_SAMPLE_IMAGES, INIT_SAMPLE_VALUES // per_image)))
+        for layer in layers:
+            layer.init_from_data(images)
+        self.log(f"{len(layers)} layer(s) set from {len(images)} training images before training")
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
         """The model must give one output per class: caught before the first step, not as an index error."""
