@@ -35,6 +35,7 @@ from core.train.divergence import LossGuard, check_finite_weights
 from core.train.system import SystemMonitor
 from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, Emit, EpochEnded, Event,
                                Extension, RunFailed, RunFinished, RunResumed, RunStarted)
+from core.train.lookahead import Lookahead
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.prepare.preflight import input_shape, loss_warnings
@@ -251,6 +252,7 @@ class _Trainer:
         self.loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes))
         self.loss_fn = self.loss_fn.to(self.device)
         self.optimizer = OPTIMIZERS[train.optimizer.name].build(self.model, train.optimizer)
+        self.lookahead = Lookahead(self.optimizer, **train.lookahead.model_dump()) if train.lookahead else None
         steps_per_epoch = -(-self.batches // train.accumulate)
         span = run_steps = steps_per_epoch * train.epochs
         if self.resume is not None and train.budget is None:  # under a budget its plan sets the span (_restore)
@@ -328,6 +330,8 @@ class _Trainer:
         """Continue from last.pt: weights, optimizer, schedule, scaler, position, best, RNGs (in that order)."""
         self.model.load_state_dict(checkpoint["state_dict"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.lookahead is not None:
+            self.lookahead.load_state_dict(checkpoint["lookahead"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.step = int(checkpoint["step"])
@@ -527,7 +531,7 @@ class _Trainer:
                                 ends_at=time.time() + proposed.ends_in, replanned=proposed.replanned))
 
     def _optimizer_step(self) -> None:
-        """Clip (when asked), step, schedule and clear the gradients."""
+        """Clip (when asked), step, schedule, clear the gradients and sync lookahead's slow weights when due."""
         clip = self.config.train.grad_clip
         if clip is not None:
             self.scaler.unscale_(self.optimizer)
@@ -540,6 +544,8 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step()
         self.step += 1
+        if self.lookahead is not None:
+            self.lookahead.after_step(self.step)
 
     def _log_skipped(self, skipped: list) -> None:
         for file in skipped:
@@ -562,6 +568,7 @@ class _Trainer:
                 best={"epoch": self.best_epoch, "val_accuracy": self.best_accuracy},
                 early_stopping=(self.early_stopper.best, self.early_stopper.best_epoch) if self.early_stopper else None,
                 budget=self.budget.state_dict() if self.budget is not None else None,
+                lookahead=self.lookahead.state_dict() if self.lookahead is not None else None,
                 rng=rng_state(self.data, mid_epoch=position.batch > 0))
         save_checkpoint(path, checkpoint)
         self.emit(CheckpointSaved(path=str(path), kind=kind, epoch=epoch))
