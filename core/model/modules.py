@@ -2,15 +2,40 @@
 
 A module that sets its weights from the training data has `init_from_data(images)`: the engine
 calls it once, before the first step of a new run (never on a resume or a checkpoint load, which
-bring the weights), with a bounded sample of training images normalised as training sees them.
+bring the weights), and lr-find before its sweep, with a bounded sample of training images
+normalised as training sees them.
 """
 from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 PATCH_CHUNK = 256  # images unfolded at a time: the patches of a whole sample would not fit in memory
+SAMPLE_IMAGES, SAMPLE_VALUES = 5000, 2**24  # what init_from_data sees: 5,000 images, 64 MB of floats at most
+
+
+@runtime_checkable
+class InitFromData(Protocol):
+    """A module that sets its weights from normalised N x C x H x W training images."""
+
+    def init_from_data(self, images: torch.Tensor) -> None: ...
+
+
+def init_from_data(model: nn.Module, sample: Callable[[int], torch.Tensor], image_shape: Sequence[int]) -> tuple[int, int]:
+    """Give every module with `init_from_data` the same `sample(count)` of normalised training images;
+    (modules, images), with no sample taken when no module asks."""
+    layers = [module for module in model.modules() if isinstance(module, InitFromData)]
+    if not layers:
+        return 0, 0
+    images = sample(max(1, min(SAMPLE_IMAGES, SAMPLE_VALUES // math.prod(image_shape))))
+    for layer in layers:
+        layer.init_from_data(images)
+    return len(layers), len(images)
 
 
 class Residual(nn.Module):

@@ -9,7 +9,6 @@ in core/recipe.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import random
 import time
@@ -38,6 +37,7 @@ from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataP
 from core.train.lookahead import Lookahead
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
+from core.model.modules import init_from_data
 from core.prepare.preflight import input_shape, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
@@ -51,7 +51,6 @@ from core.train.tensorboard import TensorBoardLog
 BATCH_EVENT_SECONDS = 0.25  # BatchEnded at most this often: loss.item() synchronises the device
 DATA_PROGRESS_SECONDS = 0.5  # DataProgress once a preparation stage takes this long, then at most this often
 SYNC_EVERY = 8  # under torchrun, ranks agree on stopping every this many batches
-INIT_SAMPLE_IMAGES, INIT_SAMPLE_VALUES = 5000, 2**24  # what layers set from data see: 5,000 images, 64 MB at most
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -277,17 +276,11 @@ class _Trainer:
             world_size=self.world.size, backend=self.world.backend or ""))
 
     def _init_from_data(self, data: Feed) -> None:
-        """Layers that set their weights from the training data (`init_from_data`, core/model/modules.py) get a
-        bounded sample, normalised as training sees it. Under torchrun every rank computes from the same images
-        (and DistributedDataParallel starts every rank from rank 0's weights anyway)."""
-        layers = [module for module in self.model.modules() if hasattr(module, "init_from_data")]
-        if not layers:
-            return
-        per_image = math.prod(self.input_shape)
-        images = data.normalised_sample(max(1, min(INIT_SAMPLE_IMAGES, INIT_SAMPLE_VALUES // per_image)))
-        for layer in layers:
-            layer.init_from_data(images)
-        self.log(f"{len(layers)} layer(s) set from {len(images)} training images before training")
+        """Layers that set their weights from the training data (core/model/modules.py). Under torchrun every rank
+        computes from the same images (and DistributedDataParallel starts every rank from rank 0's weights anyway)."""
+        layers, images = init_from_data(self.model, data.normalised_sample, self.input_shape)
+        if layers:
+            self.log(f"{layers} layer(s) set from {images} training images before training")
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
         """The model must give one output per class: caught before the first step, not as an index error."""

@@ -9,7 +9,7 @@ import torch
 from core.errors import ConfigError, ShapeError
 from core.model.build import rebuild
 from core.model.checkpoints import load_checkpoint
-from core.model.modules import PatchWhitening, patch_statistics
+from core.model.modules import PatchWhitening, init_from_data, patch_statistics
 from core.model.registry import parse_stack
 from core.model.stack import check_stack
 from core.runs.recorder import create_run
@@ -52,6 +52,20 @@ def test_the_whitened_patches_have_identity_covariance_along_the_top_directions(
     filters = layer.weight[:half].flatten(1).double().T
     inside = top @ (top.T @ filters)
     assert torch.allclose(inside, filters, atol=1e-4)
+
+
+@pytest.mark.parametrize(("image_shape", "expected"), [((3, 32, 32), 5000), ((3, 224, 224), 2**24 // (3 * 224 * 224))])
+def test_the_sample_is_bounded_by_images_and_memory(image_shape: tuple[int, int, int], expected: int) -> None:
+    asked: list[int] = []
+
+    def sample(count: int) -> torch.Tensor:
+        asked.append(count)
+        return correlated_images(4)
+
+    assert init_from_data(torch.nn.Sequential(torch.nn.ReLU()), sample, image_shape) == (0, 0) and not asked
+    nested = torch.nn.Sequential(PatchWhitening(3, 24, 2), torch.nn.Sequential(PatchWhitening(3, 6, 1)))
+    assert init_from_data(nested, sample, image_shape) == (2, 4)  # one sample, every layer that asks
+    assert asked == [expected]
 
 
 def test_the_filters_are_frozen_unless_asked_and_the_bias_trains() -> None:
