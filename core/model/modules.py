@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -26,16 +26,40 @@ class InitFromData(Protocol):
     def init_from_data(self, images: torch.Tensor) -> None: ...
 
 
+class _AllSet(Exception):
+    """Ends the forward pass once every module that asked has its weights."""
+
+
 def init_from_data(model: nn.Module, sample: Callable[[int], torch.Tensor], image_shape: Sequence[int]) -> tuple[int, int]:
-    """Give every module with `init_from_data` the same `sample(count)` of normalised training images;
-    (modules, images), with no sample taken when no module asks."""
-    layers = [module for module in model.modules() if isinstance(module, InitFromData)]
-    if not layers:
+    """Set every module with `init_from_data` from `sample(count)`, normalised training images: each gets what
+    reaches it in a forward pass of them (the images themselves for a first layer; the layers before it run as
+    in evaluation, in order, so a later one sees the earlier ones set). (modules set, images); no sample is
+    taken when no module asks."""
+    waiting: list[nn.Module] = [module for module in model.modules() if isinstance(module, InitFromData)]
+    if not waiting:
         return 0, 0
     images = sample(max(1, min(SAMPLE_IMAGES, SAMPLE_VALUES // math.prod(image_shape))))
-    for layer in layers:
-        layer.init_from_data(images)
-    return len(layers), len(images)
+
+    def set_from_input(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        cast(InitFromData, module).init_from_data(inputs[0])
+        waiting.remove(module)
+        if not waiting:
+            raise _AllSet
+
+    asked = len(waiting)
+    hooks = [module.register_forward_pre_hook(set_from_input) for module in waiting]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(images)
+    except _AllSet:
+        pass
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return asked - len(waiting), len(images)
 
 
 class Residual(nn.Module):

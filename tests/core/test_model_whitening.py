@@ -63,9 +63,22 @@ def test_the_sample_is_bounded_by_images_and_memory(image_shape: tuple[int, int,
         return correlated_images(4)
 
     assert init_from_data(torch.nn.Sequential(torch.nn.ReLU()), sample, image_shape) == (0, 0) and not asked
-    nested = torch.nn.Sequential(PatchWhitening(3, 24, 2), torch.nn.Sequential(PatchWhitening(3, 6, 1)))
-    assert init_from_data(nested, sample, image_shape) == (2, 4)  # one sample, every layer that asks
+    assert init_from_data(torch.nn.Sequential(PatchWhitening(3, 24, 2)), sample, image_shape) == (1, 4)
     assert asked == [expected]
+
+
+def test_a_later_layer_is_set_from_what_reaches_it() -> None:
+    """Each layer sees the sample through the layers before it, already set: a nested one in a residual too."""
+    first, nested = PatchWhitening(3, 24, 2, eps=1e-9), PatchWhitening(24, 8, 1, eps=1e-9)
+    model = torch.nn.Sequential(first, torch.nn.Tanh(), torch.nn.Sequential(nested), torch.nn.Flatten())
+    model.train()
+    images = correlated_images()
+    assert init_from_data(model, lambda count: images, (3, 12, 12)) == (2, len(images))
+    assert model.training  # its mode as it was
+    with torch.no_grad():
+        reaching = torch.tanh(first(images))
+    _, covariance = output_covariance(nested, reaching)
+    assert torch.allclose(covariance[:4, :4], torch.eye(4, dtype=torch.float64), atol=1e-3)
 
 
 def test_the_filters_are_frozen_unless_asked_and_the_bias_trains() -> None:
