@@ -9,6 +9,7 @@ import torch
 from core.errors import ConfigError, ShapeError
 from core.model.build import rebuild
 from core.model.checkpoints import load_checkpoint
+from core.model.export import module_code
 from core.model.modules import PatchWhitening, init_from_data, patch_statistics
 from core.model.registry import parse_stack
 from core.model.stack import check_stack
@@ -85,6 +86,10 @@ def test_the_filters_are_frozen_unless_asked_and_the_bias_trains() -> None:
     frozen, trained = PatchWhitening(3, 24, 2), PatchWhitening(3, 24, 2, freeze=False)
     assert not frozen.weight.requires_grad and frozen.bias is not None and frozen.bias.requires_grad
     assert trained.weight.requires_grad
+
+
+def test_exported_code_builds_a_plain_conv2d_for_the_checkpoint_s_filters() -> None:
+    assert module_code(PatchWhitening(3, 24, 2)) == "nn.Conv2d(3, 24, kernel_size=(2, 2), stride=(1, 1))"
 
 
 def test_more_channels_than_patch_directions_is_an_error_naming_the_layer() -> None:
