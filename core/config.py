@@ -353,6 +353,13 @@ def parse_duration(text: str | float) -> float:
     return seconds
 
 
+class Lookahead(StrictModel):
+    """Lookahead around the optimizer (core/train/lookahead.py)."""
+
+    steps: int = Field(5, ge=1, le=100_000, description="optimizer steps between syncs of the slow weights")
+    alpha: float = Field(0.5, gt=0, le=1, description="how far a sync moves the slow weights towards the fast")
+
+
 class TrainConfig(StrictModel):
     epochs: int = Field(5, ge=1, le=100_000, description="passes over the training set; with a budget, the most")
     budget: str | None = Field(None, description="train to a deadline counted from the command's start, e.g. 15m, "
@@ -362,6 +369,8 @@ class TrainConfig(StrictModel):
     loss: LossChoice = LOSSES.default_config()
     schedule: ScheduleChoice = SCHEDULES.default_config()
     grad_clip: GradClip | None = None
+    lookahead: Lookahead | None = Field(None, description="{steps: 5, alpha: 0.5}: Lookahead's slow weights, synced "
+                                        "every `steps` steps")
     accumulate: int = Field(1, ge=1, le=1024, description="sum gradients over this many batches per optimizer step")
     early_stopping: EarlyStopping | None = None
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype (fp16: CUDA only)")

@@ -140,6 +140,18 @@ class Feed:
         c = self.config
         return decode_samples(self._train_samples[:count], c.image_size, c.channels, c.resize)[0].images
 
+    def normalised_sample(self, count: int) -> torch.Tensor:
+        """`count` training images spread evenly over the training set (so a listing sorted by class gives
+        every class), normalised as training sees them but not augmented, on the device."""
+        rows = torch.linspace(0, self.train_count - 1, min(count, self.train_count)).long()
+        if self.cached:
+            images = self._train.images[rows.to(self.device)]
+        else:
+            c = self.config
+            samples = [self._train_samples[row] for row in rows.tolist()]
+            images = decode_samples(samples, c.image_size, c.channels, c.resize)[0].images
+        return torch.addcmul(self._shift, images.to(self.device).float(), self._scale)
+
     def _finish(self, images: torch.Tensor, labels: torch.Tensor, ids: torch.Tensor | None = None,
                 epoch: int | None = None) -> Batch:
         """A batch normalised; a training batch (its `epoch` given) augmented, `ids` its training-set indices."""

@@ -34,7 +34,10 @@ def module_code(module: nn.Module, depth: int = 0) -> str:
         return f"nn.Sequential(\n{items}{INDENT * depth})"
     if isinstance(module, Residual):
         return f"Residual({module_code(module.body, depth)})"
-    return f"nn.{type(module).__name__}({module.extra_repr()})"
+    # our subclasses (PatchWhitening) are the torch class they extend: only their initialisation differs,
+    # and the checkpoint brings the weights
+    torch_class = next(cls for cls in type(module).__mro__ if cls.__module__.startswith("torch.nn."))
+    return f"nn.{torch_class.__name__}({module.extra_repr()})"
 
 
 def _layers_code(plain: dict[str, Any], report: StackReport, num_classes: int) -> str:

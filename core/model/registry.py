@@ -58,7 +58,8 @@ class ParamType:
 
 @dataclass(frozen=True)
 class Param:
-    """A layer param; `auto` names what 'auto' resolves to: channels, features or classes."""
+    """A layer param; `auto` names what 'auto' resolves to: channels, features, classes, shape or patches
+    (2 x the input's patch size, channels x kernel area)."""
 
     name: str
     type: ParamType
@@ -171,6 +172,12 @@ def _residual(layers: Sequence[LayerSpec]) -> nn.Module:
     return Residual(nn.Sequential(*(build_layer(spec) for spec in layers)))
 
 
+def _whitening(**params: Any) -> nn.Module:
+    from core.model.modules import PatchWhitening
+
+    return PatchWhitening(**params)
+
+
 def _check_conv(params: dict[str, Any]) -> dict[str, str]:
     if params["padding"] == "same" and as_pair(params["stride"]) != (1, 1):
         return {"padding": "padding 'same' needs stride 1; give the padding as a number"}
@@ -188,6 +195,12 @@ def _check_pool(params: dict[str, Any]) -> dict[str, str]:
     kernel, padding = as_pair(params["kernel_size"]), as_pair(params["padding"])
     if any(2 * p > k for p, k in zip(padding, kernel)):
         return {"padding": f"padding must be at most half of kernel_size, got {_show(params['padding'])}"}
+    return {}
+
+
+def _check_whitening(params: dict[str, Any]) -> dict[str, str]:
+    if params["out_channels"] != "auto" and params["out_channels"] % 2:
+        return {"out_channels": "out_channels must be even: each patch direction is used with both signs"}
     return {}
 
 
@@ -214,6 +227,13 @@ LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("convtranspose2d", "transposed convolution: upsamples the image (stride 2 doubles its size)",
              _nn("ConvTranspose2d"), _conv_params(PADDING, Param("output_padding", PADDING, 0)), takes="image",
              check=_check_transpose),
+    LayerDef("whitening", "a conv2d whose filters whiten the training images' kernel_size patches (set before "
+             "training; frozen unless freeze: false)",
+             _whitening, (Param("in_channels", AUTO_INT, "auto", auto="channels"),
+                          Param("out_channels", AUTO_INT, "auto", auto="patches"), Param("kernel_size", SIZE, 2),
+                          Param("padding", PADDING, 0), Param("eps", POSITIVE_NUMBER, 5e-4),
+                          Param("freeze", BOOLEAN, True), Param("bias", BOOLEAN, True)),
+             takes="image", check=_check_whitening),
     LayerDef("maxpool2d", "max pooling: keeps the largest value of each kernel_size window",
              _nn("MaxPool2d"), _POOL_PARAMS + (Param("dilation", SIZE, 1), Param("ceil_mode", BOOLEAN, False)),
              takes="image", check=_check_pool),

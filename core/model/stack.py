@@ -247,6 +247,8 @@ def _resolve(name: str, index: int, spec: LayerSpec, shape: Shape, num_classes: 
                                            "channels" if param.auto == "channels" else f"features{_origin(rows, shape)}")
         elif param.auto == "shape":
             params[param.name] = _normalized_shape(name, index, param.name, value, shape)
+        elif param.auto == "patches":
+            params[param.name] = _patch_directions(name, index, param.name, value, shape[0], params["kernel_size"])
     return params
 
 
@@ -267,6 +269,19 @@ def _normalized_shape(name: str, index: int, param: str, value: Any, shape: Shap
                          f"trailing sizes: set {param}: {_value(list(shape))} or auto",
                          layer_index=index, fix={"layer_index": index, "set": {param: shape}})
     return wanted
+
+
+def _patch_directions(name: str, index: int, param: str, value: Any, channels: int, kernel_size: Any) -> int:
+    """whitening: 'auto' is every direction of a patch with both signs; a number must not ask for more."""
+    height, width = as_pair(kernel_size)
+    most = 2 * channels * height * width
+    if value == "auto":
+        return most
+    if value > most:
+        raise ShapeError(f"{name}: out_channels {value} is more than its {channels} x {height} x {width} patches have "
+                         f"directions (2 signs x {most // 2}): set {param}: {most} or auto",
+                         layer_index=index, fix={"layer_index": index, "set": {param: most}})
+    return value
 
 
 def _check_groups(name: str, index: int, params: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from core.prepare.devices import resolve_device
 from core.errors import DataError, WorkbenchError
 from core.files import atomic_write, atomic_write_json
 from core.model.build import build_for
+from core.model.modules import init_from_data
 from core.prepare.preflight import input_shape
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
@@ -59,6 +60,7 @@ def find_lr(config: RunConfig, *, start_lr: float = 1e-7, end_lr: float = 10.0, 
         if data.train_count == 0:
             raise DataError(f"{data.root} gives no training images")
         model = build_for(config.model, input_shape(config), len(data.classes), config.data.planned_batch_size)[0].to(device)
+        init_from_data(model, data.normalised_sample, input_shape(config))  # as the run will start
         train = config.train
         loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes)).to(device)
         optimizer = OPTIMIZERS[train.optimizer.name].build(model, train.optimizer)

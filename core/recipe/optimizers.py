@@ -1,7 +1,7 @@
 """The optimizer table: torch.optim classes by name, with torch's own parameter names."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -66,6 +66,17 @@ class AdadeltaParams(OptimizerParams):
     eps: float = Field(1e-6, gt=0, le=1)
 
 
+class MuonParams(OptimizerParams):
+    lr: float = Field(0.02, gt=0, le=10, description="Muon's learning rate, for the weight matrices (the schedule's peak)")
+    momentum: float = Field(0.95, ge=0, lt=1)
+    nesterov: bool = True
+    ns_steps: int = Field(5, ge=1, le=50, description="Newton-Schulz iterations orthogonalising each update")
+    adjust_lr_fn: Literal["original", "match_rms_adamw"] = Field(
+        "original", description="lr per matrix shape: Muon's own, or matching AdamW's update size")
+    others: Literal["adamw", "sgd"] = Field("adamw", description="the optimizer of biases, norm layers and the rest")
+    others_lr: float = Field(0.001, gt=0, le=10, description="its learning rate (the schedule scales it as lr)")
+
+
 def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: bool) -> list[dict[str, Any]]:
     """The trainable parameters, split so biases and norm layers can skip weight decay."""
     if decay_bias_and_norm or weight_decay == 0:
@@ -94,6 +105,24 @@ def _factory(class_name: str):
     return build
 
 
+def _muon(model: nn.Module, params: MuonParams) -> torch.optim.Optimizer:
+    """torch's Muon on conv and linear weights (core/recipe/muon.py), `others` on the rest."""
+    import torch
+
+    from core.recipe.muon import MuonWithFallback
+
+    rest_decay = params.weight_decay if params.decay_bias_and_norm else 0.0
+
+    def fallback(rest: list[nn.Parameter]) -> torch.optim.Optimizer:
+        if params.others == "sgd":
+            return torch.optim.SGD(rest, lr=params.others_lr, momentum=params.momentum, weight_decay=rest_decay,
+                                   nesterov=params.nesterov and params.momentum > 0)
+        return torch.optim.AdamW(rest, lr=params.others_lr, weight_decay=rest_decay)
+
+    options = params.model_dump(include={"lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn"})
+    return MuonWithFallback((p for p in model.parameters() if p.requires_grad), options, fallback)
+
+
 OPTIMIZERS: Table["torch.optim.Optimizer", OptimizerParams] = Table("optimizer", "sgd", [
     Entry("sgd", SGDParams, _factory("SGD"), "stochastic gradient descent, optionally with (Nesterov) momentum"),
     Entry("adam", AdamParams, _factory("Adam"), "Adam: per-parameter steps from gradient moments"),
@@ -101,4 +130,5 @@ OPTIMIZERS: Table["torch.optim.Optimizer", OptimizerParams] = Table("optimizer",
     Entry("rmsprop", RMSpropParams, _factory("RMSprop"), "RMSprop: steps scaled by a running RMS"),
     Entry("adagrad", AdagradParams, _factory("Adagrad"), "Adagrad: steps shrink with accumulated squares"),
     Entry("adadelta", AdadeltaParams, _factory("Adadelta"), "Adadelta: Adagrad without a decaying lr"),
+    Entry("muon", MuonParams, _muon, "Muon: orthogonalised momentum for conv and linear weights, others for the rest"),
 ])

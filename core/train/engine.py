@@ -35,8 +35,10 @@ from core.train.divergence import LossGuard, check_finite_weights
 from core.train.system import SystemMonitor
 from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, Emit, EpochEnded, Event,
                                Extension, RunFailed, RunFinished, RunResumed, RunStarted)
+from core.train.lookahead import Lookahead
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
+from core.model.modules import init_from_data
 from core.prepare.preflight import input_shape, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
@@ -243,11 +245,14 @@ class _Trainer:
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         self.model = model.to(self.device, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
+        if self.resume is None:  # a resume brings the weights
+            self._init_from_data(data)
         data.memory_format = memory_format
         self.batches = data.batches_per_epoch
         self.loss_fn = LOSSES[train.loss.name].build(train.loss, data.train_class_counts, list(data.classes))
         self.loss_fn = self.loss_fn.to(self.device)
         self.optimizer = OPTIMIZERS[train.optimizer.name].build(self.model, train.optimizer)
+        self.lookahead = Lookahead(self.optimizer, **train.lookahead.model_dump()) if train.lookahead else None
         steps_per_epoch = -(-self.batches // train.accumulate)
         span = run_steps = steps_per_epoch * train.epochs
         if self.resume is not None and train.budget is None:  # under a budget its plan sets the span (_restore)
@@ -270,6 +275,13 @@ class _Trainer:
             parameters=sum(p.numel() for p in self.model.parameters()), skipped_files=len(data.skipped),
             precision=self.precision, compiled=self.compiled, warnings=self._loss_warnings() + self._data_warnings(),
             world_size=self.world.size, backend=self.world.backend or ""))
+
+    def _init_from_data(self, data: Feed) -> None:
+        """Layers that set their weights from the training data (core/model/modules.py). Under torchrun every rank
+        computes from the same images (and DistributedDataParallel starts every rank from rank 0's weights anyway)."""
+        layers, images = init_from_data(self.model, data.normalised_sample, self.input_shape)
+        if layers:
+            self.log(f"{layers} layer(s) set from {images} training images before training")
 
     def _check_outputs(self, example: torch.Tensor, classes: int) -> None:
         """The model must give one output per class: caught before the first step, not as an index error."""
@@ -312,6 +324,8 @@ class _Trainer:
         """Continue from last.pt: weights, optimizer, schedule, scaler, position, best, RNGs (in that order)."""
         self.model.load_state_dict(checkpoint["state_dict"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.lookahead is not None:
+            self.lookahead.load_state_dict(checkpoint["lookahead"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.step = int(checkpoint["step"])
@@ -513,7 +527,7 @@ class _Trainer:
                                 ends_at=time.time() + proposed.ends_in, replanned=proposed.replanned))
 
     def _optimizer_step(self) -> None:
-        """Clip (when asked), step, schedule and clear the gradients."""
+        """Clip (when asked), step, schedule, clear the gradients and sync lookahead's slow weights when due."""
         clip = self.config.train.grad_clip
         if clip is not None:
             self.scaler.unscale_(self.optimizer)
@@ -526,6 +540,8 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step()
         self.step += 1
+        if self.lookahead is not None:
+            self.lookahead.after_step(self.step)
 
     def _log_skipped(self, skipped: list) -> None:
         for file in skipped:
@@ -548,6 +564,7 @@ class _Trainer:
                 best={"epoch": self.best_epoch, "val_accuracy": self.best_accuracy},
                 early_stopping=(self.early_stopper.best, self.early_stopper.best_epoch) if self.early_stopper else None,
                 budget=self.budget.state_dict() if self.budget is not None else None,
+                lookahead=self.lookahead.state_dict() if self.lookahead is not None else None,
                 rng=rng_state(self.data, mid_epoch=position.batch > 0))
         save_checkpoint(path, checkpoint)
         self.emit(CheckpointSaved(path=str(path), kind=kind, epoch=epoch))

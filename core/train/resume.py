@@ -3,8 +3,8 @@
 `last.pt` keeps, beside the weights: the optimizer, schedule and scaler states, the optimizer
 steps taken, the position (epochs completed, and batches done in an interrupted epoch with their
 loss so far), the best result, the early-stopping state, every RNG the run draws from (the
-global torch RNG, CUDA's, Python's, the data order's at the epoch's start and augmentation's) and,
-under train.budget, the plan and the seconds of the budget used (core/train/budget.py), so a
+global torch RNG, CUDA's, Python's, the data order's at the epoch's start and augmentation's),
+under train.lookahead the slow weights (core/train/lookahead.py) and, under train.budget, the plan and the seconds of the budget used (core/train/budget.py), so a
 resumed run keeps its plan with the time left. train.budget itself cannot change on a resume.
 """
 from __future__ import annotations

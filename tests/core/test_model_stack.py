@@ -12,6 +12,7 @@ AUTO_HEAD = ["flatten", {"linear": {"out_features": "auto"}}]
 # One example per registered layer: its entry and an input it takes.
 EXAMPLES = {
     "conv2d": ({"conv2d": {"out_channels": 6, "kernel_size": [3, 5], "stride": 2, "padding": [1, 0]}}, (3, 11, 13)),
+    "whitening": ({"whitening": {"out_channels": 10, "padding": 1}}, (3, 8, 9)),
     "maxpool2d": ({"maxpool2d": {"kernel_size": 3, "stride": 2, "padding": 1}}, (4, 9, 10)),
     "avgpool2d": ({"avgpool2d": {"kernel_size": [2, 3]}}, (4, 9, 10)),
     "batchnorm2d": ("batchnorm2d", (5, 4, 4)),

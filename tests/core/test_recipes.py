@@ -62,7 +62,7 @@ def test_each_table_lists_names_with_help_and_typed_parameters() -> None:
         assert table.default in table.names
         for entry in table:
             assert entry.help and table.model(entry.name)().name == entry.name
-    assert OPTIMIZERS.names == ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
+    assert OPTIMIZERS.names == ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "muon")
     assert LOSSES.names == ("cross_entropy", "nll", "l1", "mse")
     assert SCHEDULES.names == ("constant", "step", "multistep", "exponential", "cosine", "one_cycle")
 

@@ -42,7 +42,7 @@ async def test_the_data_header_and_class_rows_of_a_large_set(make_app, small_sha
         assert sum("6000/1000" in row and "class" in row for row in rows) >= 5
 
 
-@pytest.mark.parametrize("kind", ["linear", "conv2d", "batchnorm2d"])
+@pytest.mark.parametrize("kind", ["linear", "conv2d", "batchnorm2d", "whitening"])
 async def test_the_layer_dialog_title_and_every_help(make_app, small_shapes_config, kind) -> None:
     app = make_app(small_shapes_config)
     async with app.run_test(size=(80, 24)) as pilot:
