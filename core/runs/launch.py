@@ -286,15 +286,16 @@ class LaunchedRun:
 
     @property
     def error_text(self) -> str | None:
-        """Why the run failed: its own message, else the child's stderr, else its exit status."""
+        """Why the run failed: its own message; a signal that killed it (its stderr may hold only warnings, such
+        as an input-bound one); else the child's stderr, else its exit status."""
         if self._failure is not None:
             return self._failure
         if not self.state.failed:
             return None
-        text = self._launch.stderr_tail() if self._launch is not None else ""
-        if text:
-            return text
         code = self.returncode
+        text = self._launch.stderr_tail() if self._launch is not None else ""
+        if text and not (code is not None and code < 0):
+            return text
         how = f"killed by signal {-code}" if code is not None and code < 0 else \
             f"exit status {code}" if code is not None else None
         return "the training process ended without finishing" + (f" ({how})" if how else "")
