@@ -60,8 +60,8 @@ def make_folder(root: Path, count: int, suffix: str) -> Path:
     return root
 
 
-def make_cifar_layout(root: Path) -> Path:
-    """The same random data seed_loop's `fake` uses (50,000 images), as CIFAR-10 python batches."""
+def make_cifar_layout(root: Path, count: int = 50000) -> Path:
+    """Random data like seed_loop's `fake` (50,000 images by default), as CIFAR-10 python batches."""
     import pickle
 
     folder = root / "cifar-10-batches-py"
@@ -69,10 +69,10 @@ def make_cifar_layout(root: Path) -> Path:
         return root
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    data = rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8).transpose(0, 3, 1, 2).reshape(50000, -1)
-    labels = rng.integers(0, 10, 50000).tolist()
+    data = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8).transpose(0, 3, 1, 2).reshape(count, -1)
+    labels = rng.integers(0, 10, count).tolist()
     for i in range(5):
-        part = slice(i * 10000, (i + 1) * 10000)
+        part = slice(i * count // 5, (i + 1) * count // 5)
         (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps({"data": data[part], "labels": labels[part]}))
     (folder / "test_batch").write_bytes(pickle.dumps({"data": data[:1000], "labels": labels[:1000]}))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))

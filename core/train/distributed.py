@@ -19,16 +19,20 @@ import torch.distributed as dist
 from core.errors import WorkbenchError
 
 
+TORCHRUN_MARK = "TORCHELASTIC_RUN_ID"  # torchrun sets it in every process it starts
+
+
 @dataclass(frozen=True)
 class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
-    backend: str | None = None  # None: a single process
+    backend: str | None = None  # None: no process group joined (yet)
+    launched: bool = False  # started by torchrun, even as its only process
 
     @property
     def distributed(self) -> bool:
-        return self.size > 1
+        return self.launched or self.size > 1
 
     @property
     def is_main(self) -> bool:
@@ -36,13 +40,16 @@ class World:
 
     @classmethod
     def from_environment(cls) -> "World":
-        """This process's place in a torchrun job; a single process when not started by torchrun."""
+        """This process's place in a torchrun job; a single process when not started by torchrun. A torchrun
+        job of one process trains through its backend too (DDP on nccl, as torchvision's reference does), so
+        one GPU checks the path that many will take."""
         try:
             size = int(os.environ.get("WORLD_SIZE", "1"))
             rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
         except ValueError as exc:
             raise WorkbenchError(f"torchrun's RANK, WORLD_SIZE or LOCAL_RANK is not a number: {exc}") from exc
-        return cls(rank, size, local_rank) if size > 1 else cls()
+        launched = size > 1 or TORCHRUN_MARK in os.environ
+        return cls(rank, size, local_rank, launched=launched) if launched else cls()
 
 
 def start(world: World, device_type: str) -> World:
@@ -53,7 +60,7 @@ def start(world: World, device_type: str) -> World:
     if device_type == "cuda":
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend)
-    return World(world.rank, world.size, world.local_rank, backend)
+    return World(world.rank, world.size, world.local_rank, backend, world.launched)
 
 
 def stop(world: World, finished: bool = True) -> None:

@@ -18,11 +18,11 @@ from core.runs.rundir import CheckpointKind, RunDir
 from core.train import distributed, engine
 
 
-def count_reductions(rank: int, port: int, plain: dict, runs: Path) -> None:
-    """One rank of a torchrun-like job: trains the config `plain` and writes how many gradient all-reduces and
-    optimizer steps it made to runs/rank<rank>.json."""
+def count_reductions(rank: int, port: int, plain: dict, runs: Path, size: int = 2) -> None:
+    """One rank of a torchrun-like job of `size` processes: trains the config `plain` and writes how many gradient
+    all-reduces and optimizer steps it made to runs/rank<rank>.json."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE="2")
+                      WORLD_SIZE=str(size), TORCHELASTIC_RUN_ID="test")
     torch.set_num_threads(1)
     config = validate_config(plain)
     counts = {"reductions": 0, "steps": 0}
@@ -68,3 +68,22 @@ def test_accumulating_ranks_all_reduce_once_per_optimizer_step_and_match_one_pro
     expected = load_checkpoint(one.checkpoints_dir / "last.pt")["state_dict"]
     for key, value in load_checkpoint(RunDir(two).checkpoint_path(CheckpointKind.LAST))["state_dict"].items():
         assert torch.allclose(value, expected[key], atol=1e-5), key
+
+
+def test_a_torchrun_job_of_one_process_trains_through_ddp_on_its_backend(tiny, tmp_path) -> None:
+    runs = tmp_path / "one"
+    runs.mkdir()
+    config = tiny("data.loader.shuffle=false", "train.epochs=1", "data.batch_size=12", "train.accumulate=2")
+    torch.multiprocessing.spawn(count_reductions, (free_port(), config.to_plain(), runs, 1), nprocs=1)
+    assert json.loads((runs / "rank0.json").read_text()) == {"reductions": 5, "steps": 5}
+    [run] = (RunDir(path) for path in runs.iterdir() if path.is_dir())
+    status = run.read_status()
+    assert (status["world_size"], status["backend"]) == (1, "gloo")
+
+
+def test_only_torchrun_makes_a_single_process_join_a_process_group(monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.delenv(distributed.TORCHRUN_MARK, raising=False)
+    assert not distributed.World.from_environment().distributed
+    monkeypatch.setenv(distributed.TORCHRUN_MARK, "job")
+    assert distributed.World.from_environment().distributed
