@@ -10,7 +10,9 @@ or slower than planned (a machine that got busy, or freed up) in two windows in 
 is all after the change, so its speed is the one to plan with. A plan whose steps ran slower than
 it planned and that no longer ends by the deadline even at its own speeds (a machine busier than
 any re-plan measured: other work coming and going) is cut to the steps' mean speed, as often as
-that happens: the deadline is kept. The engine rebuilds the schedule for each plan at the step it
+that happens: the deadline is kept. Likewise a plan whose steps ran quicker than it planned and
+that would end that share early even at its own speeds (a re-plan made in a slow spell) is
+extended at the mean speed: the time saved is trained. The engine rebuilds the schedule for each plan at the step it
 has reached, stops at the planned step (the last epoch may be partial), validates and saves.
 `train.epochs` stays the most it trains. A resume keeps the plan and the budget's time left (the
 new process's own start is not planned for). The clock is injected, so tests run on a fake one.
@@ -29,7 +31,7 @@ DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the bud
 DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
 EVAL_WINDOW = 3  # a validation's cost: the quickest of this many latest ones (a busy moment does not count)
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
-LATE_SHARE = 0.03  # a plan that ends this share of the budget past the deadline is cut
+LATE_SHARE = 0.03  # a plan that ends this share of the budget past the deadline is cut (before it: extended)
 RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
 
@@ -114,7 +116,7 @@ class BudgetPlanner:
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
         if self._drifted_twice(step):
             return self._planned(step, self.speed.per_step(), True, pending)
-        if self._running_late(step, pending, now):
+        if self._running_late(step, pending, now) or self._running_early(step, pending, now):
             return self._planned(step, self.speed.per_step(), self.plan.replanned, pending)
         return None
 
@@ -186,6 +188,17 @@ class BudgetPlanner:
             return False
         needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
         return needs - self._left(now) > LATE_SHARE * self.budget
+
+    def _running_early(self, step: int, pending: bool, now: float) -> bool:
+        """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
+        speeds, ends LATE_SHARE of the budget or more before the deadline: the time saved is trained instead."""
+        plan = self.plan
+        if plan is None or self.done(step) or self.since_plan.steps < DRIFT_WINDOW_STEPS:
+            return False
+        if self.since_plan.per_step() >= plan.step_seconds or plan.steps >= self.max_steps:
+            return False
+        needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
+        return self._left(now) - needs > LATE_SHARE * self.budget
 
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
