@@ -88,13 +88,15 @@ def _saved_bytes(row: LayerRow) -> int:
 
 def optimizer_state_per_value(config: RunConfig) -> int:
     """How many values the configured optimizer keeps per trainable value (Adam 2, SGD with momentum 1, ...),
-    found by stepping it once on a small tensor, so every entry of the optimizer table is covered."""
-    weight = torch.nn.Parameter(torch.ones(8))
+    found by stepping it once on a small weight matrix, so every entry of the optimizer table is covered (one
+    that hands matrices to inner optimizers, as muon does, keeps their state there)."""
+    weight = torch.nn.Parameter(torch.ones(8, 8))
     optimizer = OPTIMIZERS[config.train.optimizer.name].build(torch.nn.ParameterList([weight]), config.train.optimizer)
-    weight.grad = torch.ones(8)
+    weight.grad = torch.ones(8, 8)
     optimizer.step()
-    return sum(1 for state in optimizer.state.values() for value in state.values()
-               if isinstance(value, torch.Tensor) and value.shape == weight.shape)
+    holders = [optimizer, *getattr(optimizer, "inner", [])]
+    return sum(1 for holder in holders for state in holder.state.values() for value in state.values()
+               if isinstance(value, torch.Tensor) and value.numel() == weight.numel())
 
 
 def available_memory(device: torch.device) -> int:

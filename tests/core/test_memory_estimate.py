@@ -88,6 +88,7 @@ def test_the_totals_follow_the_optimizer_and_precision() -> None:
     assert full.layers[0] == ("input", BATCH * 3 * 32 * 32 * 4) and dict(full.layers)["0 flatten"] == 0
     sgd = estimate_memory(config_for(STACKS["mlp"], optimizer="sgd"), report)
     assert sgd.optimizer_state == 0 and optimizer_state_per_value(config_for(STACKS["mlp"], optimizer="adamw")) == 2
+    assert optimizer_state_per_value(config_for(STACKS["mlp"], optimizer="muon")) == 1  # its momentum, held inside
     half = estimate_memory(config_for(STACKS["mlp"], precision="bf16"), report)
     assert half.activations * 2 == full.activations and half.parameters == full.parameters
     assert estimate_memory(adam, report, batch_size=2 * BATCH).activations == 2 * full.activations
