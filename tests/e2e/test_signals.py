@@ -26,9 +26,11 @@ def start(tmp_path: Path, *, epochs: int = 10_000, config: str | None = None, ig
     path = tmp_path / "run.yaml"
     path.write_text(config or CONFIG.format(data=tmp_path / "shapes", epochs=epochs))
     overrides = [arg for key, value in sets.items() for arg in ("--set", f"{key.replace('__', '.')}={value}")]
-    ignore = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hangup else None  # as nohup does
+    hangup = signal.SIG_IGN if ignore_hangup else signal.SIG_DFL  # ignored as nohup does; else as a shell starts it,
+    # also when the suite itself runs under nohup (a child inherits an ignored signal)
     return subprocess.Popen([sys.executable, "-m", "workbench", "--run", str(path), *overrides], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -140,6 +142,7 @@ def test_a_dropped_terminal_stops_politely_saving_last_pt(tmp_path):
     master, terminal = os.openpty()
 
     def own_the_terminal() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # not ignored, even when the suite runs under nohup
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
