@@ -11,8 +11,9 @@ is all after the change, so its speed is the one to plan with. A plan whose step
 it planned and that no longer ends by the deadline even at its own speeds (a machine busier than
 any re-plan measured: other work coming and going) is cut to the steps' mean speed, as often as
 that happens: the deadline is kept. Likewise a plan whose steps ran quicker than it planned and
-that would end that share early even at its own speeds (a re-plan made in a slow spell) is
-extended at the mean speed: the time saved is trained. The engine rebuilds the schedule for each plan at the step it
+that would end that share early even at its own speeds (a plan made in a slow spell: the first
+steps' warm-up, a busy moment) is extended, once its steps have run a drift window, at the speed
+they ran: the time saved is trained. The engine rebuilds the schedule for each plan at the step it
 has reached, stops at the planned step (the last epoch may be partial), validates and saves.
 `train.epochs` stays the most it trains. A resume keeps the plan and the budget's time left (the
 new process's own start is not planned for). The clock is injected, so tests run on a fake one.
@@ -116,8 +117,10 @@ class BudgetPlanner:
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
         if self._drifted_twice(step):
             return self._planned(step, self.speed.per_step(), True, pending)
-        if self._running_late(step, pending, now) or self._running_early(step, pending, now):
+        if self._running_late(step, pending, now):
             return self._planned(step, self.speed.per_step(), self.plan.replanned, pending)
+        if self._running_early(step, pending, now):  # at the speed the plan's steps ran: one extension, not many
+            return self._planned(step, self.since_plan.per_step(), self.plan.replanned, pending)
         return None
 
     def evaluation_started(self) -> None:
@@ -193,7 +196,7 @@ class BudgetPlanner:
         """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
         speeds, ends LATE_SHARE of the budget or more before the deadline: the time saved is trained instead."""
         plan = self.plan
-        if plan is None or self.done(step) or self.since_plan.steps < DRIFT_WINDOW_STEPS:
+        if plan is None or self.done(step) or not self._measured(self.since_plan, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS):
             return False
         if self.since_plan.per_step() >= plan.step_seconds or plan.steps >= self.max_steps:
             return False
