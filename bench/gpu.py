@@ -139,7 +139,8 @@ def check_ddp(setup: Setup) -> list[list[str]]:
 def check_speed(setup: Setup) -> list[list[str]]:
     if setup.cifar is None:
         return [["speed recipe", "skipped", "", "needs real images: --cifar FOLDER"]]
-    points = curve(SPEED_CONFIG, setup.cifar, 0.1, [f"train.device={setup.device}"], SPEED_SECONDS, setup.runs / "speed")
+    overrides = [f"train.device={setup.device}"]
+    points = curve(SPEED_CONFIG, setup.cifar, 0.1, overrides, SPEED_SECONDS, setup.runs / "speed")
     reached = [seconds for seconds, _, accuracy in points if accuracy >= TARGET]
     best = max((accuracy for _, _, accuracy in points), default=0.0)
     figure = f"{reached[0] / 60:.2f} min to {TARGET:.0%}" if reached else f"{TARGET:.0%} not reached"

@@ -195,10 +195,10 @@ class BudgetPlanner:
     def _running_early(self, step: int, pending: bool, now: float) -> bool:
         """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
         speeds, ends LATE_SHARE of the budget or more before the deadline: the time saved is trained instead."""
-        plan = self.plan
-        if plan is None or self.done(step) or not self._measured(self.since_plan, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS):
+        plan, ran = self.plan, self.since_plan
+        if plan is None or self.done(step) or not self._measured(ran, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS):
             return False
-        if self.since_plan.per_step() >= plan.step_seconds or plan.steps >= self.max_steps:
+        if ran.per_step() >= plan.step_seconds or plan.steps >= self.max_steps:
             return False
         needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
         return self._left(now) - needs > LATE_SHARE * self.budget

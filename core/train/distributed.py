@@ -53,7 +53,7 @@ class World:
 
 
 def start(world: World, device_type: str) -> World:
-    """Join the process group: nccl for CUDA devices, gloo otherwise. A single process joins nothing."""
+    """Join the process group: nccl for CUDA devices, gloo otherwise. A process torchrun did not start joins nothing."""
     if not world.distributed:
         return world
     backend = "nccl" if device_type == "cuda" else "gloo"
