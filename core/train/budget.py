@@ -189,8 +189,7 @@ class BudgetPlanner:
             return False
         if self.since_plan.per_step() <= plan.step_seconds:
             return False
-        needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
-        return needs - self._left(now) > LATE_SHARE * self.budget
+        return -self._slack(plan, step, pending, now) > LATE_SHARE * self.budget
 
     def _running_early(self, step: int, pending: bool, now: float) -> bool:
         """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
@@ -200,8 +199,11 @@ class BudgetPlanner:
             return False
         if ran.per_step() >= plan.step_seconds or plan.steps >= self.max_steps:
             return False
-        needs = self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
-        return self._left(now) - needs > LATE_SHARE * self.budget
+        return self._slack(plan, step, pending, now) > LATE_SHARE * self.budget
+
+    def _slack(self, plan: Plan, step: int, pending: bool, now: float) -> float:
+        """Seconds the rest of `plan`, at its own speeds, ends before the deadline (negative: after it)."""
+        return self._left(now) - self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
 
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
