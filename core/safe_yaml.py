@@ -8,6 +8,7 @@ Every problem is a ConfigError naming the file.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,12 @@ class InvalidYaml(ConfigError):
     """The text is not YAML at all (as opposed to YAML past the bounds)."""
 
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built with it
+    """The safe loader, reading 1e-12 as a number as YAML 1.2 does (YAML 1.1 wants 1.0e-12, or it is a string)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
 
 
 def read_bounded(path: Path, limit: int = MAX_BYTES) -> bytes:

@@ -154,6 +154,17 @@ def _nn(name: str, **fixed: Any) -> Callable[..., nn.Module]:
     return build
 
 
+def _batchnorm(name: str) -> Callable[..., nn.Module]:
+    """torch.nn's BatchNorm class `name`; with scale false its weight stays 1 (airbench's norm layers)."""
+    def build(scale: bool, **params: Any) -> nn.Module:
+        from torch import nn
+
+        layer = getattr(nn, name)(**params)
+        layer.weight.requires_grad_(scale)
+        return layer
+    return build
+
+
 def _conv2d(padding: Any, **params: Any) -> nn.Module:
     """nn.Conv2d with numeric padding; an uneven 'same' gets an nn.ZeroPad2d in front."""
     from torch import nn
@@ -220,6 +231,8 @@ _POOL_PARAMS = (Param("kernel_size", SIZE), Param("stride", STRIDE_OR_NULL, None
 _PAD_PARAMS = (Param("padding", SIDES),)
 _OUTPUT_SIZE = (Param("output_size", SIZE, 1),)
 _P = (Param("p", PROBABILITY, 0.5),)
+_BATCHNORM_PARAMS = (Param("num_features", AUTO_INT, "auto", auto="channels"), Param("momentum", PROBABILITY, 0.1),
+                     Param("eps", POSITIVE_NUMBER, 1e-5), Param("scale", BOOLEAN, True))
 
 LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("conv2d", "2-D convolution: out_channels learned filters of kernel_size slide over the image",
@@ -250,12 +263,10 @@ LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
              takes="image"),
     LayerDef("replicationpad2d", "pads the image border by repeating the edge pixels", _nn("ReplicationPad2d"),
              _PAD_PARAMS, takes="image"),
-    LayerDef("batchnorm2d", "batch normalisation of each channel",
-             _nn("BatchNorm2d"), (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="image",
-             keeps_shape=True),
-    LayerDef("batchnorm1d", "batch normalisation of each feature",
-             _nn("BatchNorm1d"), (Param("num_features", AUTO_INT, "auto", auto="channels"),), takes="features",
-             keeps_shape=True),
+    LayerDef("batchnorm2d", "batch normalisation of each channel (scale: false keeps the scale at 1, learning "
+             "only the shift)", _batchnorm("BatchNorm2d"), _BATCHNORM_PARAMS, takes="image", keeps_shape=True),
+    LayerDef("batchnorm1d", "batch normalisation of each feature (scale: false keeps the scale at 1, learning "
+             "only the shift)", _batchnorm("BatchNorm1d"), _BATCHNORM_PARAMS, takes="features", keeps_shape=True),
     LayerDef("groupnorm", "normalises groups of channels per image (works with small batches)",
              _nn("GroupNorm"),
              (Param("num_groups", POSITIVE_INT), Param("num_channels", AUTO_INT, "auto", auto="channels")),

@@ -66,6 +66,22 @@ def test_conv_groups_must_divide_the_channels():
     assert apply_fix(parse_stack([conv(6, 3, groups=4)]), error.fix)[0].params["groups"] == 2
 
 
+def test_batchnorm_takes_torchs_momentum_and_eps_and_can_keep_its_scale_at_one():
+    from core.config import parse_config
+    from core.train.engine import train_mode
+
+    layers = [conv(4, padding=1), {"batchnorm2d": {"momentum": 0.4, "eps": 1e-12, "scale": False}}, "relu", *AUTO_HEAD]
+    model, _ = build_model(parse_stack(layers), (3, 8, 8), 2)
+    norm = model[1]
+    assert (norm.momentum, norm.eps, norm.weight.requires_grad, norm.bias.requires_grad) == (0.4, 1e-12, False, True)
+    train_mode(model)  # its shift still learns: the statistics move as in any training norm layer
+    model(torch.randn(4, 3, 8, 8))
+    assert norm.training and norm.running_mean.abs().sum() > 0
+    written = "data: {source: shapes}\nmodel:\n  layers:\n    - batchnorm2d: {eps: 1e-12}\n    - flatten\n" \
+              "    - linear: {out_features: auto}\n"  # 1e-12 without a dot: a number, as YAML 1.2 reads it
+    assert parse_config(written).model.layers[0]["batchnorm2d"]["eps"] == 1e-12
+
+
 def test_groupnorm_groups_must_divide_the_channels():
     error = report_of([conv(6), {"groupnorm": {"num_groups": 4}}, *AUTO_HEAD]).error
     assert str(error) == "groupnorm #1: num_groups 4 does not divide 6 channels: set num_groups: 3"
