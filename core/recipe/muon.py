@@ -7,9 +7,14 @@ orthogonalisation and elementwise momentum commute with, so the step is the same
 layers and anything else go to the other optimizer. Its param_groups are the model's own
 parameters, so the lr schedule, gradient clipping and the GradScaler act on them as on any
 optimizer; each step hands their hyperparameters and gradients to the two inner optimizers.
+
+With `normalize_filters` each conv's filters are scaled back to norm √out_channels before its step
+(airbench's Muon): where a norm layer follows the conv, its output ignores that scale, and without it
+the weights grow with every orthogonal step, so the same lr would move them less and less.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,27 +23,37 @@ from torch import nn
 
 
 class MuonWithFallback(torch.optim.Optimizer):
-    """Muon (`muon_options`) on the matrices among `parameters`, and `fallback(rest)` on the rest."""
+    """Muon (`muon_options`) on the matrices among `parameters`, and `fallback(groups)` on the rest: one
+    group, and `kept_out` (a matrix left to the fallback, as the classifier's weight) in a second with
+    `kept_out_options` (its own lr)."""
 
     def __init__(self, parameters: Iterable[nn.Parameter], muon_options: dict[str, Any],
-                 fallback: Callable[[list[nn.Parameter]], torch.optim.Optimizer]) -> None:
+                 fallback: Callable[[list[dict[str, Any]]], torch.optim.Optimizer], *,
+                 normalize_filters: bool = False, kept_out: nn.Parameter | None = None,
+                 kept_out_options: dict[str, Any] | None = None) -> None:
         matrices: list[nn.Parameter] = []
         rest: list[nn.Parameter] = []
+        kept: list[nn.Parameter] = []
         self.views: list[tuple[nn.Parameter, torch.Tensor, bool]] = []  # a matrix, its 2-D view, whether channels-last
         for parameter in parameters:
             view = _matrix_view(parameter) if parameter.dim() >= 2 else None
-            if view is None:
+            if parameter is kept_out:
+                kept.append(parameter)
+            elif view is None:
                 rest.append(parameter)
             else:
                 matrices.append(parameter)
                 self.views.append((parameter, view[0], view[1]))
+        self.normalized = [parameter for parameter in matrices if normalize_filters and parameter.dim() == 4]
         self.inner: list[torch.optim.Optimizer] = []  # either may be left out: torch's refuse no parameters
         groups: list[dict[str, Any]] = []
         if matrices:
             self.inner.append(torch.optim.Muon([view for _, view, _ in self.views], **muon_options))
             groups.append({**self.inner[-1].param_groups[0], "params": matrices})
-        if rest:
-            self.inner.append(fallback(rest))
+        fallback_groups = [group for group in ({"params": rest}, {"params": kept, **(kept_out_options or {})})
+                           if group["params"]]
+        if fallback_groups:
+            self.inner.append(fallback(fallback_groups))
             groups += [dict(group) for group in self.inner[-1].param_groups]
         # Muon's defaults: what OneCycleLR looks for to cycle momentum
         super().__init__(groups, {"momentum": muon_options.get("momentum", 0.95)})
@@ -49,6 +64,9 @@ class MuonWithFallback(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        for parameter in self.normalized:
+            if parameter.grad is not None:
+                parameter.mul_(math.sqrt(len(parameter)) / parameter.norm().clamp_min(1e-12))
         for parameter, view, channels_last in self.views:
             view.grad = None if parameter.grad is None else _as_matrix(parameter.grad, channels_last)
         inner_groups = [group for optimizer in self.inner for group in optimizer.param_groups]

@@ -73,8 +73,16 @@ class MuonParams(OptimizerParams):
     ns_steps: int = Field(5, ge=1, le=50, description="Newton-Schulz iterations orthogonalising each update")
     adjust_lr_fn: Literal["original", "match_rms_adamw"] = Field(
         "original", description="lr per matrix shape: Muon's own, or matching AdamW's update size")
+    normalize: bool = Field(False, description="rescale each conv's filters to norm √out_channels before each step: "
+                            "a conv that a norm layer follows ignores their scale, so lr stays one relative step")
+    final_layer: Literal["muon", "others"] = Field(
+        "muon", description="the last linear layer's weight (the classifier): orthogonalised by Muon, or stepped by "
+                            "others, as Muon's authors advise for output layers")
+    final_layer_lr: float | None = Field(None, gt=0, le=1000, description="its lr under others (default: others_lr)")
     others: Literal["adamw", "sgd"] = Field("adamw", description="the optimizer of biases, norm layers and the rest")
-    others_lr: float = Field(0.001, gt=0, le=10, description="its learning rate (the schedule scales it as lr)")
+    others_lr: float = Field(0.001, gt=0, le=1000, description="its learning rate (the schedule scales it as lr); "
+                             "norm layers' shifts take large ones")
+    others_momentum: float | None = Field(None, ge=0, lt=1, description="sgd's momentum for the rest (default: momentum)")
 
 
 def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: bool) -> list[dict[str, Any]]:
@@ -106,21 +114,27 @@ def _factory(class_name: str):
 
 
 def _muon(model: nn.Module, params: MuonParams) -> torch.optim.Optimizer:
-    """torch's Muon on conv and linear weights (core/recipe/muon.py), `others` on the rest."""
+    """torch's Muon on conv and linear weights (core/recipe/muon.py; final_layer: others keeps the last linear
+    out), `others` on the rest."""
     import torch
 
     from core.recipe.muon import MuonWithFallback
 
     rest_decay = params.weight_decay if params.decay_bias_and_norm else 0.0
 
-    def fallback(rest: list[nn.Parameter]) -> torch.optim.Optimizer:
+    def fallback(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         if params.others == "sgd":
-            return torch.optim.SGD(rest, lr=params.others_lr, momentum=params.momentum, weight_decay=rest_decay,
-                                   nesterov=params.nesterov and params.momentum > 0)
-        return torch.optim.AdamW(rest, lr=params.others_lr, weight_decay=rest_decay)
+            momentum = params.momentum if params.others_momentum is None else params.others_momentum
+            return torch.optim.SGD(groups, lr=params.others_lr, momentum=momentum, weight_decay=rest_decay,
+                                   nesterov=params.nesterov and momentum > 0)
+        return torch.optim.AdamW(groups, lr=params.others_lr, weight_decay=rest_decay)
 
     options = params.model_dump(include={"lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn"})
-    return MuonWithFallback((p for p in model.parameters() if p.requires_grad), options, fallback)
+    final = [module.weight for module in model.modules() if isinstance(module, torch.nn.Linear)][-1:]
+    kept_out = final[0] if final and params.final_layer == "others" else None
+    return MuonWithFallback((p for p in model.parameters() if p.requires_grad), options, fallback,
+                            normalize_filters=params.normalize, kept_out=kept_out,
+                            kept_out_options={"lr": params.final_layer_lr} if params.final_layer_lr else None)
 
 
 OPTIMIZERS: Table["torch.optim.Optimizer", OptimizerParams] = Table("optimizer", "sgd", [

@@ -53,6 +53,44 @@ def test_weight_matrices_go_to_muon_and_the_rest_to_the_named_optimizer(others: 
     assert losses[-1] < losses[0] / 4
 
 
+def test_normalize_rescales_conv_filters_to_root_out_channels_before_each_step_and_leaves_linears() -> None:
+    """airbench's Muon: a conv that a norm layer follows ignores its filters' scale, so they are held at √out."""
+    model = small_model()
+    with torch.no_grad():
+        model[0].weight.mul_(50)
+    linear_norm = model[4].weight.norm().item()
+    optimizer = build(model, lr=1e-6, normalize=True)
+    train(model, optimizer, 1)
+    assert model[0].weight.norm().item() == pytest.approx(6 ** 0.5, rel=1e-4)  # out_channels 6
+    assert model[4].weight.norm().item() == pytest.approx(linear_norm, rel=1e-4)
+    grown = small_model()
+    with torch.no_grad():
+        grown[0].weight.mul_(50)
+    scaled_norm = grown[0].weight.norm().item()
+    train(grown, build(grown, lr=1e-6), 1)
+    assert grown[0].weight.norm().item() == pytest.approx(scaled_norm, rel=1e-4) != 6 ** 0.5  # without: as it was
+
+
+def test_final_layer_others_leaves_the_classifier_to_others_at_its_own_lr() -> None:
+    model = small_model()
+    optimizer = build(model, others="sgd", others_lr=50, final_layer="others", final_layer_lr=0.02)
+    muon, rest, final = optimizer.param_groups
+    assert [p.shape for p in muon["params"]] == [model[0].weight.shape]
+    assert (final["params"], final["lr"], rest["lr"]) == ([model[4].weight], 0.02, 50)
+    assert len(rest["params"]) == 4 and all(p is not model[4].weight for p in rest["params"])
+    losses = train(model, optimizer, 30)
+    assert losses[-1] < losses[0]
+    assert build(small_model(), final_layer="others").param_groups[2]["lr"] == 0.001  # others_lr
+
+
+def test_others_momentum_sets_the_rest_apart_from_muons() -> None:
+    optimizer = build(small_model(), momentum=0.6, others="sgd", others_lr=50, others_momentum=0.85)
+    muon, sgd = optimizer.inner
+    assert muon.param_groups[0]["momentum"] == 0.6
+    assert (sgd.param_groups[0]["momentum"], sgd.param_groups[0]["lr"]) == (0.85, 50)
+    assert build(small_model(), momentum=0.6, others="sgd").inner[1].param_groups[0]["momentum"] == 0.6
+
+
 def test_channels_last_filters_take_the_same_step() -> None:
     """One step: after it the two layouts' forwards round differently, which bf16 Newton-Schulz amplifies."""
     plain = small_model()
