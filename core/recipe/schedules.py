@@ -2,8 +2,9 @@
 
 Every schedule is stepped once per optimizer step. The epoch-based ones (step, multistep,
 exponential) change the lr only at epoch boundaries, so their values per step equal torch's
-scheduler of the same name stepped once per epoch; cosine and one_cycle move every step, as
-torch's CosineAnnealingLR (T_max = the run's steps) and OneCycleLR do.
+scheduler of the same name stepped once per epoch; linear, cosine and one_cycle move every step, as
+torch's LinearLR (total_iters = the run's steps), CosineAnnealingLR (T_max = the run's steps) and
+OneCycleLR do.
 """
 from __future__ import annotations
 
@@ -60,6 +61,10 @@ class ExponentialParams(ScheduleParams):
     gamma: float = Field(0.95, gt=0, le=1, description="the lr is multiplied by this after every epoch")
 
 
+class LinearParams(ScheduleParams):
+    end_factor: float = Field(0.0, ge=0, le=1, description="the lr at the end of the run, as a fraction of lr")
+
+
 class CosineParams(ScheduleParams):
     eta_min: float = Field(0.0, ge=0, description="the lr at the end of the run")
 
@@ -92,6 +97,11 @@ def _lambda(factor):
 
 def _epoch(step: int, steps: Steps) -> int:
     return step // steps.per_epoch
+
+
+def _linear(params: LinearParams, step: int, steps: Steps) -> float:
+    progress = min(step, steps.total) / max(steps.total, 1)
+    return 1 - (1 - params.end_factor) * progress
 
 
 def _cosine(params: CosineParams, step: int, steps: Steps, base_lr: float) -> float:
@@ -129,6 +139,7 @@ SCHEDULES: Table["LRScheduler", ScheduleParams] = Table("schedule", "constant", 
           "multiply the lr by gamma at each milestone epoch (MultiStepLR)"),
     Entry("exponential", ExponentialParams, _lambda(lambda params, step, steps: params.gamma ** _epoch(step, steps)),
           "multiply the lr by gamma after every epoch (ExponentialLR)"),
+    Entry("linear", LinearParams, _lambda(_linear), "straight down from lr to end_factor * lr over the run (LinearLR)"),
     Entry("cosine", CosineParams, _cosine_schedule, "cosine from lr down to eta_min over the run (CosineAnnealingLR)"),
     Entry("one_cycle", OneCycleParams, _one_cycle, "up to lr then down to nearly zero, per step (OneCycleLR)"),
 ])

@@ -64,7 +64,7 @@ def test_each_table_lists_names_with_help_and_typed_parameters() -> None:
             assert entry.help and table.model(entry.name)().name == entry.name
     assert OPTIMIZERS.names == ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "muon")
     assert LOSSES.names == ("cross_entropy", "nll", "l1", "mse")
-    assert SCHEDULES.names == ("constant", "step", "multistep", "exponential", "cosine", "one_cycle")
+    assert SCHEDULES.names == ("constant", "step", "multistep", "exponential", "linear", "cosine", "one_cycle")
 
 
 def test_nll_without_logsoftmax_is_a_warning_in_check_and_at_the_run_start(tiny, train, tmp_path: Path) -> None:
@@ -147,6 +147,7 @@ STEPS = Steps(per_epoch=7, total=7 * 12)
     ("step", {"step_size": 3, "gamma": 0.5}, lambda o: S.StepLR(o, step_size=3, gamma=0.5), True),
     ("multistep", {"milestones": [2, 5, 9], "gamma": 0.3}, lambda o: S.MultiStepLR(o, [2, 5, 9], gamma=0.3), True),
     ("exponential", {"gamma": 0.8}, lambda o: S.ExponentialLR(o, gamma=0.8), True),
+    ("linear", {"end_factor": 0.1}, lambda o: S.LinearLR(o, 1.0, 0.1, total_iters=STEPS.total), False),
     ("cosine", {"eta_min": 0.001}, lambda o: S.CosineAnnealingLR(o, T_max=STEPS.total, eta_min=0.001), False),
     ("one_cycle", {"pct_start": 0.3}, lambda o: S.OneCycleLR(o, max_lr=0.1, total_steps=STEPS.total, pct_start=0.3,
                                                              div_factor=25, final_div_factor=1e4), False),
