@@ -380,6 +380,9 @@ class TrainConfig(StrictModel):
         "none", description="validation averages each image's outputs over views: flip (and its mirror), "
                             "flip_shift (both also shifted a pixel)")
     eval_flip: bool = Field(False, description="the same as tta: flip")
+    final_tta: Union[Literal[tuple(TTA_POLICIES)], None] = Field(  # type: ignore[valid-type]
+        None, description="the last epoch's validation uses this policy instead of tta (flip_shift's six views "
+                          "once, at the end, rather than at every epoch); null: tta")
     on_nan: Literal["stop", "skip"] = Field("stop", description="a NaN or infinite loss: stop the run, or skip the batch")
 
     @model_validator(mode="before")
@@ -410,6 +413,11 @@ class TrainConfig(StrictModel):
     def validation_tta(self) -> str:
         """The test-time augmentation validation uses: train.tta, or flip for eval_flip: true."""
         return "flip" if self.eval_flip else self.tta
+
+    @property
+    def final_validation_tta(self) -> str:
+        """The test-time augmentation of the last planned epoch's validation: final_tta, or as the others'."""
+        return self.final_tta or self.validation_tta
 
     @property
     def budget_seconds(self) -> float | None:

@@ -67,9 +67,11 @@ class BudgetPlanner:
     """
 
     def __init__(self, budget: float, *, started: float, steps_per_epoch: int, max_steps: int, eval_steps: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """`eval_steps`: a validation's estimated cost in optimizer steps (from the set sizes), until one is timed."""
+                 final_eval_factor: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """`eval_steps`: a validation's estimated cost in optimizer steps (from the set sizes), until one is timed;
+        `final_eval_factor`: the last validation's cost in validations (more views of each image: train.final_tta)."""
         self.budget, self.started, self.clock = budget, started, clock
+        self.final_eval_factor = final_eval_factor
         self.steps_per_epoch, self.max_steps, self.eval_steps = steps_per_epoch, max_steps, eval_steps
         self.deadline = started + budget
         self.used_before = 0.0  # seconds of the budget spent by the run's earlier processes (a resume)
@@ -224,6 +226,8 @@ class BudgetPlanner:
         """Seconds from `step` to the end of a run of `total` steps, its validations included."""
         per_epoch = self.steps_per_epoch
         evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
+        if evaluations > 0:
+            evaluations += self.final_eval_factor - 1
         return (total - step) * step_seconds + evaluations * eval_seconds
 
     def _left(self, now: float) -> float:

@@ -423,8 +423,10 @@ class _Trainer:
             if self.budget is not None:
                 self.budget.evaluation_started()
             train_loss = self._mean_across_ranks(train_loss, samples)
+            last = epoch == epochs or self.budget is not None and self.budget.done(self.step)
+            tta = self.config.train.final_validation_tta if last else self.config.train.validation_tta
             val_loss, val_accuracy = evaluate(self.forward, self.data.val_batches(), self.loss_fn, self.autocast,
-                                              self.world, tta=self.config.train.validation_tta)
+                                              self.world, tta=tta)
             self._log_skipped(self.data.take_skipped())
             self.metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
             self._check_divergence()
@@ -496,7 +498,8 @@ class _Trainer:
         views = len(TTA_POLICIES[train.validation_tta])  # each view is a forward pass over the validation set
         return BudgetPlanner(budget, started=command_started, steps_per_epoch=per_epoch,
                              max_steps=per_epoch * train.epochs,
-                             eval_steps=EVAL_COST * views * self.data.val_count / samples_per_step)
+                             eval_steps=EVAL_COST * views * self.data.val_count / samples_per_step,
+                             final_eval_factor=len(TTA_POLICIES[train.final_validation_tta]) / views)
 
     def _planned_epochs(self, epochs: int) -> int:
         """The epochs the run will train: train.epochs, or under a budget its plan's (the last one counted whole)."""

@@ -19,6 +19,7 @@ EVERY_SCHEDULE = {
     "step": {"step_size": 2, "gamma": 0.5},
     "multistep": {"milestones": [1, 3], "gamma": 0.3},
     "exponential": {"gamma": 0.8},
+    "linear": {"end_factor": 0.1},
     "cosine": {"eta_min": 0.001, "warmup_epochs": 0.5},
     "one_cycle": {"pct_start": 0.3},
 }
@@ -78,6 +79,8 @@ class FakeRun:
     eval_seconds: float = 2.0
     first_eval_seconds: float | None = None  # the first validation's, when a busy moment slowed it
     prepare_seconds: float = 30.0  # the data's preparation, before the first epoch
+    final_eval_factor: float = 1.0  # the last validation's cost in validations (train.final_tta)
+    planned_final_eval: bool = True  # whether the planner is told of it
     max_epochs: int = 1000
     schedule_name: str = "one_cycle"
     now: float = 0.0
@@ -92,7 +95,8 @@ class FakeRun:
 
     def new_planner(self, started: float) -> BudgetPlanner:
         return BudgetPlanner(self.budget, started=started, steps_per_epoch=PER_EPOCH,
-                             max_steps=PER_EPOCH * self.max_epochs, eval_steps=5, clock=lambda: self.now)
+                             max_steps=PER_EPOCH * self.max_epochs, eval_steps=5, clock=lambda: self.now,
+                             final_eval_factor=self.final_eval_factor if self.planned_final_eval else 1.0)
 
     def follow(self, plan: Plan | None) -> None:
         if plan is not None:
@@ -118,7 +122,8 @@ class FakeRun:
                     break
             self.planner.evaluation_started()
             first = self.first_eval_seconds is not None and self.step <= PER_EPOCH
-            self.now += self.first_eval_seconds if first else self.eval_seconds
+            last = self.planner.done(self.step)
+            self.now += (self.first_eval_seconds if first else self.eval_seconds) * (self.final_eval_factor if last else 1)
         return self.now
 
     def resumed(self, restart_seconds: float) -> None:
@@ -166,6 +171,14 @@ def test_a_steady_machine_is_planned_once_and_fixed_after_the_first_validation()
     assert [plan.replanned for plan in run.plans] == [False, False]  # the first steps, then with the validation timed
     assert run.ends_on_time(end)
     assert run.plans[-1].steps % PER_EPOCH != 0  # the last epoch is partial
+
+
+def test_a_last_validation_with_more_views_is_planned_for() -> None:
+    """train.final_tta: flip_shift validates the last epoch with six views where the others take two."""
+    told, untold = (FakeRun(610, lambda step: 0.2, eval_seconds=6.0, final_eval_factor=3.0, planned_final_eval=known)
+                    for known in (True, False))
+    assert told.ends_on_time(told.train())
+    assert untold.train() > untold.planned_end() + 10  # the 12 s more, had the planner not known
 
 
 def test_a_first_validation_slowed_by_a_busy_moment_is_not_planned_with_for_the_whole_run() -> None:

@@ -79,3 +79,13 @@ def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path, ticking_clock: Ca
     assert all(event.steps == plan.steps for event in planned(resumed)), (plan, planned(resumed))
     assert load_checkpoint(run.checkpoints_dir / "last.pt")["step"] == plan.steps
     assert resumed[-1].reason == "time budget spent"
+
+
+def test_the_plans_last_epoch_validates_with_final_tta(tiny, tmp_path: Path, monkeypatch) -> None:
+    from tests.core.test_training import validation_policies
+
+    policies = validation_policies(monkeypatch)
+    config = tiny(*RECIPE, "train.final_tta=flip")
+    events = train(config, create_run(tmp_path, config.name, config))
+    assert events[-1].reason == "time budget spent"
+    assert len(policies) > 2 and policies == ["none"] * (len(policies) - 1) + ["flip"]

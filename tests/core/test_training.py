@@ -12,7 +12,8 @@ from core.config import load_config
 from core.data.loading import load_data
 from core.errors import DataError
 from core.train.events import Event
-from core.use.inference import Classifier
+from core.use.evaluation import evaluate_model
+from core.use.inference import Classifier, load_model
 from core.runs.recorder import create_run
 from core.train.engine import fit
 
@@ -110,3 +111,26 @@ def test_a_crash_is_recorded_with_its_traceback(tiny, tmp_path: Path, monkeypatc
     log = run.log_path.read_text()
     assert "Traceback" in log and "simulated" in log
     assert run.read_events()[-1]["type"] == "run_failed"
+
+
+def validation_policies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tta policy of each validation the engine runs from now on."""
+    import core.train.engine
+
+    policies: list[str] = []
+    evaluate = core.train.engine.evaluate
+
+    def recording(*args, tta: str, **kwargs):
+        policies.append(tta)
+        return evaluate(*args, tta=tta, **kwargs)
+
+    monkeypatch.setattr(core.train.engine, "evaluate", recording)
+    return policies
+
+
+def test_final_tta_validates_only_the_last_epoch_with_its_views(tiny, train, tmp_path: Path, monkeypatch) -> None:
+    policies = validation_policies(monkeypatch)
+    run, _ = train(tiny("train.epochs=3", "train.tta=flip", "train.final_tta=flip_shift"), tmp_path)
+    assert policies == ["flip", "flip", "flip_shift"]
+    last = load_model(run.checkpoints_dir / "last.pt")
+    assert last.metrics["val_accuracy"] == pytest.approx(evaluate_model(last, tta="flip_shift").accuracy)
