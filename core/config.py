@@ -128,17 +128,32 @@ class AugmentConfig(StrictModel):
     """Training-only augmentation, applied per batch on the training device, in this order."""
 
     random_crop_padding: int = Field(0, ge=0, le=256, description="RandomCrop(image_size, padding=N); 0 = off")
+    random_crop_size: Union[tuple[int, int], None] = Field(
+        None, description="train on random crops of this [height, width] (a number: a square) of the padded image; "
+                          "validation sees the whole image: fewer pixels per step, for a model that takes any size")
     horizontal_flip: Literal[True, False, "alternate"] = Field(
         False, description="RandomHorizontalFlip(p=0.5); alternate: each image mirrored every other epoch")
     rotation: float = Field(0.0, ge=0, le=180, description="RandomRotation(degrees): up to this many either way")
     color_jitter: ColorJitterOptions = ColorJitterOptions()
     grayscale: float = Field(0.0, ge=0, le=1, description="RandomGrayscale(p)")
 
+    @field_validator("random_crop_size", mode="before")
+    @classmethod
+    def _square_crop(cls, value: Any) -> Any:
+        return _size_pair(value)
+
+    @field_validator("random_crop_size")
+    @classmethod
+    def _positive_crop(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError("height and width must be at least 1")
+        return value
+
     @property
     def enabled(self) -> bool:
         jitter = self.color_jitter
-        return bool(self.random_crop_padding or self.horizontal_flip or self.rotation or self.grayscale
-                    or jitter.brightness or jitter.contrast or jitter.saturation or jitter.hue)
+        return bool(self.random_crop_padding or self.random_crop_size or self.horizontal_flip or self.rotation
+                    or self.grayscale or jitter.brightness or jitter.contrast or jitter.saturation or jitter.hue)
 
 
 class LoaderConfig(StrictModel):
@@ -238,6 +253,11 @@ class DataConfig(SourceConfig):
             raise ValueError(f"with data.sources, give {', '.join(SOURCES.flat_keys())} per source")
         if isinstance(self.normalize, NormalizeStats) and len(self.normalize.mean) not in (1, self.channels):
             raise ValueError(f"normalize has {len(self.normalize.mean)} values for {self.channels} channels")
+        crop, padding = self.augment.random_crop_size, self.augment.random_crop_padding
+        if crop and any(side > size + 2 * padding for side, size in zip(crop, self.image_size)):
+            padded = [size + 2 * padding for size in self.image_size]
+            raise ValueError(f"augment.random_crop_size {list(crop)} is larger than the padded image {padded} "
+                             "(image_size plus twice random_crop_padding); make it at most that")
         return self
 
 

@@ -36,8 +36,8 @@ class Augmenter:
         (a preview) horizontal_flip: alternate flips a coin per image, as true does."""
         c = self.config
         x = images  # the crop and the flip move uint8 pixels: a quarter of the memory traffic of floats
-        if c.random_crop_padding:
-            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2))
+        if c.random_crop_padding or c.random_crop_size:
+            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2), c.random_crop_size)
         if c.horizontal_flip:
             x = torch.where(self._flips(ids, epoch, len(x), x.device), x.flip(3), x)
         x = x.float()
@@ -68,21 +68,24 @@ class Augmenter:
         return (self._uniform(n) < p).to(device).view(-1, 1, 1, 1)
 
 
-def random_crop(x: torch.Tensor, padding: int, where: torch.Tensor) -> torch.Tensor:
-    """RandomCrop(size, padding): zero-pad each side, then crop the original size at `where` (N x 2 in [0, 1)).
+def random_crop(x: torch.Tensor, padding: int, where: torch.Tensor,
+                size: tuple[int, int] | None = None) -> torch.Tensor:
+    """RandomCrop(size, padding): zero-pad each side, then crop `size` (default: the original size) at
+    `where` (N x 2 in [0, 1)).
 
-    The images sharing an offset are cropped with one slice: (2 * padding + 1)^2 slices at most,
-    far cheaper than gathering every pixel by index.
+    The images sharing an offset are cropped with one slice: one per offset at most, far cheaper
+    than gathering every pixel by index.
     """
-    h, w = x.shape[2:]
-    padded = F.pad(x, (padding,) * 4)
-    offsets = (where * (2 * padding + 1)).long().clamp(max=2 * padding)
-    out = torch.empty_like(x)
-    keys = offsets[:, 0] * (2 * padding + 1) + offsets[:, 1]
+    height, width = size or x.shape[2:]
+    padded = F.pad(x, (padding,) * 4) if padding else x
+    spans = torch.tensor([padded.shape[2] - height + 1, padded.shape[3] - width + 1])
+    offsets = torch.minimum((where * spans).long(), spans - 1)
+    out = x.new_empty((len(x), x.shape[1], height, width))
+    keys = offsets[:, 0] * spans[1] + offsets[:, 1]
     for key in keys.unique().tolist():
-        top, left = divmod(key, 2 * padding + 1)
+        top, left = divmod(key, int(spans[1]))
         chosen = (keys == key).nonzero().squeeze(1).to(x.device)
-        out[chosen] = padded[chosen, :, top:top + h, left:left + w]
+        out[chosen] = padded[chosen, :, top:top + height, left:left + width]
     return out
 
 

@@ -48,6 +48,20 @@ def build_for(model: "ModelConfig", input_shape: Sequence[int], num_classes: int
     return _from_plain(plain, num_classes, weights), plain
 
 
+def error_at(model: "ModelConfig", built_for: Sequence[int], input_shape: Sequence[int],
+             num_classes: int) -> ShapeError | WorkbenchError | None:
+    """Why the model, its sizes resolved for `built_for`, cannot take `input_shape` too (training crops); None if it can."""
+    report, plain = _plan(model, tuple(built_for), num_classes, 1)
+    if report.error:
+        return report.error
+    if "layers" in plain:
+        return check_stack(parse_stack(plain["layers"]), tuple(input_shape), num_classes).error
+    with torch.device("meta"):
+        net = (_torchvision_model(plain["torchvision"], num_classes, "none") if "torchvision" in plain
+               else construct_user(plain["module"], plain["module_args"], num_classes))
+    return probe_module(net, tuple(input_shape), num_classes).error
+
+
 def rebuild(plain: dict[str, Any], num_classes: int, *, allow_user_code: bool = False) -> nn.Module:
     """The architecture of a plain spec (random weights, CPU). A `module` spec imports user code: opt in."""
     if "module" in plain and not allow_user_code:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.config import RunConfig
-from core.model.build import check_for
+from core.errors import ShapeError
+from core.model.build import check_for, error_at
 from core.model.registry import parse_stack
 from core.model.stack import StackReport
 from core.recipe.losses import last_layer_warning
@@ -26,7 +27,21 @@ def check_config_model(config: RunConfig, num_classes: int) -> StackReport:
     """The layer table for the config's model on its input shape, with the budget checked for a batch, and
     what the loss makes of its last layer among the warnings."""
     report = check_for(config.model, input_shape(config), num_classes, config.data.planned_batch_size)
-    return replace(report, warnings=[*report.warnings, *loss_warnings(config)])
+    return replace(report, error=report.error or crop_error(config, num_classes),
+                   warnings=[*report.warnings, *loss_warnings(config)])
+
+
+def crop_error(config: RunConfig, num_classes: int) -> ShapeError | None:
+    """Why the model cannot train on data.augment.random_crop_size's crops (smaller than what it validates on)."""
+    crop = config.data.augment.random_crop_size
+    if crop is None or tuple(crop) == tuple(config.data.image_size):
+        return None
+    error = error_at(config.model, input_shape(config), (config.data.channels, *crop), num_classes)
+    if error is None:
+        return None
+    return ShapeError(f"data.augment.random_crop_size {list(crop)}: the model cannot train on these crops: {error}\n"
+                      "    hint: end the convolutions with adaptiveavgpool2d or adaptivemaxpool2d, which take any "
+                      "size, or leave random_crop_size out", layer_index=getattr(error, "layer_index", -1))
 
 
 def loss_warnings(config: RunConfig) -> list[str]:

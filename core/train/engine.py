@@ -39,7 +39,7 @@ from core.train.lookahead import Lookahead
 from core.train.memory import find_batch_size, is_out_of_memory, out_of_memory, with_batch_size
 from core.model.build import build_for
 from core.model.modules import init_from_data
-from core.prepare.preflight import input_shape, loss_warnings
+from core.prepare.preflight import crop_error, input_shape, loss_warnings
 from core.recipe.early_stopping import EarlyStopper
 from core.recipe.losses import LOSSES
 from core.recipe.optimizers import OPTIMIZERS
@@ -241,6 +241,9 @@ class _Trainer:
         self.data = data
         self.input_shape = input_shape(config)
         model, self.model_spec = build_for(config.model, self.input_shape, len(data.classes), config.data.planned_batch_size)
+        cropped_out = crop_error(config, len(data.classes))
+        if cropped_out is not None:
+            raise cropped_out
         self.channels_last = self.device.type in ("cpu", "cuda") and any(
             isinstance(m, nn.Conv2d) for m in model.modules())
         memory_format = torch.channels_last if self.channels_last else torch.preserve_format

@@ -141,6 +141,33 @@ def test_random_crop_matches_a_per_image_pad_and_crop():
         assert torch.equal(cropped[i], padded[i, :, top:top + 6, left:left + 5])
 
 
+def test_random_crop_size_takes_smaller_windows_anywhere_in_the_padded_image():
+    images = torch.randint(0, 256, (400, 3, 6, 5), dtype=torch.uint8)
+    where = torch.rand(400, 2, generator=torch.Generator().manual_seed(1))
+    cropped = random_crop(images, 1, where, (4, 3))
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    spans = torch.tensor([8 - 4 + 1, 7 - 3 + 1])
+    offsets = (where * spans).long()
+    assert cropped.shape == (400, 3, 4, 3) and {tuple(o) for o in offsets.tolist()} == {
+        (top, left) for top in range(5) for left in range(5)}  # every window of the padded 8 x 7 image
+    for i, (top, left) in enumerate(offsets.tolist()):
+        assert torch.equal(cropped[i], padded[i, :, top:top + 4, left:left + 3])
+    assert torch.equal(random_crop(images, 0, where, (6, 5)), images)
+
+
+def test_a_crop_larger_than_the_padded_image_names_the_key():
+    from core.errors import ConfigError
+    from core.config import parse_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config("data: {image_size: 32, augment: {random_crop_padding: 2, random_crop_size: 37}}\n"
+                     "model: {layers: [flatten, {linear: {out_features: auto}}]}")
+    assert "random_crop_size [37, 37] is larger than the padded image [36, 36]" in str(raised.value)
+    config = parse_config("data: {image_size: 32, augment: {random_crop_padding: 2, random_crop_size: 36}}\n"
+                          "model: {layers: [flatten, {linear: {out_features: auto}}]}")
+    assert config.data.augment.random_crop_size == (36, 36)
+
+
 def _mirrored(root, seed, epoch, world=World(), **options):
     """Per training image, in order: whether horizontal_flip: alternate mirrors it in `epoch`."""
     plain = _all(Feed(_config(root, **options), seed, CPU, world).train_batches())[0]

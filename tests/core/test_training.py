@@ -134,3 +134,20 @@ def test_final_tta_validates_only_the_last_epoch_with_its_views(tiny, train, tmp
     assert policies == ["flip", "flip", "flip_shift"]
     last = load_model(run.checkpoints_dir / "last.pt")
     assert last.metrics["val_accuracy"] == pytest.approx(evaluate_model(last, tta="flip_shift").accuracy)
+
+
+def test_smaller_training_crops_need_a_model_that_takes_any_size(tiny, train, tmp_path: Path) -> None:
+    from core.errors import ShapeError
+    from core.prepare.preflight import check_config_model, config_classes
+
+    flat = tiny("data.augment.random_crop_size=12")  # flatten + linear: sized for the 16 x 16 it validates on
+    error = check_config_model(flat, len(config_classes(flat))).error
+    assert error is not None and "data.augment.random_crop_size [12, 12]: the model cannot train on these crops" in str(
+        error) and "adaptivemaxpool2d" in str(error)
+    with pytest.raises(ShapeError, match="random_crop_size"):
+        train(flat, tmp_path)
+    pooled = tiny("data.augment.random_crop_size=12", "model.layers=[{conv2d: {out_channels: 8, kernel_size: 3}}, "
+                  "relu, {adaptivemaxpool2d: {output_size: 1}}, flatten, {linear: {out_features: auto}}]")
+    assert check_config_model(pooled, len(config_classes(pooled))).error is None
+    run, events = train(pooled, tmp_path)
+    assert events[-1].type_name() == "run_finished" and run.read_status()["epochs"] == 2
