@@ -165,6 +165,17 @@ def _batchnorm(name: str) -> Callable[..., nn.Module]:
     return build
 
 
+def _linear(zero_init: bool, **params: Any) -> nn.Module:
+    from torch import nn
+
+    layer = nn.Linear(**params)
+    if zero_init:  # the classifier's random start would be noise on every logit until training outgrows it
+        nn.init.zeros_(layer.weight)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _conv2d(padding: Any, **params: Any) -> nn.Module:
     """nn.Conv2d with numeric padding; an uneven 'same' gets an nn.ZeroPad2d in front."""
     from torch import nn
@@ -291,9 +302,11 @@ LAYERS: dict[str, LayerDef] = {layer.name: layer for layer in (
     LayerDef("dropout2d", "zeroes whole channels with probability p while training",
              _nn("Dropout2d"), _P, takes="image", keeps_shape=True),
     LayerDef("flatten", "flattens a channels x height x width feature map into features", _nn("Flatten")),
-    LayerDef("linear", "fully connected layer: in_features to out_features",
-             _nn("Linear"), (Param("in_features", AUTO_INT, "auto", auto="features"),
-                         Param("out_features", AUTO_INT, auto="classes"), Param("bias", BOOLEAN, True)),
+    LayerDef("linear", "fully connected layer: in_features to out_features (zero_init: its weights start at 0, "
+             "a classifier that starts out undecided)",
+             _linear, (Param("in_features", AUTO_INT, "auto", auto="features"),
+                       Param("out_features", AUTO_INT, auto="classes"), Param("bias", BOOLEAN, True),
+                       Param("zero_init", BOOLEAN, False)),
              takes="features"),
     LayerDef("identity", "passes its input through unchanged", _nn("Identity"), keeps_shape=True),
     LayerDef("residual", "a skip connection: output = layers(x) + x; the layers must keep the shape",

@@ -30,7 +30,8 @@ def test_defaults_are_filled_in() -> None:
     assert config.data.path == "data/shapes"
     assert config.data.image_size == (32, 32)
     assert config.train.optimizer.name == "sgd"
-    assert config.model.layers[1] == {"linear": {"in_features": "auto", "out_features": "auto", "bias": True}}
+    assert config.model.layers[1] == {"linear": {"in_features": "auto", "out_features": "auto", "bias": True,
+                                                 "zero_init": False}}
 
 
 def test_typo_key_names_path_line_and_suggestion() -> None:

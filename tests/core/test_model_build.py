@@ -27,7 +27,8 @@ def test_layers_build_and_rebuild_from_the_plain_spec():
     assert plain == {"layers": [
         {"conv2d": {"in_channels": 3, "out_channels": 4, "kernel_size": 3, "stride": 1, "padding": 0,
                     "dilation": 1, "groups": 1, "bias": True}},
-        "flatten", {"linear": {"in_features": 3600, "out_features": 5, "bias": True}}], "input_shape": [3, 32, 32]}
+        "flatten", {"linear": {"in_features": 3600, "out_features": 5, "bias": True,
+                                "zero_init": False}}], "input_shape": [3, 32, 32]}
     rebuilt = rebuild(plain, 5)
     rebuilt.load_state_dict(model.state_dict())
     x = torch.randn(2, *SHAPE)

@@ -82,6 +82,18 @@ def test_batchnorm_takes_torchs_momentum_and_eps_and_can_keep_its_scale_at_one()
     assert parse_config(written).model.layers[0]["batchnorm2d"]["eps"] == 1e-12
 
 
+def test_a_zero_init_linear_starts_at_zero_and_learns():
+    layers = ["flatten", {"linear": {"out_features": "auto", "zero_init": True}}]
+    model, _ = build_model(parse_stack(layers), (3, 4, 4), 3)
+    head = model[1]
+    assert not head.weight.any() and not head.bias.any()
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(8, 3, 4, 4)), torch.arange(8) % 3)
+    loss.backward()
+    assert head.weight.grad.abs().sum() > 0  # the rows part at the first step: each class's gradient is its own
+    default, _ = build_model(parse_stack(layers[:1] + [{"linear": {"out_features": "auto"}}]), (3, 4, 4), 3)
+    assert default[1].weight.abs().sum() > 0
+
+
 def test_groupnorm_groups_must_divide_the_channels():
     error = report_of([conv(6), {"groupnorm": {"num_groups": 4}}, *AUTO_HEAD]).error
     assert str(error) == "groupnorm #1: num_groups 4 does not divide 6 channels: set num_groups: 3"

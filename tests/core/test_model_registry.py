@@ -49,7 +49,8 @@ def test_to_entry_round_trips():
                {"dropout": {"p": 0.25}}, "flatten", {"linear": {"out_features": "auto"}}]
     specs = parse_stack(entries)
     assert specs[0].to_entry() == "relu"
-    assert specs[4].to_entry() == {"linear": {"in_features": "auto", "out_features": "auto", "bias": True}}
+    assert specs[4].to_entry() == {"linear": {"in_features": "auto", "out_features": "auto", "bias": True,
+                                              "zero_init": False}}
     assert parse_stack([spec.to_entry() for spec in specs]) == specs
 
 
@@ -169,7 +170,8 @@ def test_custom_path_prefix():
 
 def test_config_stores_layers_as_resolved_plain_entries():
     config = validate_config({"model": {"layers": ["flatten", {"linear": {"out_features": "auto"}}]}})
-    assert config.model.layers == ["flatten", {"linear": {"in_features": "auto", "out_features": "auto", "bias": True}}]
+    assert config.model.layers == ["flatten", {"linear": {"in_features": "auto", "out_features": "auto", "bias": True,
+                                                             "zero_init": False}}]
     with pytest.raises(ConfigError) as caught:
         validate_config({"model": {"layers": ["flaten"]}})
     assert caught.value.issues[0].path == ("model", "layers", 0)

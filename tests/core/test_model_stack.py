@@ -100,7 +100,7 @@ def test_auto_params_are_resolved():
     specs = parse_stack([conv(16), "batchnorm2d", *AUTO_HEAD])
     _, resolved = build_model(specs, (1, 8, 8), num_classes=4)
     assert resolved[0].params["in_channels"] == 1
-    assert resolved[1].params == {"num_features": 16}
+    assert resolved[1].params == {"num_features": 16, "momentum": 0.1, "eps": 1e-5, "scale": True}
     assert resolved[3].params["in_features"] == 16 * 6 * 6
     assert resolved[3].params["out_features"] == 4
     assert all(value != "auto" for spec in resolved for value in spec.params.values())
