@@ -84,6 +84,15 @@ class MuonParams(OptimizerParams):
                              "norm layers' shifts take large ones")
     others_momentum: float | None = Field(None, ge=0, lt=1, description="sgd's momentum for the rest (default: momentum)")
 
+    @model_validator(mode="after")
+    def _keys_that_apply(self) -> "MuonParams":
+        if self.final_layer_lr is not None and self.final_layer == "muon":
+            raise ValueError("final_layer_lr is the classifier's lr under others: set final_layer: others, "
+                             "or remove final_layer_lr")
+        if self.others_momentum is not None and self.others == "adamw":
+            raise ValueError("others_momentum applies to others: sgd (adamw has betas); remove it or set others: sgd")
+        return self
+
 
 def param_groups(model: nn.Module, weight_decay: float, decay_bias_and_norm: bool) -> list[dict[str, Any]]:
     """The trainable parameters, split so biases and norm layers can skip weight decay."""

@@ -83,6 +83,15 @@ def test_final_layer_others_leaves_the_classifier_to_others_at_its_own_lr() -> N
     assert build(small_model(), final_layer="others").param_groups[2]["lr"] == 0.001  # others_lr
 
 
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"final_layer_lr": 0.1}, "set final_layer: others"), ({"others_momentum": 0.9}, "applies to others: sgd")])
+def test_keys_that_would_do_nothing_are_refused(keys: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        OPTIMIZERS.model("muon")(name="muon", **keys)
+
+
 def test_others_momentum_sets_the_rest_apart_from_muons() -> None:
     optimizer = build(small_model(), momentum=0.6, others="sgd", others_lr=50, others_momentum=0.85)
     muon, sgd = optimizer.inner
