@@ -128,7 +128,8 @@ async def test_template_then_save_and_reload(app: WorkbenchApp, tmp_path: Path) 
         assert not app.workspace.dirty
     saved = load_config(tmp_path / "saved.yaml")
     assert saved.model.layers == app.workspace.config.model.layers
-    assert saved.model.layers[1] == {"linear": {"in_features": "auto", "out_features": 256, "bias": True}}
+    assert saved.model.layers[1] == {"linear": {"in_features": "auto", "out_features": 256, "bias": True,
+                                                "zero_init": False}}
 
 
 async def test_quit_asks_when_unsaved(app: WorkbenchApp) -> None:
