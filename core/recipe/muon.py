@@ -29,7 +29,7 @@ class MuonWithFallback(torch.optim.Optimizer):
 
     def __init__(self, parameters: Iterable[nn.Parameter], muon_options: dict[str, Any],
                  fallback: Callable[[list[dict[str, Any]]], torch.optim.Optimizer], *,
-                 normalize_filters: bool = False, kept_out: nn.Parameter | None = None,
+                 normalize_filters: bool = False, kept_out: torch.Tensor | None = None,
                  kept_out_options: dict[str, Any] | None = None) -> None:
         matrices: list[nn.Parameter] = []
         rest: list[nn.Parameter] = []

@@ -139,8 +139,8 @@ def _muon(model: nn.Module, params: MuonParams) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=params.others_lr, weight_decay=rest_decay)
 
     options = params.model_dump(include={"lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn"})
-    final = [module.weight for module in model.modules() if isinstance(module, torch.nn.Linear)][-1:]
-    kept_out = final[0] if final and params.final_layer == "others" else None
+    linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
+    kept_out = linears[-1].weight if linears and params.final_layer == "others" else None
     return MuonWithFallback((p for p in model.parameters() if p.requires_grad), options, fallback,
                             normalize_filters=params.normalize, kept_out=kept_out,
                             kept_out_options={"lr": params.final_layer_lr} if params.final_layer_lr else None)

@@ -226,9 +226,8 @@ class BudgetPlanner:
         """Seconds from `step` to the end of a run of `total` steps, its validations included."""
         per_epoch = self.steps_per_epoch
         evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
-        if evaluations > 0:
-            evaluations += self.final_eval_factor - 1
-        return (total - step) * step_seconds + evaluations * eval_seconds
+        final_extra = self.final_eval_factor - 1 if evaluations > 0 else 0.0  # the last one's more views
+        return (total - step) * step_seconds + (evaluations + final_extra) * eval_seconds
 
     def _left(self, now: float) -> float:
         """Seconds from `now` to the planned end: the deadline less what the process's end is kept."""
