@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/workbench --run configs/shapes.yaml
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4  # a worker per core (pytest-xdist), four at most
 
 check: $(STAMP)
 	$(VENV)/bin/workbench check configs/shapes.yaml

@@ -1,10 +1,21 @@
 """Shared test fixtures."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs a worker per core) each worker and every process it starts trains on
+    one torch thread: two workers of two threads each on two cores would spin against each other."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from screens.param_dialogs import EditParams
 from screens.run_monitor import BEST
 from screens.train import TrainScreen
 from screens.widgets.metric_chart import MetricChart
-from waiting import wait_until
+from waiting import field_focused, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,6 +56,7 @@ async def test_a_run_is_started_followed_and_finished(small_shapes_config, make_
         await pilot.press("r")  # extend the finished run by one epoch
         await pilot.pause()
         assert isinstance(app.screen, AskText) and app.screen.value == "4"
+        await field_focused(pilot)
         await pilot.press("ctrl+a", "ctrl+k", "3", "enter")
         await wait_until(pilot, lambda: app.followed.run is not run)
         resumed = app.followed.run
@@ -604,6 +605,7 @@ async def test_extending_past_the_schedule_asks_how_the_lr_goes_on(small_shapes_
         await wait_until(pilot, lambda: status_text(app).startswith("finished"), deadline=10)
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, AskText), deadline=10)
+        await field_focused(pilot)
         await pilot.press("ctrl+a", "ctrl+k", "8", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, Choose), deadline=10)
         said = " ".join(str(widget.render()) for widget in app.screen.query(Static))

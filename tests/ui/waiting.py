@@ -22,3 +22,11 @@ async def settle(pilot, deadline: float = 90) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         quiet = quiet + 1 if all(worker.is_finished for worker in pilot.app.workers) else 0
+
+
+async def field_focused(pilot, deadline: float = 30) -> None:
+    """Wait until a text field has the focus: a dialog just pushed focuses its field once mounted, and keys pressed
+    before then go to whatever had the focus (on a busy machine, the screen below)."""
+    from textual.widgets import Input
+
+    await wait_until(pilot, lambda: isinstance(pilot.app.focused, Input), deadline)
