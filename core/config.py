@@ -128,6 +128,9 @@ class AugmentConfig(StrictModel):
     """Training-only augmentation, applied per batch on the training device, in this order."""
 
     random_crop_padding: int = Field(0, ge=0, le=256, description="RandomCrop(image_size, padding=N); 0 = off")
+    random_crop_padding_mode: Literal["constant", "edge", "reflect"] = Field(
+        "constant", description="RandomCrop's padding_mode: constant (black), edge (the border pixel repeated) or "
+                                "reflect (mirrored about the border, as airbench pads)")
     random_crop_size: Union[tuple[int, int], None] = Field(
         None, description="train on random crops of this [height, width] (a number: a square) of the padded image; "
                           "validation sees the whole image: fewer pixels per step, for a model that takes any size")
@@ -258,6 +261,9 @@ class DataConfig(SourceConfig):
             padded = [size + 2 * padding for size in self.image_size]
             raise ValueError(f"augment.random_crop_size {list(crop)} is larger than the padded image {padded} "
                              "(image_size plus twice random_crop_padding); make it at most that")
+        if self.augment.random_crop_padding_mode == "reflect" and padding >= min(self.image_size):
+            raise ValueError(f"augment.random_crop_padding {padding} cannot reflect an image of {min(self.image_size)} "
+                             "pixels (reflect mirrors the image itself); pad less than that, or use edge")
         return self
 
 

@@ -37,7 +37,8 @@ class Augmenter:
         c = self.config
         x = images  # the crop and the flip move uint8 pixels: a quarter of the memory traffic of floats
         if c.random_crop_padding or c.random_crop_size:
-            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2), c.random_crop_size)
+            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2), c.random_crop_size,
+                            c.random_crop_padding_mode)
         if c.horizontal_flip:
             x = torch.where(self._flips(ids, epoch, len(x), x.device), x.flip(3), x)
         x = x.float()
@@ -68,16 +69,19 @@ class Augmenter:
         return (self._uniform(n) < p).to(device).view(-1, 1, 1, 1)
 
 
+_PAD_MODES = {"constant": "constant", "edge": "replicate", "reflect": "reflect"}  # torchvision's names: F.pad's
+
+
 def random_crop(x: torch.Tensor, padding: int, where: torch.Tensor,
-                size: tuple[int, int] | None = None) -> torch.Tensor:
-    """RandomCrop(size, padding): zero-pad each side, then crop `size` (default: the original size) at
-    `where` (N x 2 in [0, 1)).
+                size: tuple[int, int] | None = None, padding_mode: str = "constant") -> torch.Tensor:
+    """RandomCrop(size, padding, padding_mode=...): pad each side, then crop `size` (default: the original size)
+    at `where` (N x 2 in [0, 1)).
 
     The images sharing an offset are cropped with one slice: one per offset at most, far cheaper
     than gathering every pixel by index.
     """
     height, width = size or x.shape[2:]
-    padded = F.pad(x, (padding,) * 4) if padding else x
+    padded = F.pad(x, (padding,) * 4, mode=_PAD_MODES[padding_mode]) if padding else x
     spans = torch.tensor([padded.shape[2] - height + 1, padded.shape[3] - width + 1])
     offsets = torch.minimum((where * spans).long(), spans - 1)
     out = x.new_empty((len(x), x.shape[1], height, width))

@@ -141,6 +141,26 @@ def test_random_crop_matches_a_per_image_pad_and_crop():
         assert torch.equal(cropped[i], padded[i, :, top:top + 6, left:left + 5])
 
 
+@pytest.mark.parametrize("mode, torch_mode", [("edge", "replicate"), ("reflect", "reflect")])
+def test_random_crop_pads_as_its_padding_mode_says(mode, torch_mode):
+    images = torch.randint(1, 256, (40, 3, 6, 5), dtype=torch.uint8)  # no black pixel: a black border is padding
+    cropped = Augmenter(AugmentConfig(random_crop_padding=2, random_crop_padding_mode=mode), 0)(images)
+    where = torch.rand(40, 2, generator=torch.Generator().manual_seed(0))  # the augmenter's draw for seed 0
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), mode=torch_mode)
+    for i, (top, left) in enumerate((where * 5).long().tolist()):
+        assert torch.equal(cropped[i], padded[i, :, top:top + 6, left:left + 5].float())
+    assert cropped.ne(0).all() and (where * 5).long().min() == 0, "crops reached the border, and it is not black"
+
+
+def test_reflect_padding_as_wide_as_the_image_names_the_key():
+    from core.errors import ConfigError
+    from core.config import parse_config
+
+    with pytest.raises(ConfigError, match=r"random_crop_padding 4 cannot reflect an image of 4 pixels.*use edge"):
+        parse_config("data: {image_size: 4, augment: {random_crop_padding: 4, random_crop_padding_mode: reflect}}\n"
+                     "model: {layers: [flatten, {linear: {out_features: auto}}]}")
+
+
 def test_random_crop_size_takes_smaller_windows_anywhere_in_the_padded_image():
     images = torch.randint(0, 256, (400, 3, 6, 5), dtype=torch.uint8)
     where = torch.rand(400, 2, generator=torch.Generator().manual_seed(1))
