@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from textual.widgets import Input
+
 
 async def wait_until(pilot, condition: Callable[[], bool], deadline: float = 90) -> None:
     """Let the app run until `condition()` holds; fail after `deadline` seconds."""
@@ -27,6 +29,4 @@ async def settle(pilot, deadline: float = 90) -> None:
 async def field_focused(pilot, deadline: float = 30) -> None:
     """Wait until a text field has the focus: a dialog just pushed focuses its field once mounted, and keys pressed
     before then go to whatever had the focus (on a busy machine, the screen below)."""
-    from textual.widgets import Input
-
     await wait_until(pilot, lambda: isinstance(pilot.app.focused, Input), deadline)
