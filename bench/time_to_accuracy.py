@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core.config import load_config  # noqa: E402
-from core.train.events import EpochEnded, Event  # noqa: E402
+from core.train.events import BudgetPlanned, EpochEnded, Event  # noqa: E402
 from core.runs.recorder import create_run  # noqa: E402
 from core.train.engine import fit  # noqa: E402
 
@@ -68,6 +68,10 @@ def curve(config_path: str, folder: Path, val_split: float, overrides: list[str]
             points.append((seconds, event.epoch, event.val_accuracy))
             print(f"{config.name:18} epoch {event.epoch:3d}  {seconds / 60:6.2f} min  "
                   f"val_accuracy {event.val_accuracy:.2%}", flush=True)
+        elif isinstance(event, BudgetPlanned):  # when each plan expects to end: which part of a late run ran over
+            seconds = time.perf_counter() - started + event.ends_at - time.time()
+            print(f"{config.name:18} plan {event.epochs:6.2f} epochs ({event.steps} steps), ending at "
+                  f"{seconds / 60:6.2f} min{'  (re-planned)' if event.replanned else ''}", flush=True)
 
     fit(config, create_run(runs, config.name, config), emit=record,
         should_stop=lambda: time.perf_counter() - started > budget)

@@ -119,8 +119,9 @@ class BudgetPlanner:
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
         if self._drifted_twice(step):
             return self._planned(step, self.speed.per_step(), True, pending)
-        if self._running_late(step, pending, now):
-            return self._planned(step, self.speed.per_step(), self.plan.replanned, pending)
+        if self._running_late(step, pending, now):  # at the slower of the run's speed and its plan's steps' speed
+            slower = max(self.speed.per_step(), self.since_plan.per_step())
+            return self._planned(step, slower, self.plan.replanned, pending)
         if self._running_early(step, pending, now):  # at the speed the plan's steps ran: one extension, not many
             return self._planned(step, self.since_plan.per_step(), self.plan.replanned, pending)
         return None
@@ -183,15 +184,18 @@ class BudgetPlanner:
         return before and self._drifted
 
     def _running_late(self, step: int, pending: bool, now: float) -> bool:
-        """Whether the steps under the plan ran slower than it planned and what is left, even at the plan's own
-        speeds, ends LATE_SHARE of the budget or more past the deadline (a resumed process late by its own
-        start alone keeps its plan)."""
-        plan = self.plan
-        if plan is None or self.done(step) or self.since_plan.steps < DRIFT_WINDOW_STEPS:
+        """Whether the steps under the plan ran slower than it planned and what is left ends past the deadline:
+        at the plan's own speeds by LATE_SHARE of the budget (load coming and going: caught in a few steps), or
+        at the speed its steps ran, over a drift window, by half the reserve (a machine a few per cent slower,
+        too little for a drift, whose lateness would otherwise pile up to the end). A resumed process late by
+        its own start alone keeps its plan."""
+        plan, ran = self.plan, self.since_plan
+        if plan is None or self.done(step) or ran.steps < DRIFT_WINDOW_STEPS or ran.per_step() <= plan.step_seconds:
             return False
-        if self.since_plan.per_step() <= plan.step_seconds:
-            return False
-        return -self._slack(plan, step, pending, now) > LATE_SHARE * self.budget
+        if -self._slack(plan, step, pending, now) > LATE_SHARE * self.budget:
+            return True
+        projected = self._slack(plan, step, pending, now, step_seconds=ran.per_step())
+        return self._measured(ran, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS) and -projected > self._reserve() / 2
 
     def _running_early(self, step: int, pending: bool, now: float) -> bool:
         """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
@@ -203,9 +207,11 @@ class BudgetPlanner:
             return False
         return self._slack(plan, step, pending, now) > LATE_SHARE * self.budget
 
-    def _slack(self, plan: Plan, step: int, pending: bool, now: float) -> float:
-        """Seconds the rest of `plan`, at its own speeds, ends before the deadline (negative: after it)."""
-        return self._left(now) - self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
+    def _slack(self, plan: Plan, step: int, pending: bool, now: float, step_seconds: float | None = None) -> float:
+        """Seconds the rest of `plan`, at its own speeds (or its steps at `step_seconds`), ends before the planned
+        end (negative: after it)."""
+        seconds = plan.step_seconds if step_seconds is None else step_seconds
+        return self._left(now) - self._needs(step, plan.steps, seconds, plan.eval_seconds, pending)
 
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
@@ -231,7 +237,10 @@ class BudgetPlanner:
 
     def _left(self, now: float) -> float:
         """Seconds from `now` to the planned end: the deadline less what the process's end is kept."""
-        return self.deadline - now - RESERVE_SECONDS - RESERVE_SHARE * self.budget
+        return self.deadline - now - self._reserve()
+
+    def _reserve(self) -> float:
+        return RESERVE_SECONDS + RESERVE_SHARE * self.budget
 
 
 def process_started(clock: Callable[[], float] = time.monotonic) -> float:
