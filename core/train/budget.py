@@ -32,7 +32,7 @@ DRIFT_WINDOW_SHARE = 0.03  # in two windows in a row, each this share of the bud
 DRIFT_WINDOW_STEPS = 4  # and at least this many steps: a machine that slows down five-fold is caught in seconds
 EVAL_WINDOW = 3  # a validation's cost: the quickest of this many latest ones (a busy moment does not count)
 EVAL_COST = 0.35  # one image validated costs this share of one trained, until a validation has been timed
-LATE_SHARE = 0.03  # a plan that ends this share of the budget past the deadline is cut (before it: extended)
+LATE_SHARE = 0.03  # a plan that would end this share of the budget early is extended (late ones: half the reserve)
 RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: closing files, tearing torch down
 
 
@@ -119,9 +119,8 @@ class BudgetPlanner:
             return self._planned(step, self.speed.per_step(), False, pending) if measured else None
         if self._drifted_twice(step):
             return self._planned(step, self.speed.per_step(), True, pending)
-        if self._running_late(step, pending, now):  # at the slower of the run's speed and its plan's steps' speed
-            slower = max(self.speed.per_step(), self.since_plan.per_step())
-            return self._planned(step, slower, self.plan.replanned, pending)
+        if self._running_late(step, pending, now):
+            return self._planned(step, self.speed.per_step(), self.plan.replanned, pending)
         if self._running_early(step, pending, now):  # at the speed the plan's steps ran: one extension, not many
             return self._planned(step, self.since_plan.per_step(), self.plan.replanned, pending)
         return None
@@ -184,18 +183,17 @@ class BudgetPlanner:
         return before and self._drifted
 
     def _running_late(self, step: int, pending: bool, now: float) -> bool:
-        """Whether the steps under the plan ran slower than it planned and what is left ends past the deadline:
-        at the plan's own speeds by LATE_SHARE of the budget (load coming and going: caught in a few steps), or
-        at the speed its steps ran, over a drift window, by half the reserve (a machine a few per cent slower,
-        too little for a drift, whose lateness would otherwise pile up to the end). A resumed process late by
-        its own start alone keeps its plan."""
-        plan, ran = self.plan, self.since_plan
-        if plan is None or self.done(step) or ran.steps < DRIFT_WINDOW_STEPS or ran.per_step() <= plan.step_seconds:
+        """Whether the steps under the plan ran slower than it planned and what is left, even at the plan's own
+        speeds, ends more than half the reserve past the planned end: the lateness so far, not a projection
+        (a window that starts with an epoch's costly first step would be taken for a slower machine). A few
+        per cent slower, too little for a drift, is cut a little at a time. A resumed process late by its own
+        start alone keeps its plan."""
+        plan = self.plan
+        if plan is None or self.done(step) or self.since_plan.steps < DRIFT_WINDOW_STEPS:
             return False
-        if -self._slack(plan, step, pending, now) > LATE_SHARE * self.budget:
-            return True
-        projected = self._slack(plan, step, pending, now, step_seconds=ran.per_step())
-        return self._measured(ran, DRIFT_WINDOW_SHARE, DRIFT_WINDOW_STEPS) and -projected > self._reserve() / 2
+        if self.since_plan.per_step() <= plan.step_seconds:
+            return False
+        return -self._slack(plan, step, pending, now) > self._reserve() / 2
 
     def _running_early(self, step: int, pending: bool, now: float) -> bool:
         """Whether the steps under the plan ran quicker than it planned and what is left, even at the plan's own
@@ -207,11 +205,9 @@ class BudgetPlanner:
             return False
         return self._slack(plan, step, pending, now) > LATE_SHARE * self.budget
 
-    def _slack(self, plan: Plan, step: int, pending: bool, now: float, step_seconds: float | None = None) -> float:
-        """Seconds the rest of `plan`, at its own speeds (or its steps at `step_seconds`), ends before the planned
-        end (negative: after it)."""
-        seconds = plan.step_seconds if step_seconds is None else step_seconds
-        return self._left(now) - self._needs(step, plan.steps, seconds, plan.eval_seconds, pending)
+    def _slack(self, plan: Plan, step: int, pending: bool, now: float) -> float:
+        """Seconds the rest of `plan`, at its own speeds, ends before the planned end (negative: after it)."""
+        return self._left(now) - self._needs(step, plan.steps, plan.step_seconds, plan.eval_seconds, pending)
 
     def _planned(self, step: int, step_seconds: float, replanned: bool, pending: bool) -> Plan:
         """The most steps (from `step` to max_steps) whose training and validations end by the deadline;
