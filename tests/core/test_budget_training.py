@@ -1,9 +1,7 @@
-"""The engine under train.budget, on a clock that ticks with every reading: the plan is followed, saved and resumed."""
+"""The engine under train.budget, on a clock that ticks with its steps and validations: the plan is followed, saved and resumed."""
 from __future__ import annotations
 
 import csv
-import itertools
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import core.train.engine
 from core.errors import ConfigError
 from core.model.checkpoints import load_checkpoint
 from core.runs.recorder import create_run
-from core.train.budget import BudgetPlanner
+from core.train.budget import BudgetPlanner, Plan
 from core.train.engine import fit
 from core.train.events import BudgetPlanned, Event, RunFinished
 from core.train.resume import load_resume
@@ -23,16 +21,33 @@ RECIPE = ["train.budget=12s", "train.epochs=200", "train.schedule={name: one_cyc
 PER_EPOCH = 4  # the tiny set: 120 training images in batches of 32
 
 
+class WorkClock:
+    """A perfectly steady machine: time passes only with work, 0.1 s an optimizer step and 0.3 s a validation."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(autouse=True)
-def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[], float]:
-    """Every reading of the planner's clock is 0.1 s after the one before: each step takes about that."""
-    ticks = itertools.count()
+def clock(monkeypatch: pytest.MonkeyPatch) -> WorkClock:
+    """The engine's planner on a WorkClock (a clock ticking at every reading would make the readings between
+    steps, which no plan counts, a machine that slows down)."""
+    work = WorkClock()
 
-    def clock() -> float:
-        return next(ticks) / 10
+    class SteadyPlanner(BudgetPlanner):
+        def after_step(self, step: int) -> Plan | None:
+            work.now += 0.1
+            return super().after_step(step)
 
-    monkeypatch.setattr(core.train.engine, "BudgetPlanner", partial(BudgetPlanner, clock=clock))
-    return clock
+        def evaluation_started(self) -> None:
+            super().evaluation_started()
+            work.now += 0.3
+
+    monkeypatch.setattr(core.train.engine, "BudgetPlanner", partial(SteadyPlanner, clock=work))
+    return work
 
 
 def train(config, run, stop_when=lambda events: False, started: float = 0.0, **options) -> list[Event]:
@@ -65,7 +80,7 @@ def test_a_budgeted_run_trains_the_planned_steps_and_ends_its_schedule(tiny, tmp
     assert last_lr(run) == pytest.approx(start_lr / 1e4, rel=0.5)
 
 
-def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path, ticking_clock: Callable[[], float]) -> None:
+def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path, clock: WorkClock) -> None:
     config = tiny(*RECIPE)
     run = create_run(tmp_path, config.name, config)
     first = train(config, run, stop_when=lambda events: bool(planned(events))
@@ -75,7 +90,7 @@ def test_a_resumed_budget_keeps_its_plan(tiny, tmp_path: Path, ticking_clock: Ca
     with pytest.raises(ConfigError, match="train.budget"):
         load_resume(run.path, ["train.budget=1h"])  # a new budget would not fit the plan the weights follow
     config, checkpoint = load_resume(run.path)
-    resumed = train(config, run, resume=checkpoint, started=ticking_clock())  # a new process starts now
+    resumed = train(config, run, resume=checkpoint, started=clock())  # a new process starts now
     assert all(event.steps == plan.steps for event in planned(resumed)), (plan, planned(resumed))
     assert load_checkpoint(run.checkpoints_dir / "last.pt")["step"] == plan.steps
     assert resumed[-1].reason == "time budget spent"
