@@ -8,9 +8,10 @@ than DRIFT_WINDOW_SHARE of the budget (a first validation slowed by a busy momen
 with for the whole run). Besides that it re-plans once, if the steps run more than DRIFT faster
 or slower than planned (a machine that got busy, or freed up) in two windows in a row: the second
 is all after the change, so its speed is the one to plan with. A plan whose steps ran slower than
-it planned and that no longer ends by the deadline even at its own speeds (a machine busier than
-any re-plan measured: other work coming and going) is cut to the steps' mean speed, as often as
-that happens: the deadline is kept. Likewise a plan whose steps ran quicker than it planned and
+it planned and that, even at its own speeds, would end more than half the reserve past its planned
+end (a machine busier than any re-plan measured: other work coming and going, or a few per cent
+slower, too little for a drift) is cut to the steps' mean speed, as often as that happens: the
+deadline is kept. Likewise a plan whose steps ran quicker than it planned and
 that would end that share early even at its own speeds (a plan made in a slow spell: the first
 steps' warm-up, a busy moment) is extended, once its steps have run a drift window, at the speed
 they ran: the time saved is trained. The engine rebuilds the schedule for each plan at the step it

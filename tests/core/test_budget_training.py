@@ -1,4 +1,5 @@
-"""The engine under train.budget, on a clock that ticks with its steps and validations: the plan is followed, saved and resumed."""
+"""The engine under train.budget on a clock that ticks with its steps and validations: the plan is followed,
+saved and resumed."""
 from __future__ import annotations
 
 import csv
