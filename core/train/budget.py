@@ -12,7 +12,7 @@ it planned and that, even at its own speeds, would end more than half the reserv
 end (a machine busier than any re-plan measured: other work coming and going, or a few per cent
 slower, too little for a drift) is cut to the steps' mean speed, as often as that happens: the
 deadline is kept. Likewise a plan whose steps ran quicker than it planned and
-that would end that share early even at its own speeds (a plan made in a slow spell: the first
+that would end LATE_SHARE of the budget early even at its own speeds (a plan made in a slow spell: the first
 steps' warm-up, a busy moment) is extended, once its steps have run a drift window, at the speed
 they ran: the time saved is trained. The engine rebuilds the schedule for each plan at the step it
 has reached, stops at the planned step (the last epoch may be partial), validates and saves.
