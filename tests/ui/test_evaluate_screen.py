@@ -13,7 +13,7 @@ from screens.widgets.fit import PathLabel
 from screens.widgets.image_view import ImageView
 from screen_text import assert_footer_fits, screen_lines
 from tiny_model import open_classify, tiny_model_fixture  # noqa: F401  (the tiny_model fixture)
-from waiting import wait_until
+from waiting import settle, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,7 +53,7 @@ async def test_evaluate_a_run_from_runs(tiny_model):
         await pilot.press("p", "p")  # wraps round to the last
         assert screen.loss_index == len(losses) - 1
 
-        await pilot.pause()
+        await settle(pilot)  # the chosen image's heatmap is made in a worker: read the screen once it is drawn
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         text = "\n".join(lines)
