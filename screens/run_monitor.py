@@ -266,6 +266,7 @@ class RunMonitor(Vertical):
     def show_outcome(self, run: LaunchedRun) -> None:
         """The final status line of a run whose process has ended; a failure shows the log."""
         self.clock.pause()
+        self.redraw()  # the batches since the last tick: a run that ends within a second of them still shows them
         self.query_one(SystemPanel).stop_live()
         self.query_one(RunProgress).stopped()
         self.tail_log()
