@@ -5,16 +5,18 @@ epoch is one plain, flushed line. The run directory's path is always printed at 
 Ctrl-C (SIGINT), SIGTERM or SIGHUP (the SSH session dropped) asks the engine to stop: it
 finishes the step, saves last.pt and exits with 130 (143 for SIGTERM, 129 for SIGHUP); a
 second one aborts at once (state aborted), as does the first before training has begun
-(nothing to save yet). A SIGHUP that nohup ignores stays ignored.
+(nothing to save yet); an abort still under way ABORT_GRACE_SECONDS later (something it waits on
+is stuck) ends the process there and then. A SIGHUP that nohup ignores stays ignored.
 """
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from core.runs.rundir import RunState
 from core.train.describe import describe
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
 PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
+ABORT_GRACE_SECONDS = 10.0  # how long an abort may take to unwind before the process just exits
 
 
 def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None,
@@ -169,11 +172,15 @@ def _read_status(run) -> dict:
 
 class StopRequest:
     """SIGINT, SIGTERM and SIGHUP as a polite stop request once training runs (`training`); a second
-    signal, or the first before training, aborts at once (KeyboardInterrupt)."""
+    signal, or the first before training, aborts at once (KeyboardInterrupt). An abort that has not ended
+    the process `grace` seconds later calls `force_exit` with the exit code: unwinding must not hang on
+    what the interrupt left waiting (a lock, a pipe nobody reads, a worker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = ABORT_GRACE_SECONDS, force_exit: Callable[[int], object] = os._exit) -> None:
         self.signal: int | None = None  # the first stop signal received
         self.training = False
+        self.grace, self.force_exit = grace, force_exit
+        self._deadline: threading.Timer | None = None
 
     def requested(self) -> bool:
         return self.signal is not None
@@ -202,8 +209,20 @@ class StopRequest:
         if signum == getattr(signal, "SIGHUP", None):
             detach_terminal()
         if not first or not self.training:
+            self._exit_if_abort_lingers()
             raise KeyboardInterrupt
         say("\nworkbench: stopping after this step (Ctrl-C again to abort)")
+
+    def _exit_if_abort_lingers(self) -> None:
+        if self._deadline is not None:
+            return
+        self._deadline = threading.Timer(self.grace, self._leave_now)
+        self._deadline.daemon = True  # a process that ends in time does not wait for it
+        self._deadline.start()
+
+    def _leave_now(self) -> None:
+        say(f"workbench: the abort was still unwinding after {self.grace:g} s; leaving without it")
+        self.force_exit(self.exit_code)
 
 
 def say(text: str) -> None:

@@ -17,6 +17,7 @@ import pytest
 from core.model.checkpoints import load_checkpoint
 from core.runs.history import list_runs
 from tests.e2e.test_cli import CONFIG, ROOT
+from workbench.headless import StopRequest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -28,7 +29,9 @@ def start(tmp_path: Path, *, epochs: int = 10_000, config: str | None = None, ig
     overrides = [arg for key, value in sets.items() for arg in ("--set", f"{key.replace('__', '.')}={value}")]
     hangup = signal.SIG_IGN if ignore_hangup else signal.SIG_DFL  # ignored as nohup does; else as a shell starts it,
     # also when the suite itself runs under nohup (a child inherits an ignored signal)
-    return subprocess.Popen([sys.executable, "-m", "workbench", "--run", str(path), *overrides], cwd=tmp_path,
+    # -X faulthandler: a SIGABRT from a test that gave up waiting prints where each thread was
+    return subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "workbench", "--run", str(path), *overrides],
+                            cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -113,13 +116,32 @@ def test_a_second_ctrl_c_aborts_and_is_recorded_as_aborted(tmp_path):
     reader = threading.Thread(target=second_ctrl_c)
     reader.start()
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=30)
+        reader.join()
+        pytest.fail("the run was still running 60 s after Ctrl-C; its stderr, stacks last:\n" + "".join(lines))
     reader.join()
     stderr = "".join(lines)
     assert process.returncode == 130 and "Traceback" not in stderr, stderr
     assert "aborted" in stderr
     assert status(run_dir)["state"] == "aborted"
     assert [run.state for run in list_runs(tmp_path / "runs")] == ["aborted"]
+
+
+def test_an_abort_still_unwinding_after_its_grace_ends_the_process():
+    """Whatever the interrupt left waiting (a lock, a worker), the second Ctrl-C ends the process."""
+    exited: list[int] = []
+    done = threading.Event()
+    stop = StopRequest(grace=0.01, force_exit=lambda code: (exited.append(code), done.set()))
+    stop.training = True
+    stop._handle(signal.SIGTERM, None)  # the polite stop: nothing to force
+    assert stop.requested() and not exited
+    with pytest.raises(KeyboardInterrupt):
+        stop._handle(signal.SIGINT, None)
+    assert done.wait(timeout=30) and exited == [143]  # the first signal's code, as a clean abort exits
 
 
 def test_sigkill_reads_as_ended_unexpectedly(tmp_path):
