@@ -45,4 +45,6 @@ def test_the_demo_trained_to_a_budget_ends_on_time_with_its_schedule_done(tmp_pa
     assert max(steps) <= plan["steps"]
     with (run_dir / "metrics.csv").open() as handle:
         last_lr = float(list(csv.DictReader(handle))[-1]["lr"])
-    assert last_lr == pytest.approx(0.003 / 25 / 1e4, rel=0.5)  # one_cycle's end: the start lr / final_div_factor
+    # one_cycle's last steps: its last batch's lr is a step short of the end, nearer it the more steps fit in 30 s;
+    # below a thousandth of the peak (0.003) only in the last 1.5% of the schedule
+    assert last_lr < 0.003 * 1e-3, (plan, last_lr)
