@@ -134,6 +134,10 @@ class AugmentConfig(StrictModel):
     random_crop_size: Union[tuple[int, int], None] = Field(
         None, description="train on random crops of this [height, width] (a number: a square) of the padded image; "
                           "validation sees the whole image: fewer pixels per step, for a model that takes any size")
+    whole_images_from: Union[float, None] = Field(
+        None, gt=0, le=1, description="with random_crop_size: from this share of the run's steps on (0.9: the last "
+                                      "tenth), train on crops of image_size instead, the size validation sees, so the "
+                                      "model ends on it (progressive resizing's last stage)")
     horizontal_flip: Literal[True, False, "alternate"] = Field(
         False, description="RandomHorizontalFlip(p=0.5); alternate: each image mirrored every other epoch")
     rotation: float = Field(0.0, ge=0, le=180, description="RandomRotation(degrees): up to this many either way")
@@ -261,6 +265,9 @@ class DataConfig(SourceConfig):
             padded = [size + 2 * padding for size in self.image_size]
             raise ValueError(f"augment.random_crop_size {list(crop)} is larger than the padded image {padded} "
                              "(image_size plus twice random_crop_padding); make it at most that")
+        if self.augment.whole_images_from is not None and not crop:
+            raise ValueError("augment.whole_images_from switches random_crop_size's crops to whole images; "
+                             "set random_crop_size too, or leave whole_images_from out")
         if self.augment.random_crop_padding_mode == "reflect" and padding >= min(self.image_size):
             raise ValueError(f"augment.random_crop_padding {padding} cannot reflect an image of {min(self.image_size)} "
                              "pixels (reflect mirrors the image itself); pad less than that, or use edge")

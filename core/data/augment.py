@@ -4,6 +4,7 @@ Each op draws its random numbers for the whole batch from one seeded CPU generat
 reproducible on any device. Images are float N x C x H x W in 0-255 units (before normalising).
 Order: random crop, horizontal flip, rotation, colour jitter, grayscale. `horizontal_flip: alternate` is
 airbench's derandomised flip: a seeded coin per image picks its first orientation, and each epoch turns it over.
+`whole_images_from` ends smaller random crops at a share of the run's steps (the engine says where it is, `follow`).
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ class Augmenter:
         self.generator = torch.Generator().manual_seed(seed)
         # alternate: a seeded orientation per image for even epochs, the other one for odd epochs
         self.even_epoch_flips = self._uniform(count) < 0.5 if config.horizontal_flip == "alternate" else None
+        self.crop_size = config.random_crop_size  # None: crops as large as the image
+
+    def follow(self, progress: float) -> None:
+        """Where the run is (the share of its planned steps done): from whole_images_from on, whole-size crops."""
+        start = self.config.whole_images_from
+        self.crop_size = None if start is not None and progress >= start else self.config.random_crop_size
 
     @property
     def enabled(self) -> bool:
@@ -37,7 +44,7 @@ class Augmenter:
         c = self.config
         x = images  # the crop and the flip move uint8 pixels: a quarter of the memory traffic of floats
         if c.random_crop_padding or c.random_crop_size:
-            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2), c.random_crop_size,
+            x = random_crop(x, c.random_crop_padding, self._uniform(len(x), 2), self.crop_size,
                             c.random_crop_padding_mode)
         if c.horizontal_flip:
             x = torch.where(self._flips(ids, epoch, len(x), x.device), x.flip(3), x)

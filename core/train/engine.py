@@ -452,6 +452,7 @@ class _Trainer:
     def _train_one_epoch(self, epoch: int, start: Position) -> tuple[float, int, Position | None]:
         """One pass over the training data from `start`: (mean loss, samples seen, where it stopped if it did)."""
         train_mode(self.model)
+        self._follow_progress()  # a resumed run's first batch too
         accumulate = self.config.train.accumulate
         loss_sum = torch.full((), float(start.loss_sum), device=self.device)
         samples, last_report, window_start, window_samples = start.samples, time.perf_counter(), time.perf_counter(), 0
@@ -546,8 +547,13 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step()
         self.step += 1
+        self._follow_progress()
         if self.lookahead is not None:
             self.lookahead.after_step(self.step)
+
+    def _follow_progress(self) -> None:
+        """Tell the augmentation where the run is, before it draws the next batch (whole_images_from)."""
+        self.data.augmenter.follow(self.step / max(self.schedule.steps.total, 1))
 
     def _log_skipped(self, skipped: list) -> None:
         for file in skipped:

@@ -188,6 +188,15 @@ def test_a_crop_larger_than_the_padded_image_names_the_key():
     assert config.data.augment.random_crop_size == (36, 36)
 
 
+def test_whole_images_from_needs_the_crops_it_ends():
+    from core.errors import ConfigError
+    from core.config import parse_config
+
+    with pytest.raises(ConfigError, match="whole_images_from switches random_crop_size's crops.*set random_crop_size"):
+        parse_config("data: {image_size: 32, augment: {whole_images_from: 0.9}}\n"
+                     "model: {layers: [flatten, {linear: {out_features: auto}}]}")
+
+
 def _mirrored(root, seed, epoch, world=World(), **options):
     """Per training image, in order: whether horizontal_flip: alternate mirrors it in `epoch`."""
     plain = _all(Feed(_config(root, **options), seed, CPU, world).train_batches())[0]

@@ -136,6 +136,20 @@ def test_final_tta_validates_only_the_last_epoch_with_its_views(tiny, train, tmp
     assert last.metrics["val_accuracy"] == pytest.approx(evaluate_model(last, tta="flip_shift").accuracy)
 
 
+def test_whole_images_from_trains_the_runs_last_share_on_whole_images(tiny, train, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    from core.data import augment
+
+    sizes: list[int] = []
+    crop = augment.random_crop
+    monkeypatch.setattr(augment, "random_crop", lambda *args: sizes.append(crop(*args).shape[-1]) or crop(*args))
+    config = tiny("data.augment.random_crop_size=12", "data.augment.whole_images_from=0.5",
+                  "model.layers=[{conv2d: {out_channels: 8, kernel_size: 3}}, relu, "
+                  "{adaptivemaxpool2d: {output_size: 1}}, flatten, {linear: {out_features: auto}}]")
+    train(config, tmp_path)
+    assert sizes == [12] * 4 + [16] * 4  # 2 epochs of 4 steps: the second half sees the 16 x 16 images whole
+
+
 def test_smaller_training_crops_need_a_model_that_takes_any_size(tiny, train, tmp_path: Path) -> None:
     from core.errors import ShapeError
     from core.prepare.preflight import check_config_model, config_classes
