@@ -409,6 +409,8 @@ class TrainConfig(StrictModel):
     precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="autocast dtype (fp16: CUDA only)")
     compile: bool = Field(False, description="torch.compile the model (on CUDA; skipped on CPU)")
     deterministic: bool = Field(False, description="torch.use_deterministic_algorithms and seeded workers")
+    reuse_cpu_memory: bool = Field(True, description="on a CPU, freed memory is kept for the next step instead of "
+                                                     "being page-faulted back (core/train/cpu_memory.py)")
     tta: Literal[tuple(TTA_POLICIES)] = Field(  # type: ignore[valid-type]
         "none", description="validation averages each image's outputs over views: flip (and its mirror), "
                             "flip_shift (both also shifted a pixel)")

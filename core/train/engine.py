@@ -31,6 +31,7 @@ from core.train.budget import EVAL_COST, BudgetPlanner, Plan
 from core.train.distributed import World, any_across, from_main, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.train.data_wait import DataWait
+from core.train.cpu_memory import keep_freed_memory
 from core.train.divergence import LossGuard, check_finite_weights
 from core.train.system import SystemMonitor
 from core.train.events import (BatchEnded, BudgetPlanned, CheckpointSaved, DataProgress, Emit, EpochEnded, Event,
@@ -193,6 +194,8 @@ class _Trainer:
         started = time.perf_counter()
         seed_everything(self.config.seed)
         self.device = rank_device(self.world, resolve_device(self.config.train.device))
+        if self.device.type == "cpu" and self.config.train.reuse_cpu_memory and keep_freed_memory():
+            self.log("CPU memory: freed blocks are kept for the next step (train.reuse_cpu_memory)")
         if self.config.data.batch_size == "auto":
             self.config = with_batch_size(self.config, self._largest_batch_size())
         with main_first(self.world):
