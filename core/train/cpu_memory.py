@@ -17,9 +17,14 @@ _MMAP_THRESHOLD = 32 * 2**20  # glibc's largest (fixing any threshold stops it f
 _TRIM_THRESHOLD = 2**31 - 1  # mallopt takes an int: a free heap top up to 2 GiB is kept
 
 
+def has_glibc() -> bool:
+    """Whether this process's malloc is glibc's (Linux with glibc; not musl, macOS or Windows)."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def keep_freed_memory() -> bool:
     """Stop glibc from trimming the heap for this process; False where malloc is not glibc's."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not has_glibc():
         return False
-    libc = ctypes.CDLL(None)
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    mallopt = ctypes.CDLL(None).mallopt
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))

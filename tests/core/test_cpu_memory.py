@@ -1,12 +1,13 @@
 """Freed CPU memory is kept for the next step: no page faults for a step's tensors the second time."""
 from __future__ import annotations
 
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from core.train.cpu_memory import has_glibc
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +32,7 @@ def step_faults(mode: str) -> list[int]:
     return [int(faults) for faults in done.stdout.split()]
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+@pytest.mark.skipif(not has_glibc(), reason="glibc's malloc only")
 def test_a_steps_freed_memory_is_reused_without_faulting_its_pages_in_again() -> None:
     pages = 192 * 2**20 // 4096
     assert step_faults("default")[1] > pages // 2  # glibc trimmed the heap after the first: its pages fault in again
@@ -40,7 +41,12 @@ def test_a_steps_freed_memory_is_reused_without_faulting_its_pages_in_again() ->
 
 def test_a_cpu_run_keeps_freed_memory_unless_told_not_to(tiny, train, tmp_path: Path, monkeypatch) -> None:
     calls: list[bool] = []
-    monkeypatch.setattr("core.train.engine.keep_freed_memory", lambda: calls.append(True) or True)
+
+    def keep_freed_memory() -> bool:
+        calls.append(True)
+        return True
+
+    monkeypatch.setattr("core.train.engine.keep_freed_memory", keep_freed_memory)
     run, _ = train(tiny("train.epochs=1"), tmp_path / "kept")
     assert calls == [True] and "freed blocks are kept" in run.log_path.read_text()
     run, _ = train(tiny("train.epochs=1", "train.reuse_cpu_memory=false"), tmp_path / "released")
