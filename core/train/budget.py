@@ -16,11 +16,14 @@ that would end LATE_SHARE of the budget early even at its own speeds (a plan mad
 steps' warm-up, a busy moment) is extended, once its steps have run a drift window, at the speed
 they ran: the time saved is trained. The engine rebuilds the schedule for each plan at the step it
 has reached, stops at the planned step (the last epoch may be partial), validates and saves.
-`train.epochs` stays the most it trains. A resume keeps the plan and the budget's time left (the
+`train.epochs` stays the most it trains. Steps that cost more from a share of the run on (whole images
+after smaller crops: `LaterSteps`) are planned at their cost, and timed in the earlier steps' time, so
+the first plan's end is where the run ends. A resume keeps the plan and the budget's time left (the
 new process's own start is not planned for). The clock is injected, so tests run on a fake one.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -38,11 +41,25 @@ RESERVE_SECONDS, RESERVE_SHARE = 1.5, 0.01  # kept back for the process's end: c
 
 
 @dataclass(frozen=True)
+class LaterSteps:
+    """The optimizer steps from `share` of a run's steps on, each costing `cost` of the steps before it: whole
+    images after smaller random crops (data.augment.whole_images_from) cost their pixels' ratio."""
+
+    share: float
+    cost: float
+
+    def work(self, begin: int, end: int, total: int) -> float:
+        """Steps `begin` to `end` (counted from 0, `end` left out) of a run of `total` steps, in earlier steps."""
+        later = max(0, end - max(begin, math.ceil(self.share * total)))
+        return end - begin + (self.cost - 1) * later
+
+
+@dataclass(frozen=True)
 class Plan:
     """The run's total optimizer steps, and the speeds they were planned with."""
 
     steps: int
-    step_seconds: float  # one optimizer step
+    step_seconds: float  # one optimizer step (of the run's earlier steps, when LaterSteps cost more)
     eval_seconds: float  # one validation, with the checkpoints saved after it
     ends_in: float  # seconds from the plan to the run's planned end
     replanned: bool = False  # the speed drifted since the first plan
@@ -50,9 +67,9 @@ class Plan:
 
 @dataclass
 class Timing:
-    """Optimizer steps and the seconds they took (validations left out)."""
+    """Optimizer steps and the seconds they took (validations left out); later steps count at their cost."""
 
-    steps: int = 0
+    steps: float = 0.0
     seconds: float = 0.0
 
     def per_step(self) -> float:
@@ -68,11 +85,13 @@ class BudgetPlanner:
     """
 
     def __init__(self, budget: float, *, started: float, steps_per_epoch: int, max_steps: int, eval_steps: float,
-                 final_eval_factor: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 final_eval_factor: float = 1.0, later_steps: LaterSteps | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """`eval_steps`: a validation's estimated cost in optimizer steps (from the set sizes), until one is timed;
-        `final_eval_factor`: the last validation's cost in validations (more views of each image: train.final_tta)."""
+        `final_eval_factor`: the last validation's cost in validations (more views of each image: train.final_tta);
+        `later_steps`: the run's last steps cost more than its first."""
         self.budget, self.started, self.clock = budget, started, clock
-        self.final_eval_factor = final_eval_factor
+        self.final_eval_factor, self.later_steps = final_eval_factor, later_steps
         self.steps_per_epoch, self.max_steps, self.eval_steps = steps_per_epoch, max_steps, eval_steps
         self.deadline = started + budget
         self.used_before = 0.0  # seconds of the budget spent by the run's earlier processes (a resume)
@@ -110,8 +129,9 @@ class BudgetPlanner:
         or a late plan cut."""
         now = self.clock()
         if self._mark is not None and step > self._mark[1] and self._mark[1] + 1 != self._first_step:
+            work = self._work(self._mark[1], step, self.plan.steps if self.plan else self.max_steps)
             for timing in (self.speed, self.window, self.since_plan):
-                timing.steps += step - self._mark[1]
+                timing.steps += work
                 timing.seconds += now - self._mark[0]
         self._mark = (now, step)
         pending = step % self.steps_per_epoch == 0  # the epoch just ended: its validation is still to come
@@ -230,7 +250,11 @@ class BudgetPlanner:
         per_epoch = self.steps_per_epoch
         evaluations = -(-total // per_epoch) - step // per_epoch + pending  # each epoch's end, the last step's
         final_extra = self.final_eval_factor - 1 if evaluations > 0 else 0.0  # the last one's more views
-        return (total - step) * step_seconds + (evaluations + final_extra) * eval_seconds
+        return self._work(step, total, total) * step_seconds + (evaluations + final_extra) * eval_seconds
+
+    def _work(self, begin: int, end: int, total: int) -> float:
+        """Steps `begin` to `end` of a run of `total`, in the run's earlier steps."""
+        return self.later_steps.work(begin, end, total) if self.later_steps else float(end - begin)
 
     def _left(self, now: float) -> float:
         """Seconds from `now` to the planned end: the deadline less what the process's end is kept."""

@@ -27,7 +27,7 @@ from core.data.batches import Batch, Feed
 from core.data.sources import list_data
 from core.data.tta import POLICIES as TTA_POLICIES, tta_outputs
 from core.prepare.devices import autocast_dtype, describe_device, resolve_device
-from core.train.budget import EVAL_COST, BudgetPlanner, Plan
+from core.train.budget import EVAL_COST, BudgetPlanner, LaterSteps, Plan
 from core.train.distributed import World, any_across, from_main, main_first, rank_device, sum_across
 from core.errors import DataError, WorkbenchError
 from core.train.data_wait import DataWait
@@ -525,7 +525,7 @@ class _Trainer:
         """Take a plan (under torchrun rank 0's): the schedule rebuilt for its steps at this step, and reported."""
         assert self.budget is not None
         if self.world.distributed:
-            values = from_main(self.world, [1.0, *astuple(proposed)] if proposed else [0.0] * 6, self.device)
+            values = from_main(self.world, [1.0, *astuple(proposed)] if proposed else [0.0] * 6)
             chosen, steps, step_seconds, eval_seconds, ends_in, replanned = values
             proposed = Plan(int(steps), step_seconds, eval_seconds, ends_in, bool(replanned)) if chosen else None
         if proposed is None:

@@ -11,7 +11,7 @@ from torch import nn
 from core.config import parse_config, parse_duration
 from core.errors import ConfigError
 from core.recipe.schedules import SCHEDULES, Schedule, Steps
-from core.train.budget import LATE_SHARE, RESERVE_SECONDS, RESERVE_SHARE, BudgetPlanner, Plan
+from core.train.budget import LATE_SHARE, RESERVE_SECONDS, RESERVE_SHARE, BudgetPlanner, LaterSteps, Plan
 
 PER_EPOCH = 50
 EVERY_SCHEDULE = {
@@ -81,6 +81,7 @@ class FakeRun:
     prepare_seconds: float = 30.0  # the data's preparation, before the first epoch
     final_eval_factor: float = 1.0  # the last validation's cost in validations (train.final_tta)
     planned_final_eval: bool = True  # whether the planner is told of it
+    later_steps: LaterSteps | None = None  # what the planner is told of steps that cost more late in the run
     max_epochs: int = 1000
     schedule_name: str = "one_cycle"
     now: float = 0.0
@@ -96,7 +97,8 @@ class FakeRun:
     def new_planner(self, started: float) -> BudgetPlanner:
         return BudgetPlanner(self.budget, started=started, steps_per_epoch=PER_EPOCH,
                              max_steps=PER_EPOCH * self.max_epochs, eval_steps=5, clock=lambda: self.now,
-                             final_eval_factor=self.final_eval_factor if self.planned_final_eval else 1.0)
+                             final_eval_factor=self.final_eval_factor if self.planned_final_eval else 1.0,
+                             later_steps=self.later_steps)
 
     def follow(self, plan: Plan | None) -> None:
         if plan is not None:
@@ -179,6 +181,28 @@ def test_a_last_validation_with_more_views_is_planned_for() -> None:
                     for known in (True, False))
     assert told.ends_on_time(told.train())
     assert untold.train() > untold.planned_end() + 10  # the 12 s more, had the planner not known
+
+
+def test_steps_that_cost_more_late_in_the_run_are_planned_at_their_cost_not_cut_when_they_come() -> None:
+    """whole_images_from: 0.8 after 28x28 crops of 32x32 images: the last fifth of the steps, wherever the plan
+    puts it, takes 1.31x as long as the crops before."""
+    later = LaterSteps(0.8, 32 * 32 / (28 * 28))
+    told, untold = (FakeRun(900, lambda step: 0.0, later_steps=later if known else None) for known in (True, False))
+    for run in (told, untold):
+        run.step_seconds = lambda step, run=run: 0.1 * (later.cost if step / run.schedule.steps.total >= 0.8 else 1)
+    assert told.ends_on_time(told.train())
+    assert told.step == told.plans[0].steps  # the first plan is the run
+    untold.train()
+    assert untold.plans[0].steps > 1.03 * untold.step  # planned long, and cut when the costly steps came
+    assert untold.plans[-1].steps < max(plan.steps for plan in untold.plans)
+
+
+def test_later_steps_count_their_extra_cost_only_past_their_share_of_the_run() -> None:
+    later = LaterSteps(0.8, 1.5)
+    assert later.work(0, 80, total=100) == 80  # all before step 80
+    assert later.work(70, 90, total=100) == 10 + 10 * 1.5
+    assert later.work(0, 100, total=100) == 80 + 20 * 1.5
+    assert later.work(0, 100, total=200) == 100  # a longer plan moves the later steps on
 
 
 def test_a_first_validation_slowed_by_a_busy_moment_is_not_planned_with_for_the_whole_run() -> None:

@@ -12,7 +12,7 @@ import core.train.engine
 from core.errors import ConfigError
 from core.model.checkpoints import load_checkpoint
 from core.runs.recorder import create_run
-from core.train.budget import BudgetPlanner, Plan
+from core.train.budget import BudgetPlanner, LaterSteps, Plan
 from core.train.engine import fit
 from core.train.events import BudgetPlanned, Event, RunFinished
 from core.train.resume import load_resume
@@ -105,3 +105,19 @@ def test_the_plans_last_epoch_validates_with_final_tta(tiny, tmp_path: Path, mon
     events = train(config, create_run(tmp_path, config.name, config))
     assert events[-1].reason == "time budget spent"
     assert len(policies) > 2 and policies == ["none"] * (len(policies) - 1) + ["flip"]
+
+
+def test_the_plan_costs_whole_images_after_smaller_crops_at_their_pixels(tiny, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    told: list[LaterSteps | None] = []
+    planner = core.train.engine.BudgetPlanner
+    monkeypatch.setattr(core.train.engine, "BudgetPlanner",
+                        lambda *args, **kwargs: told.append(kwargs["later_steps"]) or planner(*args, **kwargs))
+    pooled = ("model.layers=[{conv2d: {out_channels: 8, kernel_size: 3}}, relu, {adaptivemaxpool2d: {output_size: 1}}, "
+              "flatten, {linear: {out_features: auto}}]")
+    config = tiny(*RECIPE, pooled, "data.augment.random_crop_size=12", "data.augment.whole_images_from=0.75")
+    events = train(config, None)
+    assert told == [LaterSteps(0.75, 16 * 16 / (12 * 12))]  # the tiny set's 16 x 16 images after 12 x 12 crops
+    assert events[-1].reason == "time budget spent"
+    train(tiny(*RECIPE, pooled, "data.augment.random_crop_size=12"), None)
+    assert told[-1] is None  # crops to the end: every step costs the same
