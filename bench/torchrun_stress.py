@@ -4,10 +4,11 @@
   python bench/torchrun_stress.py --runs 20 --hogs 4
 
 A distributed run that has trained and printed its summary once died at exit on a busy machine (a
-rank's SIGABRT, "terminate called without an active exception", from a gloo thread still running
-as the interpreter tore down). Each run here is what tests/e2e/test_torchrun.py runs: `torchrun
---standalone --nproc_per_node=2 -m workbench train` on a small shapes config, two epochs on the
-CPU, while `--hogs` processes spin on the same cores. A run passes when torchrun exits 0 and
+rank's SIGABRT, "terminate called without an active exception": DistributedDataParallel keeps gloo's
+process group alive past destroy_process_group, and the interpreter's teardown aborted on it; the
+`workbench` command now ends torchrun's processes without that teardown). Each run here is what
+tests/e2e/test_torchrun.py runs: `torchrun --standalone --nproc_per_node=2 -m workbench train` on a
+small shapes config, two epochs on the CPU, while `--hogs` processes spin on the same cores. A run passes when torchrun exits 0 and
 nothing in its output says a rank aborted. Prints each run, then the count.
 """
 from __future__ import annotations

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import pkgutil
@@ -56,8 +57,33 @@ def build_command_parser(name: str, command: ModuleType) -> argparse.ArgumentPar
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command; a Ctrl-C at any moment (even while importing torch) exits 130 with one line, no traceback,
-    and a reader that goes away (`workbench classify ... | head`) ends any command quietly."""
+    """The `workbench` command: its exit code (under torchrun the process ends here with it)."""
+    code = _command(argv)
+    end_torchrun_process(code)
+    return code
+
+
+def end_torchrun_process(code: int) -> None:
+    """A process torchrun started ends here once its command is done: atexit handlers run and the streams
+    flush as at any exit, then os._exit skips the interpreter's teardown. A DistributedDataParallel model
+    keeps gloo's process group (and its threads) alive past destroy_process_group, and tearing it down
+    at exit aborts the process ("terminate called without an active exception") in about one exit in
+    five on a busy machine, which torchrun reports as a failed job after the run has finished and saved."""
+    distributed = sys.modules.get("core.train.distributed")  # never imported: no process group was joined
+    if distributed is None or distributed.TORCHRUN_MARK not in os.environ:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone, a stream closed: nothing left to say
+            pass
+    os._exit(code)
+
+
+def _command(argv: list[str] | None) -> int:
+    """A Ctrl-C once the command runs (even while importing torch) exits 130 with one line, no traceback, and a
+    reader that goes away (`workbench classify ... | head`) ends any command quietly."""
     try:
         try:
             return _dispatch(sys.argv[1:] if argv is None else argv)

@@ -59,14 +59,17 @@ def start(world: World, device_type: str) -> World:
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(world.local_rank)
-    dist.init_process_group(backend)
+        dist.init_process_group(backend, device_id=torch.device("cuda", world.local_rank))  # no guessing at barriers
+    else:
+        dist.init_process_group(backend)
     return World(world.rank, world.size, world.local_rank, backend, world.launched)
 
 
 def stop(world: World, finished: bool = True) -> None:
     """Leave the process group. After a run that ended normally every rank first waits for the others, so
-    no rank tears its connections down while another still talks to it (a rank that left early could abort
-    at exit with "terminate called without an active exception"); after a failure it just leaves."""
+    no rank tears its connections down while another still talks to it; after a failure it just leaves.
+    (A DistributedDataParallel model keeps gloo's group alive past this: the `workbench` command ends a
+    torchrun process without the interpreter's teardown, see workbench.cli.end_torchrun_process.)"""
     if not (world.distributed and dist.is_initialized()):
         return
     if finished:
@@ -81,29 +84,37 @@ def rank_device(world: World, device: torch.device) -> torch.device:
     return device
 
 
+def collective_device(world: World) -> torch.device:
+    """Where a collective's tensors must be: nccl moves CUDA tensors only (a CPU one fails with "No backend
+    type associated with device type cpu"), gloo CPU ones."""
+    if world.backend == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def sum_across(world: World, *values: torch.Tensor) -> list[torch.Tensor]:
-    """Each value summed over the ranks (itself in a single process)."""
+    """Each value summed over the ranks (itself in a single process), wherever the values are."""
     if not world.distributed:
         return list(values)
-    stacked = torch.stack([v.detach().double() for v in values])
+    stacked = torch.stack([v.detach().to(collective_device(world), torch.float64) for v in values])
     dist.all_reduce(stacked)
     return list(stacked.unbind())
 
 
-def any_across(world: World, *flags: bool, device: torch.device) -> list[bool]:
+def any_across(world: World, *flags: bool) -> list[bool]:
     """Each flag true on any rank: how ranks agree to stop at the same batch."""
     if not world.distributed:
         return list(flags)
-    values = torch.tensor([float(f) for f in flags], device=device)
+    values = torch.tensor([float(f) for f in flags], device=collective_device(world))
     dist.all_reduce(values, op=dist.ReduceOp.MAX)
     return [bool(v) for v in values.tolist()]
 
 
-def from_main(world: World, values: list[float], device: torch.device) -> list[float]:
+def from_main(world: World, values: list[float]) -> list[float]:
     """Rank 0's values on every rank: how ranks follow one decision (a time budget's plan)."""
     if not world.distributed:
         return values
-    sent = torch.tensor(values, dtype=torch.float64, device=device)
+    sent = torch.tensor(values, dtype=torch.float64, device=collective_device(world))
     dist.broadcast(sent, src=0)
     return sent.tolist()
 

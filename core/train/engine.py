@@ -155,7 +155,7 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: Loss,
             loss_sum = loss_sum.to(loss.device) + loss
             correct = correct.to(loss.device) + (logits.argmax(1) == labels).sum()
             count += len(labels)
-    loss_sum, correct, total = sum_across(world, loss_sum, correct, torch.tensor(float(count), device=loss_sum.device))
+    loss_sum, correct, total = sum_across(world, loss_sum, correct, torch.tensor(float(count)))
     if total.item() == 0:
         return 0.0, 0.0
     return loss_sum.item() / total.item(), correct.item() / total.item()
@@ -392,14 +392,14 @@ class _Trainer:
         checked where it synchronises anyway (batch reports, epoch ends, saves)."""
         if not self.world.distributed:
             return self.should_stop()
-        stop, diverged = any_across(self.world, self.should_stop(), self.guard.diverged(), device=self.device)
+        stop, diverged = any_across(self.world, self.should_stop(), self.guard.diverged())
         if diverged:
             self.guard.check(force=True)
         return stop
 
     def _check_divergence(self) -> None:
         if self.world.distributed:
-            _, diverged = any_across(self.world, False, self.guard.diverged(), device=self.device)
+            _, diverged = any_across(self.world, False, self.guard.diverged())
             if diverged:
                 self.guard.check(force=True)
         else:
@@ -506,7 +506,16 @@ class _Trainer:
         return BudgetPlanner(budget, started=command_started, steps_per_epoch=per_epoch,
                              max_steps=per_epoch * train.epochs,
                              eval_steps=EVAL_COST * views * self.data.val_count / samples_per_step,
-                             final_eval_factor=len(TTA_POLICIES[train.final_validation_tta]) / views)
+                             final_eval_factor=len(TTA_POLICIES[train.final_validation_tta]) / views,
+                             later_steps=self._later_steps())
+
+    def _later_steps(self) -> LaterSteps | None:
+        """Whole images after smaller crops (whole_images_from): those steps cost their pixels' ratio."""
+        augment = self.config.data.augment
+        if augment.whole_images_from is None or augment.random_crop_size is None:
+            return None
+        (height, width), (crop_height, crop_width) = self.config.data.image_size, augment.random_crop_size
+        return LaterSteps(augment.whole_images_from, height * width / (crop_height * crop_width))
 
     def _planned_epochs(self, epochs: int) -> int:
         """The epochs the run will train: train.epochs, or under a budget its plan's (the last one counted whole)."""

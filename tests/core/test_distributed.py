@@ -87,3 +87,24 @@ def test_only_torchrun_makes_a_single_process_join_a_process_group(monkeypatch) 
     assert not distributed.World.from_environment().distributed
     monkeypatch.setenv(distributed.TORCHRUN_MARK, "job")
     assert distributed.World.from_environment().distributed
+
+
+def test_collectives_hand_nccl_cuda_tensors_and_gloo_cpu_ones_wherever_the_values_are(monkeypatch) -> None:
+    """nccl refuses a CPU tensor ("No backend type associated with device type cpu"): the training loss's mean,
+    summed from CPU floats, once failed every torchrun job on a GPU. With no GPU here, the meta device (which no
+    value starts on) stands in for nccl's."""
+    reduced: list[torch.device] = []
+    monkeypatch.setattr(distributed.dist, "all_reduce", lambda tensor, **_: reduced.append(tensor.device))
+    monkeypatch.setattr(distributed.dist, "broadcast", lambda tensor, **_: reduced.append(tensor.device))
+    gloo = distributed.World(0, 2, 0, backend="gloo", launched=True)
+    nccl = distributed.World(0, 2, 0, backend="nccl", launched=True)
+    monkeypatch.setattr(distributed.torch.cuda, "current_device", lambda: 0)
+    assert distributed.collective_device(nccl) == torch.device("cuda", 0)
+    assert distributed.collective_device(gloo) == torch.device("cpu")
+
+    distributed.any_across(gloo, True)
+    distributed.from_main(gloo, [1.0, 2.0])
+    monkeypatch.setattr(distributed, "collective_device", lambda world: torch.device(
+        "meta" if world.backend == "nccl" else "cpu"))
+    distributed.sum_across(nccl, torch.tensor(1.0), torch.tensor(2, dtype=torch.long))
+    assert reduced == [torch.device("cpu"), torch.device("cpu"), torch.device("meta")]

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,20 @@ train: {{epochs: 2, device: cpu, optimizer: {{name: sgd, lr: 0.05, momentum: 0.9
 """
 
 
+# a command that fails at once, with the process's last moments made visible: atexit, then teardown's __del__
+ENDING = textwrap.dedent("""\
+    import atexit, sys
+    import core.train.distributed  # imported by every command that may join a process group
+    from workbench.cli import main
+
+    class SeenAtTeardown:
+        def __del__(self):
+            print("interpreter teardown", flush=True)
+
+    kept = SeenAtTeardown()
+    atexit.register(print, "atexit handlers ran", flush=True)
+    sys.exit(main(["--run", "missing.yaml"]))
+""")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
@@ -75,6 +90,19 @@ def test_a_distributed_run_resumes_under_torchrun(tmp_path: Path) -> None:
     assert [row.split(",")[0] for row in (run / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "finished" and status["epochs_done"] == 3
+
+
+@pytest.mark.parametrize("torchrun", [True, False])
+def test_a_torchrun_process_ends_after_atexit_without_the_interpreters_teardown(tmp_path: Path, torchrun: bool) -> None:
+    """gloo's process group outlives destroy_process_group under DDP, and tearing it down at exit aborted
+    finished runs (SIGABRT) on a busy machine: a process torchrun started skips the teardown, nothing else."""
+    mark = {"TORCHELASTIC_RUN_ID": "test"} if torchrun else {}
+    result = subprocess.run([sys.executable, "-c", ENDING], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **mark})
+    assert result.returncode == 2, result.stderr
+    assert "missing.yaml" in result.stderr
+    assert "atexit handlers ran" in result.stdout
+    assert ("interpreter teardown" in result.stdout) is not torchrun
 
 
 def test_cross_validation_trains_every_fold_on_both_ranks_and_rank_0_alone_reports(tmp_path: Path) -> None:
