@@ -79,6 +79,9 @@ class MuonParams(OptimizerParams):
         "muon", description="the last linear layer's weight (the classifier): orthogonalised by Muon, or stepped by "
                             "others, as Muon's authors advise for output layers")
     final_layer_lr: float | None = Field(None, gt=0, le=1000, description="its lr under others (default: others_lr)")
+    final_layer_weight_decay: float | None = Field(
+        None, ge=0, le=1, description="its weight decay under others (default: the rest's): with a small "
+                                      "final_layer_lr the shared one decays it next to nothing")
     others: Literal["adamw", "sgd"] = Field("adamw", description="the optimizer of biases, norm layers and the rest")
     others_lr: float = Field(0.001, gt=0, le=1000, description="its learning rate (the schedule scales it as lr); "
                              "norm layers' shifts take large ones")
@@ -86,9 +89,9 @@ class MuonParams(OptimizerParams):
 
     @model_validator(mode="after")
     def _keys_that_apply(self) -> "MuonParams":
-        if self.final_layer_lr is not None and self.final_layer == "muon":
-            raise ValueError("final_layer_lr is the classifier's lr under others: set final_layer: others, "
-                             "or remove final_layer_lr")
+        for key in ("final_layer_lr", "final_layer_weight_decay"):
+            if getattr(self, key) is not None and self.final_layer == "muon":
+                raise ValueError(f"{key} is the classifier's under others: set final_layer: others, or remove {key}")
         if self.others_momentum is not None and self.others == "adamw":
             raise ValueError("others_momentum applies to others: sgd (adamw has betas); remove it or set others: sgd")
         return self
@@ -141,9 +144,11 @@ def _muon(model: nn.Module, params: MuonParams) -> torch.optim.Optimizer:
     options = params.model_dump(include={"lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn"})
     linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
     kept_out = linears[-1].weight if linears and params.final_layer == "others" else None
+    kept_out_options = {key: value for key, value in (("lr", params.final_layer_lr),
+                                                      ("weight_decay", params.final_layer_weight_decay))
+                        if value is not None}
     return MuonWithFallback((p for p in model.parameters() if p.requires_grad), options, fallback,
-                            normalize_filters=params.normalize, kept_out=kept_out,
-                            kept_out_options={"lr": params.final_layer_lr} if params.final_layer_lr else None)
+                            normalize_filters=params.normalize, kept_out=kept_out, kept_out_options=kept_out_options)
 
 
 OPTIMIZERS: Table["torch.optim.Optimizer", OptimizerParams] = Table("optimizer", "sgd", [

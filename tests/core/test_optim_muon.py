@@ -83,8 +83,22 @@ def test_final_layer_others_leaves_the_classifier_to_others_at_its_own_lr() -> N
     assert build(small_model(), final_layer="others").param_groups[2]["lr"] == 0.001  # others_lr
 
 
+def test_final_layer_weight_decay_is_the_classifiers_own_and_decays_it() -> None:
+    """airbench decays its classifier as much per step as the biases; at its small lr the rest's weight_decay would
+    decay it by next to nothing."""
+    keys = {"weight_decay": 1e-4, "others": "sgd", "others_lr": 50, "final_layer": "others", "final_layer_lr": 0.02}
+    decayed, plain = small_model(), small_model()
+    optimizer = build(decayed, **keys, final_layer_weight_decay=0.5)
+    rest, final = optimizer.inner[1].param_groups
+    assert (rest["weight_decay"], final["weight_decay"], final["lr"]) == (1e-4, 0.5, 0.02)
+    train(decayed, optimizer, 10)
+    train(plain, build(plain, **keys), 10)
+    assert decayed[4].weight.norm() < 0.95 * plain[4].weight.norm()
+
+
 @pytest.mark.parametrize(("keys", "message"), [
-    ({"final_layer_lr": 0.1}, "set final_layer: others"), ({"others_momentum": 0.9}, "applies to others: sgd")])
+    ({"final_layer_lr": 0.1}, "set final_layer: others"), ({"final_layer_weight_decay": 0.1}, "set final_layer: others"),
+    ({"others_momentum": 0.9}, "applies to others: sgd")])
 def test_keys_that_would_do_nothing_are_refused(keys: dict, message: str) -> None:
     from pydantic import ValidationError
 
