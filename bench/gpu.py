@@ -130,10 +130,17 @@ def check_ddp(setup: Setup) -> list[list[str]]:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError(f"torchrun exit {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
+        raise RuntimeError(f"torchrun exit {done.returncode}: {workbench_error(done.stderr + done.stdout)}")
     status = RunDir(next(runs.iterdir())).read_status()
     return [["ddp 1 process", f"{status.get('state')}", f"{seconds:.1f} s with start-up",
              f"backend {status.get('backend')}, world size {status.get('world_size')}"]]
+
+
+def workbench_error(output: str) -> str:
+    """workbench's own error line from a child's output (torchrun's report of a failed rank ends with its
+    own boilerplate, which names no cause), else the output's last 200 characters."""
+    ours = [line for line in output.splitlines() if line.startswith("workbench: ")]
+    return ours[-1] if ours else output.strip()[-200:]
 
 
 def check_speed(setup: Setup) -> list[list[str]]:

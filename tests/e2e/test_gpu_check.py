@@ -38,3 +38,14 @@ def test_asking_for_cuda_where_there_is_none_or_an_unknown_check_is_a_clear_erro
         assert result.returncode == 2 and "no CUDA device here" in result.stderr
     result = gpu_check("--checks", "precision,speeed")
     assert result.returncode == 2 and "unknown check 'speeed'" in result.stderr
+
+
+def test_a_failed_torchrun_row_names_workbenchs_error_not_torchruns_boilerplate(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # bench/ is no package of the install
+    from bench.gpu import workbench_error
+
+    torchrun = ("workbench: training failed: RuntimeError: No backend type associated with device type cpu\n"
+                "traceback in runs/x/train.log\n" + "=" * 60 + "\n  error_file: <N/A>\n" + "=" * 60 + "\n")
+    assert workbench_error(torchrun) == ("workbench: training failed: RuntimeError: "
+                                         "No backend type associated with device type cpu")
+    assert workbench_error("Segmentation fault\n") == "Segmentation fault"
