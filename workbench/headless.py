@@ -64,7 +64,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
             if isinstance(event, RunStarted):
                 if run is not None:
                     check_space(run, event.parameters)  # a full disk is refused before the first step
-                stop.training = True
+                stop.begin_training()
             reporter.handle(event)
             if world.is_main:
                 warn_if_input_bound(event, config)
@@ -184,6 +184,13 @@ class StopRequest:
 
     def requested(self) -> bool:
         return self.signal is not None
+
+    def begin_training(self) -> None:
+        """From here a first signal stops politely. One that came before aborts here, as it meant to then: C code
+        that clears errors (a Cython module's import) can lose the KeyboardInterrupt the handler raised."""
+        if self.requested():
+            raise KeyboardInterrupt
+        self.training = True
 
     @property
     def exit_code(self) -> int:

@@ -41,6 +41,33 @@ def workbench(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240, **kwargs)
 
 
+LOSING_A_CTRL_C = """
+import importlib, signal, sys
+from workbench.cli import main
+
+module = importlib.import_module(sys.argv[1])
+seed = module.seed_everything
+
+
+def seed_losing_a_ctrl_c(value):  # as numpy.random's Cython import does: the interrupt raised in it, cleared by C
+    try:
+        signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        pass
+    seed(value)
+
+
+module.seed_everything = seed_losing_a_ctrl_c
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def workbench_losing_a_ctrl_c(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`workbench ARGS` that gets a Ctrl-C in `module`'s seed_everything and loses its KeyboardInterrupt there."""
+    return subprocess.run([sys.executable, "-c", LOSING_A_CTRL_C, module, *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=240)
+
+
 def test_run_trains_and_prints_plain_epoch_lines(tmp_path: Path) -> None:
     result = workbench("--run", str(write_config(tmp_path)), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from tests.e2e.test_cli import ROOT, workbench, write_config
+from tests.e2e.test_cli import ROOT, workbench, workbench_losing_a_ctrl_c, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +50,10 @@ def test_ctrl_c_exits_130_without_a_traceback(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     # 130, or ended by the SIGINT itself on a busy machine (which a shell also reports as 130)
     assert process.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr and "interrupted" in stderr
+
+
+def test_a_ctrl_c_whose_keyboardinterrupt_was_lost_still_ends_the_sweep(tmp_path: Path) -> None:
+    result = workbench_losing_a_ctrl_c("core.prepare.lr_find", "lr-find", str(write_config(tmp_path)), "--steps", "30",
+                                       cwd=tmp_path)
+    assert result.returncode == 130 and result.stderr.strip() == "workbench: lr-find interrupted", result.stderr
+    assert not (tmp_path / "runs").exists()

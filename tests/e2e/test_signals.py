@@ -16,7 +16,7 @@ import pytest
 
 from core.model.checkpoints import load_checkpoint
 from core.runs.history import list_runs
-from tests.e2e.test_cli import CONFIG, ROOT
+from tests.e2e.test_cli import CONFIG, ROOT, workbench_losing_a_ctrl_c
 from workbench.headless import StopRequest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -79,9 +79,20 @@ def test_a_hangup_nohup_ignores_stays_ignored(tmp_path):
     assert process.returncode == 130 and status(run_dir)["state"] == "stopped"
 
 
+def wait_until_importing_torch(process: subprocess.Popen, deadline: float = 60) -> None:
+    """Until torch's library is mapped into the process: the command has started (a Ctrl-C while Python
+    itself starts up is the interpreter's to report) and the run directory does not exist yet."""
+    maps = Path(f"/proc/{process.pid}/maps")
+    end = time.monotonic() + deadline
+    while "libtorch" not in maps.read_text():
+        assert process.poll() is None and time.monotonic() < end, process.communicate()
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc/PID/maps")
 def test_ctrl_c_while_starting_exits_130_with_one_line(tmp_path):
     process = start(tmp_path)
-    time.sleep(0.3)  # importing: before the run directory exists
+    wait_until_importing_torch(process)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -142,6 +153,15 @@ def test_an_abort_still_unwinding_after_its_grace_ends_the_process():
     with pytest.raises(KeyboardInterrupt):
         stop._handle(signal.SIGINT, None)
     assert done.wait(timeout=30) and exited == [143]  # the first signal's code, as a clean abort exits
+
+
+def test_a_ctrl_c_whose_interrupt_was_lost_before_training_aborts_as_training_begins(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(CONFIG.format(data=tmp_path / "shapes", epochs=10_000))
+    result = workbench_losing_a_ctrl_c("core.train.engine", "--run", str(path), cwd=tmp_path)
+    assert result.returncode == 130 and "aborted at once" in result.stderr, result.stderr
+    [run] = list_runs(tmp_path / "runs")
+    assert run.state == "aborted" and not (run.path / "metrics.csv").exists()
 
 
 def test_sigkill_reads_as_ended_unexpectedly(tmp_path):

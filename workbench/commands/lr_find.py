@@ -8,11 +8,17 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.exit_codes import EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from workbench.exit_codes import EXIT_INVALID, EXIT_OK
 from workbench.config_options import add_config, add_runs_dir
 from workbench.progress import reporting
+
+if TYPE_CHECKING:
+    from core.prepare.lr_find import LrFindResult
 
 USAGE = "CONFIG"
 SUMMARY = "sweep the learning rate and suggest one"
@@ -28,33 +34,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    steps, start_lr, end_lr = args.steps, args.start_lr, args.end_lr
-    try:
-        from core.config import load_config
-        from core.errors import WorkbenchError
-        from core.prepare.lr_find import check_options, find_lr, write_curve
+    from workbench.headless import StopRequest
 
+    # A Ctrl-C aborts at once, and the sweep checks for one before each step too: C code can lose the
+    # KeyboardInterrupt Python raises (a Cython module's import clears it: numpy.random's, for one)
+    with StopRequest() as stop:
         try:
-            config = load_config(args.config, args.overrides)
-            check_options(start_lr, end_lr, steps)
-            print(f"lr-find {config.name}: up to {steps} steps, lr {start_lr:g} to {end_lr:g}", flush=True)
-            with reporting("sweeping the lr") as progress:
-                result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, progress=progress)
-            folder = args.runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find"
-            write_curve(result, folder / "lr_find.csv")
-        except (WorkbenchError, OSError) as exc:
-            print(f"workbench: {exc}", file=sys.stderr)
-            return EXIT_INVALID
-    except KeyboardInterrupt:
+            swept = _sweep(args, stop.requested)
+        except KeyboardInterrupt:
+            swept = None
+    if stop.requested():
         print("workbench: lr-find interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stop.exit_code
+    if swept is None:
+        return EXIT_INVALID
+    result, curve = swept
     print("\n".join(loss_chart(result.lrs, result.losses, result.suggestion)))
-    ended = "; stopped early, the loss diverged" if len(result.lrs) < steps else ""
+    ended = "; stopped early, the loss diverged" if len(result.lrs) < args.steps else ""
     print(f"swept {len(result.lrs)} steps, lr {result.lrs[0]:.3g} to {result.lrs[-1]:.3g}{ended}")
     print(f"suggested lr: {result.suggestion:.3g} ({result.reason})")
     print(f"use it with:  --set train.optimizer.lr={result.suggestion:.3g}")
-    print(f"curve: {folder / 'lr_find.csv'}")
+    print(f"curve: {curve}")
     return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace, should_stop: Callable[[], bool]) -> tuple[LrFindResult, Path] | None:
+    """The sweep and the file its curve went to; None once the config or an option was refused (and said why)
+    or the sweep was stopped."""
+    from core.config import load_config
+    from core.errors import WorkbenchError
+    from core.prepare.lr_find import check_options, find_lr, write_curve
+
+    steps, start_lr, end_lr = args.steps, args.start_lr, args.end_lr
+    try:
+        config = load_config(args.config, args.overrides)
+        check_options(start_lr, end_lr, steps)
+        print(f"lr-find {config.name}: up to {steps} steps, lr {start_lr:g} to {end_lr:g}", flush=True)
+        with reporting("sweeping the lr") as progress:
+            result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, should_stop=should_stop,
+                             progress=progress)
+        if should_stop():
+            return None
+        curve = args.runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find" / "lr_find.csv"
+        write_curve(result, curve)
+    except (WorkbenchError, OSError) as exc:
+        if not should_stop():  # stopped before its first step is the Ctrl-C's doing, said by the caller
+            print(f"workbench: {exc}", file=sys.stderr)
+        return None
+    return result, curve
 
 
 def loss_chart(lrs: list[float], losses: list[float], mark: float | None = None, *, width: int = 80,
