@@ -7,6 +7,7 @@ from textual.driver import Driver
 from screens.widgets.braille import BrailleCanvas
 from workbench.app import WorkbenchApp
 from workbench.terminal import ascii_driver, locale_warning, to_ascii, utf8_locale
+from waiting import wait_until
 
 
 @pytest.mark.parametrize(("environ", "utf8"), [
@@ -68,5 +69,5 @@ async def test_the_app_draws_in_ascii_and_says_how_to_fix_it(small_shapes_config
     app = WorkbenchApp(Workspace(small_shapes_config), tmp_path / "runs", ascii_only=True)
     assert issubclass(app.driver_class, Driver) and app.driver_class.__name__ == "AsciiDriver"
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert any("LANG=C.UTF-8" in str(notification.message) for notification in app._notifications)
+        await wait_until(pilot, lambda: any("LANG=C.UTF-8" in str(toast.message) for toast in app._notifications),
+                         deadline=30)  # app.notify is a message, handled in the app's own time

@@ -54,12 +54,20 @@ async def test_evaluate_a_run_from_runs(tiny_model):
         assert screen.loss_index == len(losses) - 1
 
         await settle(pilot)  # the chosen image's heatmap is made in a worker: read the screen once it is drawn
+
+        def every_class_row_whole() -> bool:  # name, three scores, support
+            lines = screen_lines(app)
+            return all(any(line.split()[:5] == [report.name, f"{report.precision:.2f}", f"{report.recall:.2f}",
+                                                f"{report.f1:.2f}", str(report.support)] for line in lines)
+                       for report in evaluation.per_class)
+
+        try:  # drawn once the layout has caught up with the table's rows (a busy machine's later frame)
+            await wait_until(pilot, every_class_row_whole, deadline=30)
+        except AssertionError:
+            pytest.fail("a class row is not on screen whole:\n" + "\n".join(screen_lines(app)))
         lines = screen_lines(app)
         assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
         text = "\n".join(lines)
-        for report in evaluation.per_class:  # every class row whole: name, three scores, support
-            assert any(line.split()[:5] == [report.name, f"{report.precision:.2f}", f"{report.recall:.2f}",
-                                            f"{report.f1:.2f}", str(report.support)] for line in lines)
         assert "true\\pred" in text and f"loss {losses[-1].loss:.2f}" in text
         await assert_footer_fits(pilot)
 
