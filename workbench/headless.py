@@ -5,8 +5,9 @@ epoch is one plain, flushed line. The run directory's path is always printed at 
 Ctrl-C (SIGINT), SIGTERM or SIGHUP (the SSH session dropped) asks the engine to stop: it
 finishes the step, saves last.pt and exits with 130 (143 for SIGTERM, 129 for SIGHUP); a
 second one aborts at once (state aborted), as does the first before training has begun
-(nothing to save yet); an abort still under way ABORT_GRACE_SECONDS later (something it waits on
-is stuck) ends the process there and then. A SIGHUP that nohup ignores stays ignored.
+(nothing to save yet); an abort that stands still for ABORT_GRACE_SECONDS (something it waits on is
+stuck), or is still under way ABORT_LIMIT_SECONDS later, ends the process there and then. A SIGHUP
+that nohup ignores stays ignored.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Callable, TextIO
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform has are handled
 PREPARE_QUIET_SECONDS = 2.0  # a plain reporter says nothing of a preparation shorter than this
 PREPARE_LINE_SECONDS = 5.0  # and then one line at most this often
-ABORT_GRACE_SECONDS = 10.0  # how long an abort may take to unwind before the process just exits
+ABORT_GRACE_SECONDS = 10.0  # how long an abort may stand still (its thread not running) before the process exits
+ABORT_LIMIT_SECONDS = 60.0  # and how long it may take at all: a starved machine unwinds slowly but surely
 
 
 def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path, resume: Path | None = None,
@@ -73,7 +76,7 @@ def run_headless(config_path: Path | None, overrides: list[str], runs_dir: Path,
         with reporter:
             finished = False
             try:
-                result = fit(config, run, emit=handle, should_stop=stop.requested, resume=checkpoint,
+                result = fit(config, run, emit=handle, should_stop=stop.should_stop, resume=checkpoint,
                              extension=extension, world=world,
                              started=process_started())  # a budget counts from the command's start
                 finished = True
@@ -172,24 +175,36 @@ def _read_status(run) -> dict:
 
 class StopRequest:
     """SIGINT, SIGTERM and SIGHUP as a polite stop request once training runs (`training`); a second
-    signal, or the first before training, aborts at once (KeyboardInterrupt). An abort that has not ended
-    the process `grace` seconds later calls `force_exit` with the exit code: unwinding must not hang on
-    what the interrupt left waiting (a lock, a pipe nobody reads, a worker)."""
+    signal, or the first before training, aborts at once (KeyboardInterrupt). An abort must end the process:
+    one whose thread has not run for `grace` seconds waits on what the interrupt left waiting (a lock, a
+    pipe nobody reads, a worker), and one still under way `limit` seconds on is taking too long, so
+    `force_exit` is called with the exit code. An abort that moves, however slowly, is let finish till then."""
 
-    def __init__(self, grace: float = ABORT_GRACE_SECONDS, force_exit: Callable[[int], object] = os._exit) -> None:
+    def __init__(self, grace: float = ABORT_GRACE_SECONDS, limit: float = ABORT_LIMIT_SECONDS,
+                 force_exit: Callable[[int], object] = os._exit,
+                 thread_clock: Callable[[], float] | None = None) -> None:
+        """`thread_clock`: the CPU seconds the aborting thread has run (default: the main thread's)."""
         self.signal: int | None = None  # the first stop signal received
         self.training = False
-        self.grace, self.force_exit = grace, force_exit
-        self._deadline: threading.Timer | None = None
+        self.aborting = False  # a KeyboardInterrupt was raised for an abort
+        self.grace, self.limit, self.force_exit = grace, limit, force_exit
+        self.thread_clock = thread_clock or main_thread_clock()
+        self._watch: threading.Thread | None = None
+        self._ended = threading.Event()  # the command's end is reached: nothing left to watch
 
     def requested(self) -> bool:
         return self.signal is not None
 
-    def begin_training(self) -> None:
-        """From here a first signal stops politely. One that came before aborts here, as it meant to then: C code
-        that clears errors (a Cython module's import) can lose the KeyboardInterrupt the handler raised."""
-        if self.requested():
+    def should_stop(self) -> bool:
+        """The engine's check before each step: True once a stop was asked for. An abort is raised here again:
+        C code that clears errors (a Cython module's import) can lose the KeyboardInterrupt the handler raised."""
+        if self.aborting:
             raise KeyboardInterrupt
+        return self.requested()
+
+    def begin_training(self) -> None:
+        """From here a first signal stops politely; one that came before aborts here, as it meant to then."""
+        self.should_stop()
         self.training = True
 
     @property
@@ -207,6 +222,7 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._ended.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
@@ -216,20 +232,39 @@ class StopRequest:
         if signum == getattr(signal, "SIGHUP", None):
             detach_terminal()
         if not first or not self.training:
-            self._exit_if_abort_lingers()
+            self.aborting = True
+            self._watch_abort()
             raise KeyboardInterrupt
         say("\nworkbench: stopping after this step (Ctrl-C again to abort)")
 
-    def _exit_if_abort_lingers(self) -> None:
-        if self._deadline is not None:
-            return
-        self._deadline = threading.Timer(self.grace, self._leave_now)
-        self._deadline.daemon = True  # a process that ends in time does not wait for it
-        self._deadline.start()
+    def _watch_abort(self) -> None:
+        if self._watch is None:
+            self._watch = threading.Thread(target=self._end_a_stuck_abort, name="abort watch", daemon=True)
+            self._watch.start()  # a daemon: a process that ends in time does not wait for it
 
-    def _leave_now(self) -> None:
-        say(f"workbench: the abort was still unwinding after {self.grace:g} s; leaving without it")
-        self.force_exit(self.exit_code)
+    def _end_a_stuck_abort(self) -> None:
+        started = moved = time.monotonic()
+        ran = self.thread_clock()
+        while not self._ended.wait(min(1.0, self.grace / 4)):
+            now, running = time.monotonic(), self.thread_clock()
+            if running > ran:
+                moved, ran = now, running
+            if now - moved >= self.grace or now - started >= self.limit:
+                still = "standing still" if now - moved >= self.grace else "still unwinding"
+                say(f"workbench: the abort was {still} after {now - started:.0f} s; leaving without it")
+                self.force_exit(self.exit_code)
+                return
+
+
+def main_thread_clock() -> Callable[[], float]:
+    """The CPU seconds the main thread has run; where a thread's clock cannot be read, one that never moves
+    (an abort then has `grace` seconds in all)."""
+    try:
+        clock = time.pthread_getcpuclockid(threading.main_thread().ident or 0)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):  # not on every platform (Windows, some Unixes)
+        return lambda: 0.0
+    return lambda: time.clock_gettime(clock)
 
 
 def say(text: str) -> None:

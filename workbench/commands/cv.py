@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             config = load_config(args.config, args.overrides)
             world = start(World.from_environment(), resolve_device(config.train.device).type)
             emit = show_epochs if world.is_main else lambda event: None  # rank 0 reports for all
-            result = cross_validate(config, args.runs_dir, args.folds, emit=emit, should_stop=stop.requested,
+            result = cross_validate(config, args.runs_dir, args.folds, emit=emit, should_stop=stop.should_stop,
                                     on_fold=report, world=world)
             finished = True
         except WorkbenchError as exc:

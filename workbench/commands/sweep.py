@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from core.errors import WorkbenchError
     from core.sweep.space import load_raw, read_sweep
     from core.sweep.study import StudyFolder, open_study
-    from workbench.headless import ABORT_GRACE_SECONDS, StopRequest, say
+    from workbench.headless import ABORT_GRACE_SECONDS, ABORT_LIMIT_SECONDS, StopRequest, say
 
-    with StopRequest(grace=2 * ABORT_GRACE_SECONDS) as stop:  # workers' aborts have their own grace: wait it out
+    with StopRequest(grace=2 * ABORT_GRACE_SECONDS, limit=2 * ABORT_LIMIT_SECONDS) as stop:  # outwait the workers
         stop.training = True  # a first Ctrl-C stops politely at any point: the trial in progress keeps its last.pt
         try:
             source = str(args.config)
