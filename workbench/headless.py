@@ -190,7 +190,6 @@ class StopRequest:
         self.grace, self.limit, self.force_exit = grace, limit, force_exit
         self.thread_clock = thread_clock or main_thread_clock()
         self._watch: threading.Thread | None = None
-        self._ended = threading.Event()  # the command's end is reached: nothing left to watch
 
     def requested(self) -> bool:
         return self.signal is not None
@@ -222,7 +221,6 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._ended.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
@@ -243,9 +241,11 @@ class StopRequest:
             self._watch.start()  # a daemon: a process that ends in time does not wait for it
 
     def _end_a_stuck_abort(self) -> None:
+        """Watches on past the command's end too: the exit waits for threads the abort may have left running."""
         started = moved = time.monotonic()
         ran = self.thread_clock()
-        while not self._ended.wait(min(1.0, self.grace / 4)):
+        while True:
+            time.sleep(min(1.0, self.grace / 4))
             now, running = time.monotonic(), self.thread_clock()
             if running > ran:
                 moved, ran = now, running
