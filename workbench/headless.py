@@ -249,8 +249,9 @@ class StopRequest:
             now, running = time.monotonic(), self.thread_clock()
             if running > ran:
                 moved, ran = now, running
-            if now - moved >= self.grace or now - started >= self.limit:
-                still = "standing still" if now - moved >= self.grace else "still unwinding"
+            standing = now - moved >= self.grace
+            if standing or now - started >= self.limit:
+                still = "standing still" if standing else "still unwinding"
                 say(f"workbench: the abort was {still} after {now - started:.0f} s; leaving without it")
                 self.force_exit(self.exit_code)
                 return

@@ -36,11 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.headless import StopRequest
 
-    # A Ctrl-C aborts at once, and the sweep checks for one before each step too: C code can lose the
+    # A Ctrl-C aborts at once, and the sweep's check before each step raises it again: C code can lose the
     # KeyboardInterrupt Python raises (a Cython module's import clears it: numpy.random's, for one)
     with StopRequest() as stop:
         try:
-            swept = _sweep(args, stop.requested)
+            swept = _sweep(args, stop.should_stop)
         except KeyboardInterrupt:
             swept = None
     if stop.requested():
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace, should_stop: Callable[[], bool]) -> tuple[LrFindResult, Path] | None:
-    """The sweep and the file its curve went to; None once the config or an option was refused (and said why)
-    or the sweep was stopped."""
+    """The sweep and the file its curve went to; None once the config or an option was refused (and said why).
+    `should_stop` raises KeyboardInterrupt once a Ctrl-C came."""
     from core.config import load_config
     from core.errors import WorkbenchError
     from core.prepare.lr_find import check_options, find_lr, write_curve
@@ -73,8 +73,7 @@ def _sweep(args: argparse.Namespace, should_stop: Callable[[], bool]) -> tuple[L
         with reporting("sweeping the lr") as progress:
             result = find_lr(config, start_lr=start_lr, end_lr=end_lr, steps=steps, should_stop=should_stop,
                              progress=progress)
-        if should_stop():
-            return None
+        should_stop()  # one lost in the last step: no curve is written
         curve = args.runs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{config.name}-lr-find" / "lr_find.csv"
         write_curve(result, curve)
     except (WorkbenchError, OSError) as exc:
